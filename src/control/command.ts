@@ -1,0 +1,152 @@
+/**
+ * The control protocol between lvsadm and lvsd: ipvsadm commands as data, and the
+ * snapshots the daemon returns for listings. lvsadm parses its argv into a Command
+ * (as ipvsadm does before talking to the kernel), lvsd executes it against the
+ * service table, lvsadm formats the answer.
+ *
+ * Wire format on the Unix socket: one JSON object per line.
+ *   request:  { "id": n, "commands": Command[] }   (applied atomically: all or none)
+ *   response: { "id": n, "ok": true, "result": Result }
+ *          |  { "id": n, "ok": false, "error": { "code": string, "message": string } }
+ */
+
+export type ProtoName = 'tcp' | 'udp';
+
+/** A virtual service key: -t/-u addr:port. Addresses are dotted quads. */
+export interface ServiceKey {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+}
+
+/** -A / -E arguments. Unset optional fields keep the current value on -E. */
+export interface ServiceSpec extends ServiceKey {
+  /** -s, default "wlc". */
+  scheduler?: string;
+  /** -p: persistence timeout in seconds (present = persistent). */
+  persistent?: number;
+  /** -M: persistence netmask as dotted quad, default 255.255.255.255. */
+  netmask?: string;
+  /** -b: scheduler flags, e.g. ["sh-port"]. */
+  schedFlags?: string[];
+  /** -o: one-packet scheduling. */
+  ops?: boolean;
+}
+
+export type FwdName = 'masq' | 'tunnel' | 'route';
+
+/** -a / -e arguments. */
+export interface DestSpec {
+  addr: string;
+  /** Defaults to the virtual port. */
+  port?: number;
+  /** -g (default) / -i / -m. */
+  fwd?: FwdName;
+  /** -w, default 1. */
+  weight?: number;
+  /** -x */
+  upper?: number;
+  /** -y */
+  lower?: number;
+}
+
+export type Command =
+  | { op: 'add-service'; service: ServiceSpec }
+  | { op: 'edit-service'; service: ServiceSpec }
+  | { op: 'delete-service'; service: ServiceKey }
+  | { op: 'clear' }
+  | { op: 'add-server'; service: ServiceKey; dest: DestSpec }
+  | { op: 'edit-server'; service: ServiceKey; dest: DestSpec }
+  | { op: 'delete-server'; service: ServiceKey; dest: { addr: string; port?: number } }
+  | { op: 'zero'; service?: ServiceKey }
+  | { op: 'set-timeout'; tcp: number; tcpfin: number; udp: number }
+  /** Snapshot of services (one service when given) for -L, -S. */
+  | { op: 'list-services'; service?: ServiceKey }
+  /** Snapshot of the connection table for -L -c. */
+  | { op: 'list-conns' }
+  | { op: 'get-timeout' }
+  /** lvsd extension: drop counters and daemon status. */
+  | { op: 'status' };
+
+export interface DestInfo {
+  addr: string;
+  port: number;
+  fwd: FwdName;
+  weight: number;
+  upper: number;
+  lower: number;
+  activeConns: number;
+  inactiveConns: number;
+  persistConns: number;
+  stats: CountersInfo;
+  rates: CountersInfo;
+}
+
+/** conns/inpkts/outpkts/inbytes/outbytes; for rates: cps/inpps/outpps/inbps/outbps. */
+export interface CountersInfo {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+export interface ServiceInfo {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+  scheduler: string;
+  /** Present when persistent. */
+  persistent?: number;
+  netmask: string;
+  schedFlags: string[];
+  ops: boolean;
+  dests: DestInfo[];
+  stats: CountersInfo;
+  rates: CountersInfo;
+}
+
+export interface ConnInfo {
+  proto: ProtoName;
+  /** Seconds until the entry expires. */
+  expires: number;
+  /** IPVS state name: ESTABLISHED, SYN_RECV, FIN_WAIT, ..., UDP, NONE. */
+  state: string;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+}
+
+export interface TimeoutInfo {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface StatusInfo {
+  version: string;
+  uptime: number;
+  device: string;
+  conns: number;
+  drops: Record<string, number>;
+  counters: Record<string, number>;
+}
+
+export type Result =
+  | { kind: 'done' }
+  | { kind: 'services'; tableSize: number; services: ServiceInfo[] }
+  | { kind: 'conns'; conns: ConnInfo[] }
+  | { kind: 'timeout'; timeout: TimeoutInfo }
+  | { kind: 'status'; status: StatusInfo };
+
+export interface Request {
+  id: number;
+  commands: Command[];
+}
+
+export type Response =
+  | { id: number; ok: true; result: Result }
+  | { id: number; ok: false; error: { code: string; message: string } };
