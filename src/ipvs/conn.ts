@@ -1,0 +1,488 @@
+/**
+ * The connection table (Linux net/netfilter/ipvs/ip_vs_conn.c): every connection the
+ * director forwards, found from either direction, with its forwarding method, real
+ * server, protocol state and expiry.
+ *
+ * Storage. A connection is a dense integer id into struct-of-arrays typed storage; ids are
+ * recycled through a free list (chained through the in-index link of free ids) and fresh
+ * ids are taken above a high-water mark. Per entry: proto, state, flags, fwd (1 byte
+ * each), caddr/vaddr/daddr (4 each), cport/vport/dport (2 each), destId and svcId (4
+ * each), a live marker (1), two hash-chain links (4 each) and the timer wheel's links,
+ * slot and due tick (14): 53 bytes, plus the bucket heads (8 bytes per bucket for the two
+ * indexes, 4–8 bytes per entry at the load bound). The kernel budgets about 128 bytes
+ * per ip_vs_conn.
+ *
+ * Indexes. Two chained hash indexes over the same entries, each a power-of-two array of
+ * bucket heads plus one `next` link per entry (chains run through the entries, so an
+ * index costs one int per entry and one per bucket, and removal never leaves tombstones):
+ *  - in:  (proto, caddr, cport, vaddr, vport), for packets from clients;
+ *  - out: (proto, daddr, dport, caddr, cport), for NAT replies from real servers.
+ * (The kernel hashes each entry once, by client endpoint, and filters by the rest; two
+ * indexes keep chains short when one client endpoint talks to many services.)
+ * When live entries exceed `maxLoadFactor` × buckets, both indexes double and every entry
+ * is re-linked in one pass. An incremental rehash (spreading that pass over later
+ * operations, so a million-entry table never pauses the datapath for one) is left to a
+ * later change.
+ *
+ * Hashing. MurmurHash3's 32-bit block and finalisation steps (Math.imul) over three words
+ * (first address, second address, both ports), seeded with a random 32-bit secret, then
+ * the protocol mixed into the finaliser. With the seed unknown, a remote client cannot
+ * compute which bucket a (caddr, cport) lands in, which defends against hash flooding
+ * as far as a keyed non-cryptographic integer mix can: it is not a PRF (SipHash would
+ * be), and Murmur3 has known seed-independent collisions for inputs whose attacker-chosen
+ * words are adjacent; here the client address and port are separated by the fixed virtual
+ * address. Chains are bounded in expectation only.
+ *
+ * Expiry. A hashed timer wheel (./timer-wheel.ts) over the same ids: O(1) per arm and
+ * per expiry, and precision of one tick (default 1 s): an entry is removed by the first
+ * expire(now) at or after its expiry time plus one tick, never before its expiry time.
+ *
+ * Clock. `now` arguments are milliseconds of a monotonic clock (the pipeline passes one
+ * reading per batch); timeouts are seconds, as in ipvsadm.
+ */
+
+import { randomInt } from 'node:crypto';
+import { TimerWheel } from './timer-wheel';
+
+/** Connection flags (a subset of IP_VS_CONN_F_*, renumbered to fit a byte). */
+/** Replies bypass the director (tunnel, DR, local): TCP uses the INPUT-ONLY table. */
+export const F_NOOUTPUT = 0x01;
+/** Counted in the real server's inactiveConns rather than activeConns. */
+export const F_INACTIVE = 0x02;
+/** A persistence template (client port 0 or masked client address). */
+export const F_TEMPLATE = 0x04;
+/** The client port was unknown when the entry was made (a template, or sync). */
+export const F_NO_CPORT = 0x08;
+/** One-packet scheduling (-o): the entry lives for one datagram. */
+export const F_ONE_PACKET = 0x10;
+/** Created by connection synchronisation, not by scheduling here. */
+export const F_SYNC = 0x20;
+
+export interface ConnTableOptions {
+  /** Entries allocated up front (default 4096); storage doubles as needed. */
+  initialCapacity?: number;
+  /** Hard limit on live entries (default 1 << 20); insert() returns -1 beyond it. */
+  maxConns?: number;
+  /** 32-bit hash seed; random (crypto.randomInt) when absent. */
+  seed?: number;
+  /** Initial bucket count of each index, rounded up to a power of two (default 4096). */
+  buckets?: number;
+  /** Live entries per bucket that trigger doubling the indexes (default 1; Infinity = never). */
+  maxLoadFactor?: number;
+  /** Timer wheel tick in ms (default 1000). */
+  tickMs?: number;
+  /** Timer wheel slots, a power of two (default 4096). */
+  wheelSlots?: number;
+}
+
+const NIL = -1;
+const MAX_BUCKETS = 1 << 30;
+
+/** One MurmurHash3 x86_32 block step. */
+function mixBlock(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** MurmurHash3 fmix32. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n && p < MAX_BUCKETS) p *= 2;
+  return p;
+}
+
+export class ConnTable {
+  /** Hard limit on live entries. */
+  readonly maxConns: number;
+  private readonly seed: number;
+  private readonly maxLoad: number;
+
+  private cap: number;
+  private live = 0;
+  /** Ids ≥ hwm have never been used. */
+  private hwm = 0;
+  private freeHead = NIL;
+
+  private protoA: Uint8Array;
+  private stateA: Uint8Array;
+  private flagsA: Uint8Array;
+  private fwdA: Uint8Array;
+  private usedA: Uint8Array;
+  private caddrA: Uint32Array;
+  private vaddrA: Uint32Array;
+  private daddrA: Uint32Array;
+  private cportA: Uint16Array;
+  private vportA: Uint16Array;
+  private dportA: Uint16Array;
+  private destA: Int32Array;
+  private svcA: Int32Array;
+  /** Chain link of the in-index; for a free id, the next free id. */
+  private inNext: Int32Array;
+  private outNext: Int32Array;
+
+  private inHeads: Int32Array;
+  private outHeads: Int32Array;
+  private bmask: number;
+
+  private readonly wheel: TimerWheel;
+  /** The id whose onExpire callback is running, until the callback removes it. */
+  private expiring = NIL;
+  private onExpireCb: ((id: number) => void) | null = null;
+  private expiredCount = 0;
+  private readonly fireBound: (id: number) => void;
+
+  constructor(opts: ConnTableOptions = {}) {
+    this.maxConns = opts.maxConns ?? 1 << 20;
+    if (!Number.isInteger(this.maxConns) || this.maxConns < 1 || this.maxConns > 0x7fffffff) {
+      throw new RangeError('maxConns must be a positive integer');
+    }
+    this.cap = Math.max(1, Math.min(opts.initialCapacity ?? 4096, this.maxConns));
+    this.seed = (opts.seed ?? randomInt(0, 0x100000000)) | 0;
+    this.maxLoad = opts.maxLoadFactor ?? 1;
+    const nb = pow2AtLeast(Math.max(1, opts.buckets ?? 4096));
+    this.bmask = nb - 1;
+    this.inHeads = new Int32Array(nb).fill(NIL);
+    this.outHeads = new Int32Array(nb).fill(NIL);
+
+    const c = this.cap;
+    this.protoA = new Uint8Array(c);
+    this.stateA = new Uint8Array(c);
+    this.flagsA = new Uint8Array(c);
+    this.fwdA = new Uint8Array(c);
+    this.usedA = new Uint8Array(c);
+    this.caddrA = new Uint32Array(c);
+    this.vaddrA = new Uint32Array(c);
+    this.daddrA = new Uint32Array(c);
+    this.cportA = new Uint16Array(c);
+    this.vportA = new Uint16Array(c);
+    this.dportA = new Uint16Array(c);
+    this.destA = new Int32Array(c);
+    this.svcA = new Int32Array(c);
+    this.inNext = new Int32Array(c);
+    this.outNext = new Int32Array(c);
+    this.wheel = new TimerWheel(c, { tickMs: opts.tickMs, slots: opts.wheelSlots });
+    this.fireBound = (id: number) => this.fire(id);
+  }
+
+  /** Number of live entries. */
+  get size(): number {
+    return this.live;
+  }
+
+  /** Entries the storage holds before it grows. */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /** Buckets of each hash index (what `-L` prints as size=N). */
+  get bucketCount(): number {
+    return this.bmask + 1;
+  }
+
+  /** Timer wheel tick in ms: the expiry precision. */
+  get tickMs(): number {
+    return this.wheel.tickMs;
+  }
+
+  /** Bytes of every typed array the table holds (storage, indexes, timer wheel). */
+  get byteLength(): number {
+    return this.protoA.byteLength + this.stateA.byteLength + this.flagsA.byteLength +
+      this.fwdA.byteLength + this.usedA.byteLength + this.caddrA.byteLength +
+      this.vaddrA.byteLength + this.daddrA.byteLength + this.cportA.byteLength +
+      this.vportA.byteLength + this.dportA.byteLength + this.destA.byteLength +
+      this.svcA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
+      this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength;
+  }
+
+  /** Bytes per entry of the per-entry arrays, bucket heads excluded. */
+  static readonly BYTES_PER_ENTRY = 1 * 5 + 4 * 3 + 2 * 3 + 4 * 2 + 4 * 2 + TimerWheel.BYTES_PER_ID;
+
+  private hash(proto: number, a1: number, p1: number, a2: number, p2: number): number {
+    let h = mixBlock(this.seed, a1);
+    h = mixBlock(h, a2);
+    h = mixBlock(h, (p1 << 16) | p2);
+    return fmix32(h ^ proto ^ 12);
+  }
+
+  /** Bucket of an in-key in the in-index (for tests of the hash distribution). */
+  bucketIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
+    return this.hash(proto, caddr, cport, vaddr, vport) & this.bmask;
+  }
+
+  /** Bucket of an out-key in the out-index. */
+  bucketOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
+    return this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
+  }
+
+  /** The entry for a packet from a client, or -1. */
+  lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
+    caddr >>>= 0;
+    vaddr >>>= 0;
+    let i = this.inHeads[this.hash(proto, caddr, cport, vaddr, vport) & this.bmask];
+    while (i !== NIL) {
+      if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+          this.vportA[i] === vport && this.protoA[i] === proto) return i;
+      i = this.inNext[i];
+    }
+    return NIL;
+  }
+
+  /** The entry for a NAT reply from real server daddr:dport to client caddr:cport, or -1. */
+  lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
+    daddr >>>= 0;
+    caddr >>>= 0;
+    let i = this.outHeads[this.hash(proto, daddr, dport, caddr, cport) & this.bmask];
+    while (i !== NIL) {
+      if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.daddrA[i] === daddr &&
+          this.dportA[i] === dport && this.protoA[i] === proto) return i;
+      i = this.outNext[i];
+    }
+    return NIL;
+  }
+
+  /**
+   * Adds an entry and arms its expiry at now + timeoutSec. Returns its id, or -1 when
+   * maxConns entries are live. Does not look for an existing entry with the same keys
+   * (the caller has just missed in lookupIn); a duplicate key shadows the older entry.
+   */
+  insert(
+    proto: number, caddr: number, cport: number, vaddr: number, vport: number,
+    daddr: number, dport: number, fwd: number, flags: number, destId: number, svcId: number,
+    state: number, timeoutSec: number, now: number,
+  ): number {
+    if (this.live >= this.maxConns) return NIL;
+    let id = this.freeHead;
+    if (id !== NIL) {
+      this.freeHead = this.inNext[id];
+    } else {
+      if (this.hwm === this.cap) this.grow();
+      id = this.hwm++;
+    }
+    this.protoA[id] = proto;
+    this.stateA[id] = state;
+    this.flagsA[id] = flags;
+    this.fwdA[id] = fwd;
+    this.usedA[id] = 1;
+    this.caddrA[id] = caddr;
+    this.vaddrA[id] = vaddr;
+    this.daddrA[id] = daddr;
+    this.cportA[id] = cport;
+    this.vportA[id] = vport;
+    this.dportA[id] = dport;
+    this.destA[id] = destId;
+    this.svcA[id] = svcId;
+    this.live++;
+    if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
+      this.rehash((this.bmask + 1) * 2); // links `id` too
+    } else {
+      this.linkIndexes(id);
+    }
+    this.wheel.arm(id, now, timeoutSec * 1000);
+    return id;
+  }
+
+  private linkIndexes(id: number): void {
+    const bi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]) & this.bmask;
+    this.inNext[id] = this.inHeads[bi];
+    this.inHeads[bi] = id;
+    const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
+    this.outNext[id] = this.outHeads[bo];
+    this.outHeads[bo] = id;
+  }
+
+  private unlinkIndexes(id: number): void {
+    const bi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]) & this.bmask;
+    let i = this.inHeads[bi];
+    if (i === id) {
+      this.inHeads[bi] = this.inNext[id];
+    } else {
+      while (i !== NIL && this.inNext[i] !== id) i = this.inNext[i];
+      if (i !== NIL) this.inNext[i] = this.inNext[id];
+    }
+    const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
+    i = this.outHeads[bo];
+    if (i === id) {
+      this.outHeads[bo] = this.outNext[id];
+    } else {
+      while (i !== NIL && this.outNext[i] !== id) i = this.outNext[i];
+      if (i !== NIL) this.outNext[i] = this.outNext[id];
+    }
+  }
+
+  /** Doubles the storage (bounded by maxConns), copying every array. */
+  private grow(): void {
+    const c = Math.min(this.cap * 2, this.maxConns);
+    this.protoA = growU8(this.protoA, c);
+    this.stateA = growU8(this.stateA, c);
+    this.flagsA = growU8(this.flagsA, c);
+    this.fwdA = growU8(this.fwdA, c);
+    this.usedA = growU8(this.usedA, c);
+    this.caddrA = growU32(this.caddrA, c);
+    this.vaddrA = growU32(this.vaddrA, c);
+    this.daddrA = growU32(this.daddrA, c);
+    this.cportA = growU16(this.cportA, c);
+    this.vportA = growU16(this.vportA, c);
+    this.dportA = growU16(this.dportA, c);
+    this.destA = growI32(this.destA, c);
+    this.svcA = growI32(this.svcA, c);
+    this.inNext = growI32(this.inNext, c);
+    this.outNext = growI32(this.outNext, c);
+    this.wheel.grow(c);
+    this.cap = c;
+  }
+
+  /** Rebuilds both indexes with `buckets` buckets (a power of two). */
+  private rehash(buckets: number): void {
+    this.bmask = buckets - 1;
+    this.inHeads = new Int32Array(buckets).fill(NIL);
+    this.outHeads = new Int32Array(buckets).fill(NIL);
+    for (let id = 0; id < this.hwm; id++) {
+      if (this.usedA[id]) this.linkIndexes(id);
+    }
+  }
+
+  /**
+   * Unlinks entry `id` from both indexes and the timer and frees the id. A no-op for an
+   * id that is not live. The caller fixes real-server counters before or after.
+   */
+  remove(id: number): void {
+    if (id < 0 || id >= this.hwm || !this.usedA[id]) return;
+    if (id === this.expiring) this.expiring = NIL;
+    this.wheel.disarm(id);
+    this.release(id);
+  }
+
+  private release(id: number): void {
+    this.unlinkIndexes(id);
+    this.usedA[id] = 0;
+    this.inNext[id] = this.freeHead;
+    this.freeHead = id;
+    this.live--;
+  }
+
+  /** (Re)arms the expiry of `id` at now + timeoutSec. */
+  touch(id: number, timeoutSec: number, now: number): void {
+    this.wheel.arm(id, now, timeoutSec * 1000);
+  }
+
+  /**
+   * Removes the entries whose expiry time has come by `now`; for each, calls onExpire(id)
+   * first, while its fields are still readable. The callback may remove any entry
+   * (including `id`), insert entries, or keep `id` alive by calling touch(id, …) on it
+   * (as ip_vs_conn_expire does for a template that still controls connections).
+   * Returns the number of entries removed. O(1) per entry due plus at most one visit
+   * per tick of the wheel slots passed. If onExpire throws, the exception propagates
+   * after the entry is removed; entries not yet examined expire at the next call.
+   */
+  expire(now: number, onExpire: (id: number) => void): number {
+    this.onExpireCb = onExpire;
+    this.expiredCount = 0;
+    try {
+      this.wheel.advance(now, this.fireBound);
+    } finally {
+      this.onExpireCb = null;
+      const id = this.expiring;
+      if (id !== NIL) {
+        // onExpire threw: the entry is still removed unless it was re-armed.
+        this.expiring = NIL;
+        if (!this.wheel.isArmed(id)) {
+          this.release(id);
+          this.expiredCount++;
+        }
+      }
+    }
+    return this.expiredCount;
+  }
+
+  private fire(id: number): void {
+    this.expiring = id;
+    (this.onExpireCb as (id: number) => void)(id);
+    if (this.expiring !== id) {
+      // The callback removed it.
+      this.expiredCount++;
+      return;
+    }
+    this.expiring = NIL;
+    if (this.wheel.isArmed(id)) return;
+    this.release(id);
+    this.expiredCount++;
+  }
+
+  /** Whether `id` is a live entry. */
+  has(id: number): boolean {
+    return id >= 0 && id < this.hwm && this.usedA[id] === 1;
+  }
+
+  proto(id: number): number { return this.protoA[id]; }
+  state(id: number): number { return this.stateA[id]; }
+  setState(id: number, s: number): void { this.stateA[id] = s; }
+  flags(id: number): number { return this.flagsA[id]; }
+  setFlags(id: number, f: number): void { this.flagsA[id] = f; }
+  fwd(id: number): number { return this.fwdA[id]; }
+  caddr(id: number): number { return this.caddrA[id]; }
+  cport(id: number): number { return this.cportA[id]; }
+  vaddr(id: number): number { return this.vaddrA[id]; }
+  vport(id: number): number { return this.vportA[id]; }
+  daddr(id: number): number { return this.daddrA[id]; }
+  dport(id: number): number { return this.dportA[id]; }
+  destId(id: number): number { return this.destA[id]; }
+  /** Rebinds the entry to another real server id (keys unchanged). */
+  setDestId(id: number, destId: number): void { this.destA[id] = destId; }
+  svcId(id: number): number { return this.svcA[id]; }
+
+  /** Earliest time (ms, caller's clock) at which the entry may expire. */
+  expiresAt(id: number): number {
+    return this.wheel.dueAt(id);
+  }
+
+  /** Whole seconds until the entry expires (0 when due), as `-L -c` shows. */
+  remaining(id: number, now: number): number {
+    const ms = this.wheel.dueAt(id) - now;
+    return ms > 0 ? Math.floor(ms / 1000) : 0;
+  }
+
+  /**
+   * Calls cb(id) for each live entry in id order. cb may remove entries (those not yet
+   * visited are then skipped); entries inserted by cb may or may not be visited.
+   */
+  forEach(cb: (id: number) => void): void {
+    for (let id = 0; id < this.hwm; id++) {
+      if (this.usedA[id] === 1) cb(id);
+    }
+  }
+
+  /** Removes every entry, calling onRemove(id) for each first. Keeps the storage. */
+  clear(onRemove?: (id: number) => void): void {
+    if (onRemove) {
+      for (let id = 0; id < this.hwm; id++) {
+        if (this.usedA[id] === 1) onRemove(id);
+      }
+    }
+    this.usedA.fill(0, 0, this.hwm);
+    this.inHeads.fill(NIL);
+    this.outHeads.fill(NIL);
+    this.wheel.reset(this.hwm);
+    this.hwm = 0;
+    this.freeHead = NIL;
+    this.live = 0;
+    this.expiring = NIL;
+  }
+}
+
+function growU8(a: Uint8Array, n: number): Uint8Array { const b = new Uint8Array(n); b.set(a); return b; }
+function growU16(a: Uint16Array, n: number): Uint16Array { const b = new Uint16Array(n); b.set(a); return b; }
+function growU32(a: Uint32Array, n: number): Uint32Array { const b = new Uint32Array(n); b.set(a); return b; }
+function growI32(a: Int32Array, n: number): Int32Array { const b = new Int32Array(n); b.set(a); return b; }
