@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * lvsadm: ipvsadm's command line for lvsd. Parses argv as ipvsadm does, sends the commands
+ * over the control socket (--socket PATH, else $LVSD_SOCKET, else /run/lvsd/lvsd.sock) and
+ * prints ipvsadm's output formats. State-changing commands print nothing on success.
+ * Exit statuses (errors.ts EXIT, as ipvsadm): 0 success; 1 a listing failed; 2 bad
+ * arguments, or lvsd not reachable; 255 the daemon refused the operation, or popt-level
+ * argument errors (unknown option, missing argument).
+ * -R reads all of stdin and sends every restored command in ONE request, so the daemon
+ * applies the whole file or nothing.
+ */
+import type { Command, Result } from '../control/command';
+import { CLIENT_CODES, EXIT, LvsadmError } from '../control/errors';
+import { formatConns, formatServices, formatStatus, formatTimeout } from '../control/format';
+import { type NameDb, parseArgs, type ParsedInvocation, systemNames, usageText } from '../control/ipvsadm-args';
+import { formatSave, parseRestore } from '../control/save';
+import { defaultSocketPath, request } from '../control/socket';
+
+export const LVSADM_VERSION = 'lvsadm v0.1.0 (ipvsadm-compatible, IPVS v1.2.1)';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  /** Request transport; defaults to the control socket client. */
+  send?: (path: string, commands: Command[]) => Promise<Result>;
+  names?: NameDb;
+}
+
+function expect<K extends Result['kind']>(result: Result, kind: K): Extract<Result, { kind: K }> {
+  if (result.kind !== kind) throw new LvsadmError('EPROTO', `lvsd answered '${result.kind}' where '${kind}' was expected`);
+  return result as Extract<Result, { kind: K }>;
+}
+
+async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): Promise<number> {
+  const send = (commands: Command[]): Promise<Result> => io.send(socket, commands);
+  switch (inv.kind) {
+    case 'help':
+      io.stdout(`${LVSADM_VERSION}\n${usageText()}`);
+      return EXIT.OK;
+    case 'version':
+      io.stdout(`${LVSADM_VERSION}\n`);
+      return EXIT.OK;
+    case 'commands':
+      expect(await send(inv.commands), 'done');
+      return EXIT.OK;
+    case 'restore': {
+      const commands = parseRestore(await io.readStdin(), io.names);
+      if (commands.length > 0) expect(await send(commands), 'done');
+      return EXIT.OK;
+    }
+    case 'save': {
+      const r = expect(await send([{ op: 'list-services' }]), 'services');
+      io.stdout(formatSave(r.services, inv.numeric, io.names));
+      return EXIT.OK;
+    }
+    case 'status': {
+      const r = expect(await send([{ op: 'status' }]), 'status');
+      io.stdout(formatStatus(r.status));
+      return EXIT.OK;
+    }
+    case 'list': {
+      const o = inv.opts;
+      if (o.connection) {
+        const r = expect(await send([{ op: 'list-conns' }]), 'conns');
+        io.stdout(formatConns(r.conns, o, io.names));
+      } else if (inv.service) {
+        const r = expect(await send([{ op: 'list-services', service: inv.service }]), 'services');
+        io.stdout(formatServices(r, { ...o, oneService: true }, io.names));
+      } else if (o.timeout) {
+        const r = expect(await send([{ op: 'get-timeout' }]), 'timeout');
+        io.stdout(formatTimeout(r.timeout));
+      } else if (o.daemon) {
+        // No connection sync daemon runs in lvsd yet; ipvsadm prints nothing in that case.
+      } else {
+        const r = expect(await send([{ op: 'list-services' }]), 'services');
+        io.stdout(formatServices(r, o, io.names));
+      }
+      return EXIT.OK;
+    }
+  }
+}
+
+/** Runs lvsadm with `argv` (without the program name); returns the exit status. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const full: Required<CliIo> = {
+    send: (path, commands) => request(path, commands),
+    names: systemNames(),
+    ...io,
+  } as Required<CliIo>;
+  let inv: ParsedInvocation | undefined;
+  try {
+    inv = parseArgs(argv, full.names);
+    return await run(inv, full, inv.socket ?? defaultSocketPath());
+  } catch (err) {
+    if (err instanceof LvsadmError) {
+      full.stderr(`${err.message}\n`);
+      // A failed listing exits 1 as ipvsadm's list functions do; other daemon errors 255.
+      const listing = inv !== undefined && (inv.kind === 'list' || inv.kind === 'save' || inv.kind === 'status');
+      const daemonReported = !Object.hasOwn(CLIENT_CODES, err.code);
+      return listing && daemonReported ? EXIT.LIST : err.exitCode;
+    }
+    full.stderr(`lvsadm: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.OPERATION;
+  }
+}
+
+function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer | string) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
+  });
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    readStdin: () => readAll(process.stdin),
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`lvsadm: ${String(err)}\n`);
+      process.exitCode = EXIT.OPERATION;
+    },
+  );
+}
