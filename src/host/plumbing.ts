@@ -1,0 +1,206 @@
+/**
+ * Kernel state owned by lvsd: the routing table and policy rules that steer virtual
+ * service traffic and NAT replies into the TUN device, and the sysctls the datapath needs.
+ *
+ * Rule layout (lower preference = consulted first):
+ *
+ *   pref PREF_SERVICE  to VIP ipproto P dport VPORT  lookup TABLE   one per virtual service
+ *   pref PREF_LOCAL    lookup local                                 the local rule, moved from 0
+ *   pref PREF_REPLY    from RIP ipproto P sport RPORT lookup TABLE  one per NAT real server
+ *   table TABLE:       default dev TUN
+ *
+ * Service rules precede the local table so a VIP that is also an address of the director
+ * is still balanced, while traffic to its other ports reaches local sockets. Reply rules
+ * come after the local table so traffic from a real server to the director itself (health
+ * checks, management) is delivered locally and only forwarded replies enter the TUN.
+ *
+ * Everything changed is recorded in a state file before it is changed; a start after a
+ * crash reads that file and undoes the stale state first.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ipToString } from '../ipvs/types';
+
+export const PREF_SERVICE = 100;
+export const PREF_LOCAL = 200;
+export const PREF_REPLY = 300;
+
+export interface PlumbingOptions {
+  tun: string;
+  table: number;
+  stateFile: string;
+}
+
+interface PlumbingState {
+  table: number;
+  tun: string;
+  movedLocal: boolean;
+  sysctls: Record<string, string>;
+}
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+function ip(args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function tryIp(args: string[]): boolean {
+  try {
+    ip(args);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sysctlPath(key: string): string {
+  return '/proc/sys/' + key.replace(/\./g, '/');
+}
+
+function readSysctl(key: string): string | undefined {
+  try {
+    return readFileSync(sysctlPath(key), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function writeSysctl(key: string, value: string): boolean {
+  try {
+    writeFileSync(sysctlPath(key), value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function protoWord(proto: number): string {
+  return proto === 6 ? 'tcp' : proto === 17 ? 'udp' : String(proto);
+}
+
+export class Plumbing {
+  private readonly refs = new Map<string, number>();
+  private state: PlumbingState;
+
+  constructor(private readonly opts: PlumbingOptions, private readonly log: Logger) {
+    this.state = { table: opts.table, tun: opts.tun, movedLocal: false, sysctls: {} };
+  }
+
+  /** Removes what a previous instance left after a crash (per its state file). */
+  static recover(stateFile: string, log: Logger): void {
+    if (!existsSync(stateFile)) return;
+    let st: PlumbingState;
+    try {
+      st = JSON.parse(readFileSync(stateFile, 'utf8')) as PlumbingState;
+    } catch {
+      unlinkSync(stateFile);
+      return;
+    }
+    log.warn({ stateFile }, 'cleaning up after an unclean stop');
+    Plumbing.undo(st);
+    unlinkSync(stateFile);
+  }
+
+  private static undo(st: PlumbingState): void {
+    for (let i = 0; i < 10000 && tryIp(['rule', 'del', 'table', String(st.table)]); i++);
+    tryIp(['route', 'flush', 'table', String(st.table)]);
+    if (st.movedLocal) {
+      if (!ruleExists(0, 'local')) tryIp(['rule', 'add', 'pref', '0', 'lookup', 'local']);
+      tryIp(['rule', 'del', 'pref', String(PREF_LOCAL), 'lookup', 'local']);
+    }
+    for (const [k, v] of Object.entries(st.sysctls)) writeSysctl(k, v);
+  }
+
+  private save(): void {
+    mkdirSync(dirname(this.opts.stateFile), { recursive: true });
+    const tmp = this.opts.stateFile + '.tmp';
+    writeFileSync(tmp, JSON.stringify(this.state));
+    renameSync(tmp, this.opts.stateFile);
+  }
+
+  private setSysctl(key: string, value: string, restore: boolean): void {
+    const old = readSysctl(key);
+    if (old === undefined) return;
+    if (restore && !(key in this.state.sysctls)) {
+      this.state.sysctls[key] = old;
+      this.save();
+    }
+    if (old !== value && !writeSysctl(key, value)) this.log.warn({ key, value }, 'cannot set sysctl');
+  }
+
+  /** Brings the TUN device up and installs the table, the moved local rule and sysctls. */
+  setup(): void {
+    const { tun, table } = this.opts;
+    this.save();
+    this.setSysctl('net.ipv4.ip_forward', '1', true);
+    this.setSysctl(`net.ipv6.conf.${tun}.disable_ipv6`, '1', false);
+    // Packets written into the TUN carry client sources (loose reverse-path check) and,
+    // for NAT replies, a VIP source that may be local to the director.
+    this.setSysctl(`net.ipv4.conf.${tun}.rp_filter`, '2', false);
+    this.setSysctl(`net.ipv4.conf.${tun}.accept_local`, '1', false);
+    this.setSysctl(`net.ipv4.conf.${tun}.send_redirects`, '0', false);
+    ip(['link', 'set', 'dev', tun, 'up']);
+    ip(['route', 'replace', 'default', 'dev', tun, 'table', String(table)]);
+    if (!ruleExists(PREF_LOCAL, 'local')) ip(['rule', 'add', 'pref', String(PREF_LOCAL), 'lookup', 'local']);
+    if (ruleExists(0, 'local')) {
+      this.state.movedLocal = true;
+      this.save();
+      ip(['rule', 'del', 'pref', '0', 'lookup', 'local']);
+    }
+    this.log.info({ tun, table }, 'kernel plumbing installed');
+  }
+
+  private rule(add: boolean, key: string, args: string[]): void {
+    const n = this.refs.get(key) ?? 0;
+    if (add) {
+      this.refs.set(key, n + 1);
+      if (n === 0) ip(['rule', 'add', ...args, 'lookup', String(this.opts.table)]);
+    } else if (n > 0) {
+      if (n === 1) {
+        this.refs.delete(key);
+        tryIp(['rule', 'del', ...args, 'lookup', String(this.opts.table)]);
+      } else {
+        this.refs.set(key, n - 1);
+      }
+    }
+  }
+
+  /** Steers proto traffic to vaddr:vport into the TUN (refcounted). */
+  serviceRule(add: boolean, proto: number, vaddr: number, vport: number): void {
+    const args = ['pref', String(PREF_SERVICE), 'to', `${ipToString(vaddr)}/32`, 'ipproto', protoWord(proto)];
+    if (vport !== 0) args.push('dport', String(vport));
+    this.rule(add, 'S' + args.join(' '), args);
+  }
+
+  /** Steers replies of a NAT real server into the TUN (refcounted). */
+  replyRule(add: boolean, proto: number, raddr: number, rport: number): void {
+    const args = ['pref', String(PREF_REPLY), 'from', `${ipToString(raddr)}/32`, 'ipproto', protoWord(proto)];
+    if (rport !== 0) args.push('sport', String(rport));
+    this.rule(add, 'R' + args.join(' '), args);
+  }
+
+  /** Undoes everything setup() and the rules did. Idempotent. */
+  teardown(): void {
+    Plumbing.undo(this.state);
+    this.refs.clear();
+    try {
+      unlinkSync(this.opts.stateFile);
+    } catch {
+      /* already gone */
+    }
+    this.log.info({ tun: this.opts.tun }, 'kernel plumbing removed');
+  }
+}
+
+function ruleExists(pref: number, table: string): boolean {
+  try {
+    const rules = JSON.parse(ip(['-j', 'rule', 'show'])) as Array<{ priority: number; table?: string }>;
+    return rules.some((r) => r.priority === pref && r.table === table);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The director: one device, one service table, one connection table, one pipeline, and
+ * the control-plane handler that lvsadm talks to. Kernel plumbing follows the service
+ * table through its hooks.
+ */
+import type { Command, ConnInfo, Result } from '../control/command';
+import type { Device } from '../phy/device';
+import { ConnTable } from './conn';
+import { IpvsError, E } from './errors';
+import { ESTIMATOR_INTERVAL_MS, Estimator } from './estimator';
+import { Pipeline } from './pipeline';
+import { TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, setTcpTimeouts, tcpStateName } from './proto/tcp';
+import { UDP_S_NORMAL, setUdpTimeout } from './proto/udp';
+import { ServiceTable, protoName, type ServiceHooks } from './service';
+import { FWD_MASQ, IPPROTO_TCP, ipToString } from './types';
+
+export const VERSION = '0.1.0';
+
+export interface DirectorOptions {
+  hooks?: ServiceHooks;
+  maxConns?: number;
+  seed?: number;
+  /** Milliseconds clock; monotonic. */
+  clock?: () => number;
+}
+
+const TABLE_OPS = new Set<Command['op']>([
+  'add-service', 'edit-service', 'delete-service', 'clear', 'add-server', 'edit-server', 'delete-server', 'zero',
+]);
+
+export class Director {
+  readonly services: ServiceTable;
+  readonly conns: ConnTable;
+  readonly pipeline: Pipeline;
+  private readonly estimator = new Estimator();
+  private readonly clock: () => number;
+  private readonly started: number;
+  private timers: NodeJS.Timeout[] = [];
+  private lastEstimate: number;
+
+  constructor(readonly dev: Device, opts: DirectorOptions = {}) {
+    this.clock = opts.clock ?? (() => Math.floor(performance.now()));
+    this.services = new ServiceTable(opts.hooks);
+    this.conns = new ConnTable({ maxConns: opts.maxConns, seed: opts.seed });
+    this.pipeline = new Pipeline(dev, this.services, this.conns);
+    this.started = this.clock();
+    this.lastEstimate = this.started;
+  }
+
+  /** Starts reading the device and the periodic expiry and rate estimation. */
+  start(): void {
+    this.dev.start(() => this.pipeline.drain(this.clock()));
+    this.timers.push(setInterval(() => this.pipeline.expire(this.clock()), 1000));
+    this.timers.push(setInterval(() => this.estimate(), ESTIMATOR_INTERVAL_MS));
+    for (const t of this.timers) t.unref();
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.dev.close();
+  }
+
+  estimate(): void {
+    const now = this.clock();
+    const elapsed = now - this.lastEstimate;
+    this.lastEstimate = now;
+    for (const svc of this.services.services()) {
+      this.estimator.update(svc.stats, svc.rates, elapsed);
+      for (const d of svc.dests) this.estimator.update(d.stats, d.rates, elapsed);
+    }
+  }
+
+  /** The control handler: commands are applied all-or-nothing; queries return snapshots. */
+  handle(cmds: Command[]): Result {
+    if (cmds.length === 0) return { kind: 'done' };
+    if (cmds.length === 1 && !TABLE_OPS.has(cmds[0].op) && cmds[0].op !== 'set-timeout') {
+      return this.query(cmds[0]);
+    }
+    const table: Command[] = [];
+    const timeouts: Array<Extract<Command, { op: 'set-timeout' }>> = [];
+    for (const c of cmds) {
+      if (TABLE_OPS.has(c.op)) table.push(c);
+      else if (c.op === 'set-timeout') timeouts.push(c);
+      else throw E.invalid(`${c.op} cannot be part of a batch`);
+    }
+    for (const t of timeouts) {
+      for (const v of [t.tcp, t.tcpfin, t.udp]) {
+        if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw E.invalid(`Illegal timeout: ${v}`);
+      }
+    }
+    this.services.executeAtomically(table);
+    for (const t of timeouts) {
+      setTcpTimeouts(this.pipeline.tcpTimeouts, t.tcp, t.tcpfin);
+      setUdpTimeout(this.pipeline.udpTimeouts, t.udp);
+    }
+    return { kind: 'done' };
+  }
+
+  private query(cmd: Command): Result {
+    switch (cmd.op) {
+      case 'list-services':
+        return { kind: 'services', tableSize: this.conns.bucketCount, services: this.services.info(cmd.service) };
+      case 'list-conns':
+        return { kind: 'conns', conns: this.connInfo() };
+      case 'get-timeout':
+        return {
+          kind: 'timeout',
+          timeout: {
+            tcp: this.pipeline.tcpTimeouts[TCP_S_ESTABLISHED],
+            tcpfin: this.pipeline.tcpTimeouts[TCP_S_FIN_WAIT],
+            udp: this.pipeline.udpTimeouts[UDP_S_NORMAL],
+          },
+        };
+      case 'status':
+        return {
+          kind: 'status',
+          status: {
+            version: VERSION,
+            uptime: Math.floor((this.clock() - this.started) / 1000),
+            device: this.dev.name,
+            conns: this.conns.size,
+            drops: this.pipeline.dropCounts(),
+            counters: this.pipeline.counterValues(),
+          },
+        };
+      default:
+        throw new IpvsError('EINVAL', `Unknown command: ${cmd.op}`);
+    }
+  }
+
+  connInfo(): ConnInfo[] {
+    const c = this.conns;
+    const now = this.clock();
+    const out: ConnInfo[] = [];
+    c.forEach((id) => {
+      const proto = c.proto(id);
+      out.push({
+        proto: protoName(proto),
+        expires: Math.max(0, Math.round(c.remaining(id, now))),
+        state: proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
+        caddr: ipToString(c.caddr(id)), cport: c.cport(id),
+        vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
+        daddr: ipToString(c.daddr(id)), dport: c.dport(id),
+      });
+    });
+    return out;
+  }
+}
+
+export { FWD_MASQ };

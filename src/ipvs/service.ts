@@ -1,0 +1,407 @@
+/**
+ * The service table (ip_vs_ctl.c's role): virtual services, their real servers, and the
+ * rules for changing them. Lookups on the packet path are by number, never by string.
+ *
+ * Destinations removed from a service stay reachable by id while connection entries
+ * still point at them (the kernel's "trash" list); they are marked unavailable, so
+ * packets of those connections are dropped rather than rescheduled mid-stream.
+ */
+import {
+  type Counters, type Dest, type FwdMethod, type Rates, type Scheduler, type SchedService,
+  type ServiceProto, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_TCP, IPPROTO_UDP,
+  ipFromString, ipToString, makeDest, zeroCounters, zeroRates,
+} from './types';
+import type {
+  Command, CountersInfo, DestInfo, DestSpec, FwdName, ProtoName, ServiceInfo, ServiceKey, ServiceSpec,
+} from '../control/command';
+import { createScheduler } from '../sched/index';
+import { E, IpvsError } from './errors';
+
+export const DEFAULT_SCHEDULER = 'wlc';
+export const DEFAULT_PERSISTENT_TIMEOUT = 300;
+
+export class Service implements SchedService {
+  readonly dests: Dest[] = [];
+  readonly stats: Counters = zeroCounters();
+  readonly rates: Rates = zeroRates();
+  sched: Scheduler;
+  schedName: string;
+  schedFlags: string[];
+  /** Persistence timeout in seconds; 0 = not persistent. */
+  persistent = 0;
+  netmask = 0xffffffff;
+  ops = false;
+
+  constructor(
+    readonly id: number,
+    readonly proto: ServiceProto,
+    readonly addr: number,
+    readonly port: number,
+    schedName: string,
+    schedFlags: string[],
+  ) {
+    this.schedName = schedName;
+    this.schedFlags = schedFlags;
+    this.sched = createScheduler(schedName, schedFlags);
+  }
+
+  findDest(addr: number, port: number): Dest | undefined {
+    for (const d of this.dests) if (d.addr === addr && d.port === port) return d;
+    return undefined;
+  }
+}
+
+/** Hooks through which the kernel plumbing follows the table. */
+export interface ServiceHooks {
+  serviceAdded?(svc: Service): void;
+  serviceRemoved?(svc: Service): void;
+  destAdded?(svc: Service, dest: Dest): void;
+  destRemoved?(svc: Service, dest: Dest): void;
+}
+
+function protoNum(p: ProtoName): ServiceProto {
+  return p === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
+}
+
+export function protoName(p: number): ProtoName {
+  return p === IPPROTO_TCP ? 'tcp' : 'udp';
+}
+
+const FWD_BY_NAME: Record<FwdName, FwdMethod> = { masq: FWD_MASQ, tunnel: FWD_TUNNEL, route: FWD_ROUTE };
+const NAME_BY_FWD: Record<number, FwdName> = { [FWD_MASQ]: 'masq', [FWD_TUNNEL]: 'tunnel', [FWD_ROUTE]: 'route' };
+
+function addrOf(s: string): number {
+  const a = ipFromString(s);
+  if (a < 0) throw E.invalid(`Invalid address: ${s}`);
+  return a;
+}
+
+function portOf(p: number): number {
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw E.invalid(`Illegal port: ${p}`);
+  return p;
+}
+
+function u32Field(v: number | undefined, what: string, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 0 || v > max) throw E.invalid(`Illegal ${what}: ${v}`);
+  return v;
+}
+
+/** Numeric service key: (addr * 65536 + port) fits a double exactly; one map per protocol. */
+function svcKey(addr: number, port: number): number {
+  return addr * 65536 + port;
+}
+
+function countersInfo(c: Counters): CountersInfo {
+  return { conns: c.conns, inpkts: c.inpkts, outpkts: c.outpkts, inbytes: c.inbytes, outbytes: c.outbytes };
+}
+
+function ratesInfo(r: Rates): CountersInfo {
+  return { conns: r.cps, inpkts: r.inpps, outpkts: r.outpps, inbytes: r.inbps, outbytes: r.outbps };
+}
+
+export class ServiceTable {
+  private readonly tcp = new Map<number, Service>();
+  private readonly udp = new Map<number, Service>();
+  /** Services in the order they were added (ids are never reused). */
+  private readonly ordered: Service[] = [];
+  private readonly byId = new Map<number, Service>();
+  /** Every dest by id, including removed ones still referenced by connections. */
+  private readonly destsById = new Map<number, Dest>();
+  private readonly destRefs = new Map<number, number>();
+  private nextSvcId = 1;
+  private nextDestId = 1;
+
+  constructor(private readonly hooks: ServiceHooks = {}) {}
+
+  /** Packet-path lookup of a virtual service. */
+  lookup(proto: number, addr: number, port: number): Service | undefined {
+    const m = proto === IPPROTO_TCP ? this.tcp : proto === IPPROTO_UDP ? this.udp : undefined;
+    return m?.get(svcKey(addr, port));
+  }
+
+  service(id: number): Service | undefined {
+    return this.byId.get(id);
+  }
+
+  dest(id: number): Dest | undefined {
+    return this.destsById.get(id);
+  }
+
+  services(): readonly Service[] {
+    return this.ordered;
+  }
+
+  /** A connection entry now points at dest id (ip_vs_bind_dest). */
+  holdDest(id: number): void {
+    this.destRefs.set(id, (this.destRefs.get(id) ?? 0) + 1);
+  }
+
+  /** A connection entry released dest id; a removed dest is forgotten with its last entry. */
+  releaseDest(id: number): void {
+    const n = (this.destRefs.get(id) ?? 0) - 1;
+    if (n > 0) {
+      this.destRefs.set(id, n);
+      return;
+    }
+    this.destRefs.delete(id);
+    const d = this.destsById.get(id);
+    if (d && !d.available) this.destsById.delete(id);
+  }
+
+  private mapFor(proto: ServiceProto): Map<number, Service> {
+    return proto === IPPROTO_TCP ? this.tcp : this.udp;
+  }
+
+  private find(key: ServiceKey, forDest = false): Service {
+    const svc = this.lookup(protoNum(key.proto), addrOf(key.addr), portOf(key.port));
+    if (!svc) throw forDest ? E.serviceUndefined() : E.noService();
+    return svc;
+  }
+
+  private schedulerFor(name: string, flags: string[]): Scheduler {
+    try {
+      return createScheduler(name, flags);
+    } catch (err) {
+      if (err instanceof IpvsError) throw err;
+      throw E.badScheduler(name);
+    }
+  }
+
+  private applyServiceOptions(svc: Service, spec: ServiceSpec, isAdd: boolean): void {
+    if (spec.persistent !== undefined) {
+      svc.persistent = u32Field(spec.persistent, 'persistent timeout', 0x7fffffff) ?? 0;
+    }
+    if (spec.netmask !== undefined) {
+      const m = addrOf(spec.netmask);
+      svc.netmask = m;
+    } else if (isAdd) {
+      svc.netmask = 0xffffffff;
+    }
+    if (spec.ops !== undefined) svc.ops = spec.ops;
+    if (svc.port === 0 && svc.persistent === 0) {
+      throw E.invalid('Zero port specified for non-persistent service');
+    }
+    if (svc.ops && svc.proto !== IPPROTO_UDP) {
+      throw E.invalid('One-Packet Scheduling is only for UDP virtual services');
+    }
+  }
+
+  addService(spec: ServiceSpec): Service {
+    const proto = protoNum(spec.proto);
+    const addr = addrOf(spec.addr);
+    const port = portOf(spec.port);
+    const map = this.mapFor(proto);
+    if (map.has(svcKey(addr, port))) throw E.serviceExists();
+    const name = spec.scheduler ?? DEFAULT_SCHEDULER;
+    const flags = spec.schedFlags ?? [];
+    this.schedulerFor(name, flags);
+    const svc = new Service(this.nextSvcId, proto, addr, port, name, flags);
+    this.applyServiceOptions(svc, spec, true);
+    this.nextSvcId++;
+    map.set(svcKey(addr, port), svc);
+    this.ordered.push(svc);
+    this.byId.set(svc.id, svc);
+    svc.sched.update?.(svc);
+    this.hooks.serviceAdded?.(svc);
+    return svc;
+  }
+
+  editService(spec: ServiceSpec): Service {
+    const svc = this.find(spec);
+    const name = spec.scheduler ?? svc.schedName;
+    const flags = spec.schedFlags ?? svc.schedFlags;
+    const probe = new Service(svc.id, svc.proto, svc.addr, svc.port, name, flags);
+    probe.persistent = svc.persistent;
+    probe.netmask = svc.netmask;
+    probe.ops = svc.ops;
+    this.applyServiceOptions(probe, spec, false);
+    if (name !== svc.schedName || flags.join(',') !== svc.schedFlags.join(',')) {
+      svc.sched = probe.sched;
+      svc.schedName = name;
+      svc.schedFlags = flags;
+      svc.sched.update?.(svc);
+    }
+    svc.persistent = probe.persistent;
+    svc.netmask = probe.netmask;
+    svc.ops = probe.ops;
+    return svc;
+  }
+
+  deleteService(key: ServiceKey): void {
+    this.removeService(this.find(key));
+  }
+
+  private removeService(svc: Service): void {
+    for (const d of [...svc.dests]) this.unlinkDest(svc, d);
+    this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
+    this.ordered.splice(this.ordered.indexOf(svc), 1);
+    this.byId.delete(svc.id);
+    this.hooks.serviceRemoved?.(svc);
+  }
+
+  clear(): void {
+    for (const svc of [...this.ordered]) this.removeService(svc);
+  }
+
+  private checkDestSpec(svc: Service, spec: DestSpec, fwd: FwdMethod, port: number): void {
+    if (fwd !== FWD_MASQ && port !== svc.port && svc.port !== 0) {
+      throw E.invalid('The real server port must equal the virtual port for tunneling and direct routing');
+    }
+    if (spec.weight !== undefined) u32Field(spec.weight, 'weight', 65535);
+    u32Field(spec.upper, 'upper threshold', 0x7fffffff);
+    u32Field(spec.lower, 'lower threshold', 0x7fffffff);
+  }
+
+  addDest(key: ServiceKey, spec: DestSpec): Dest {
+    const svc = this.find(key, true);
+    const addr = addrOf(spec.addr);
+    const port = portOf(spec.port ?? svc.port);
+    const fwd = FWD_BY_NAME[spec.fwd ?? 'route'];
+    this.checkDestSpec(svc, spec, fwd, port);
+    if (svc.findDest(addr, port)) throw E.destExists();
+    const dest = makeDest(this.nextDestId++, addr, port, spec.weight ?? 1, fwd);
+    dest.upperThreshold = spec.upper ?? 0;
+    dest.lowerThreshold = spec.lower ?? 0;
+    svc.dests.push(dest);
+    this.destsById.set(dest.id, dest);
+    svc.sched.update?.(svc);
+    this.hooks.destAdded?.(svc, dest);
+    return dest;
+  }
+
+  editDest(key: ServiceKey, spec: DestSpec): Dest {
+    const svc = this.find(key, true);
+    const addr = addrOf(spec.addr);
+    const port = portOf(spec.port ?? svc.port);
+    const dest = svc.findDest(addr, port);
+    if (!dest) throw E.noDest();
+    const fwd = spec.fwd ? FWD_BY_NAME[spec.fwd] : dest.fwd;
+    this.checkDestSpec(svc, spec, fwd, port);
+    const fwdChanged = fwd !== dest.fwd;
+    if (fwdChanged) this.hooks.destRemoved?.(svc, dest);
+    dest.fwd = fwd;
+    if (spec.weight !== undefined) dest.weight = spec.weight;
+    if (spec.upper !== undefined) dest.upperThreshold = spec.upper;
+    if (spec.lower !== undefined) dest.lowerThreshold = spec.lower;
+    updateOverload(dest);
+    svc.sched.update?.(svc);
+    if (fwdChanged) this.hooks.destAdded?.(svc, dest);
+    return dest;
+  }
+
+  deleteDest(key: ServiceKey, target: { addr: string; port?: number }): void {
+    const svc = this.find(key, true);
+    const dest = svc.findDest(addrOf(target.addr), portOf(target.port ?? svc.port));
+    if (!dest) throw E.noDest();
+    this.unlinkDest(svc, dest);
+  }
+
+  private unlinkDest(svc: Service, dest: Dest): void {
+    svc.dests.splice(svc.dests.indexOf(dest), 1);
+    dest.available = false;
+    if (!this.destRefs.has(dest.id)) this.destsById.delete(dest.id);
+    svc.sched.update?.(svc);
+    this.hooks.destRemoved?.(svc, dest);
+  }
+
+  zero(key?: ServiceKey): void {
+    const list = key ? [this.find(key)] : this.ordered;
+    for (const svc of list) {
+      Object.assign(svc.stats, zeroCounters());
+      Object.assign(svc.rates, zeroRates());
+      for (const d of svc.dests) {
+        Object.assign(d.stats, zeroCounters());
+        Object.assign(d.rates, zeroRates());
+      }
+    }
+  }
+
+  /** Applies one configuration command; throws IpvsError and leaves the table unchanged on error. */
+  execute(cmd: Command): void {
+    switch (cmd.op) {
+      case 'add-service': this.addService(cmd.service); return;
+      case 'edit-service': this.editService(cmd.service); return;
+      case 'delete-service': this.deleteService(cmd.service); return;
+      case 'clear': this.clear(); return;
+      case 'add-server': this.addDest(cmd.service, cmd.dest); return;
+      case 'edit-server': this.editDest(cmd.service, cmd.dest); return;
+      case 'delete-server': this.deleteDest(cmd.service, cmd.dest); return;
+      case 'zero': this.zero(cmd.service); return;
+      default: throw E.invalid(`Not a table command: ${cmd.op}`);
+    }
+  }
+
+  /**
+   * Applies commands all-or-nothing: they are first run against a copy of the current
+   * configuration (same code, no hooks); only when every one succeeds are they applied here.
+   */
+  executeAtomically(cmds: readonly Command[]): void {
+    if (cmds.length > 1) {
+      const shadow = new ServiceTable();
+      for (const c of this.configCommands()) shadow.execute(c);
+      for (const c of cmds) shadow.execute(c);
+    }
+    for (const c of cmds) this.execute(c);
+  }
+
+  /** The configuration as commands that rebuild it (what -S prints). */
+  configCommands(): Command[] {
+    const out: Command[] = [];
+    for (const svc of this.ordered) {
+      const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+      const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
+      if (svc.persistent) {
+        spec.persistent = svc.persistent;
+        spec.netmask = ipToString(svc.netmask);
+      }
+      out.push({ op: 'add-service', service: spec });
+      for (const d of svc.dests) {
+        out.push({
+          op: 'add-server', service: key,
+          dest: {
+            addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd], weight: d.weight,
+            upper: d.upperThreshold, lower: d.lowerThreshold,
+          },
+        });
+      }
+    }
+    return out;
+  }
+
+  info(key?: ServiceKey): ServiceInfo[] {
+    const list = key ? [this.find(key)] : this.ordered;
+    return list.map((svc) => {
+      const dests: DestInfo[] = svc.dests.map((d) => ({
+        addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd] ?? 'route', weight: d.weight,
+        upper: d.upperThreshold, lower: d.lowerThreshold,
+        activeConns: d.activeConns, inactiveConns: d.inactiveConns, persistConns: d.persistConns,
+        stats: countersInfo(d.stats), rates: ratesInfo(d.rates),
+      }));
+      const info: ServiceInfo = {
+        proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port,
+        scheduler: svc.schedName, netmask: ipToString(svc.netmask), schedFlags: [...svc.schedFlags],
+        ops: svc.ops, dests, stats: countersInfo(svc.stats), rates: ratesInfo(svc.rates),
+      };
+      if (svc.persistent) info.persistent = svc.persistent;
+      return info;
+    });
+  }
+}
+
+/**
+ * Overload flag from the thresholds, as ip_vs_bind_dest / ip_vs_unbind_dest: set once
+ * active+inactive >= upper; cleared below lower, or below 3/4 of upper when lower is 0.
+ */
+export function updateOverload(d: Dest): void {
+  const total = d.activeConns + d.inactiveConns;
+  if (d.upperThreshold !== 0 && total >= d.upperThreshold) {
+    d.overloaded = true;
+  } else if (d.lowerThreshold !== 0) {
+    if (total < d.lowerThreshold) d.overloaded = false;
+  } else if (d.upperThreshold !== 0) {
+    if (total * 4 < d.upperThreshold * 3) d.overloaded = false;
+  } else {
+    d.overloaded = false;
+  }
+}
