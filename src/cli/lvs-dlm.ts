@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * lvs-dlm: the distributed lock manager server (docs/DLM.md).
+ *
+ *   lvs-dlm --listen ADDR:PORT --secret-file FILE --data DIR [--standby-of ADDR:PORT]
+ *           [--max-connections N] [--max-sessions N] [--max-locks N] [--max-waiters N]
+ *           [--min-lease-ms N] [--max-lease-ms N] [--failover-ms N] [--heartbeat-ms N]
+ *           [--grace-margin-ms N]
+ *
+ * Logs JSON lines (pino) to stdout; the first is {"msg":"listening",...,"port":N}.
+ * SIGTERM/SIGINT close the server and exit 0. Exit 64 on a usage error, 1 on a start failure.
+ */
+import pino from 'pino';
+import { parseArgs } from 'node:util';
+import { readSecretFile } from '../dlm/auth';
+import { parseHostPort } from '../dlm/protocol';
+import { DlmServer, DlmServerOptions } from '../dlm/server';
+
+const NUMERIC: Record<string, keyof DlmServerOptions> = {
+  'max-connections': 'maxConnections',
+  'max-sessions': 'maxSessions',
+  'max-locks': 'maxLocks',
+  'max-waiters': 'maxWaiters',
+  'min-lease-ms': 'minLeaseMs',
+  'max-lease-ms': 'maxLeaseMs',
+  'failover-ms': 'failoverMs',
+  'heartbeat-ms': 'heartbeatMs',
+  'grace-margin-ms': 'graceMarginMs',
+  'auth-timeout-ms': 'authTimeoutMs',
+};
+
+const USAGE =
+  'usage: lvs-dlm --listen ADDR:PORT --secret-file FILE --data DIR [--standby-of ADDR:PORT] ' +
+  Object.keys(NUMERIC).map((k) => `[--${k} N]`).join(' ');
+
+function usage(msg: string): never {
+  process.stderr.write(`lvs-dlm: ${msg}\n${USAGE}\n`);
+  process.exit(64);
+}
+
+async function main(): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options: Record<string, { type: 'string' | 'boolean' }> = {
+      listen: { type: 'string' },
+      'secret-file': { type: 'string' },
+      data: { type: 'string' },
+      'standby-of': { type: 'string' },
+      help: { type: 'boolean' },
+    };
+    for (const k of Object.keys(NUMERIC)) options[k] = { type: 'string' };
+    values = parseArgs({ options, strict: true }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const listen = values.listen, secretFile = values['secret-file'], data = values.data;
+  if (typeof listen !== 'string' || typeof secretFile !== 'string' || typeof data !== 'string') {
+    usage('--listen, --secret-file and --data are required');
+  }
+  const log = pino({ name: 'lvs-dlm' });
+  let opts: DlmServerOptions;
+  try {
+    const addr = parseHostPort(listen);
+    opts = {
+      host: addr.host,
+      port: addr.port,
+      secret: readSecretFile(secretFile),
+      dataDir: data,
+      standbyOf: typeof values['standby-of'] === 'string' ? parseHostPort(values['standby-of']) : undefined,
+      log: (event, fields) => log.info(fields ?? {}, event),
+    };
+    for (const [flag, key] of Object.entries(NUMERIC)) {
+      const v = values[flag];
+      if (typeof v !== 'string') continue;
+      if (!/^\d+$/.test(v)) usage(`--${flag} needs a non-negative integer`);
+      (opts as unknown as Record<string, number>)[key] = Number(v);
+    }
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const server = new DlmServer(opts);
+  server.on('takeover', (epoch: number) => log.warn({ epoch }, 'now primary'));
+  try {
+    await server.start();
+  } catch (e) {
+    log.error({ error: (e as Error).message }, 'start failed');
+    process.exit(1);
+  }
+  const stop = (): void => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();
