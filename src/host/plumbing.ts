@@ -7,12 +7,18 @@
  *   pref PREF_SERVICE  to VIP ipproto P dport VPORT  lookup TABLE   one per virtual service
  *   pref PREF_LOCAL    lookup local                                 the local rule, moved from 0
  *   pref PREF_REPLY    from RIP ipproto P sport RPORT lookup TABLE  one per NAT real server
+ *   pref PREF_REPLY    to VIP ipproto icmp lookup TABLE             one per VIP
  *   table TABLE:       default dev TUN
  *
  * Service rules precede the local table so a VIP that is also an address of the director
  * is still balanced, while traffic to its other ports reaches local sockets. Reply rules
  * come after the local table so traffic from a real server to the director itself (health
  * checks, management) is delivered locally and only forwarded replies enter the TUN.
+ *
+ * ICMP to a VIP enters the TUN too (after the local table, so a local VIP still answers
+ * pings): errors about virtual service connections are the director's business, and the
+ * reverse-path check of packets lvsd sends from the VIP (port unreachable) needs a route
+ * back to the VIP that does not depend on ports.
  *
  * Everything changed is recorded in a state file before it is changed; a start after a
  * crash reads that file and undoes the stale state first.
@@ -174,6 +180,13 @@ export class Plumbing {
     const args = ['pref', String(PREF_SERVICE), 'to', `${ipToString(vaddr)}/32`, 'ipproto', protoWord(proto)];
     if (vport !== 0) args.push('dport', String(vport));
     this.rule(add, 'S' + args.join(' '), args);
+    this.icmpRule(add, vaddr);
+  }
+
+  /** Steers ICMP addressed to vaddr into the TUN (refcounted per VIP). */
+  icmpRule(add: boolean, vaddr: number): void {
+    const args = ['pref', String(PREF_REPLY), 'to', `${ipToString(vaddr)}/32`, 'ipproto', 'icmp'];
+    this.rule(add, 'I' + args.join(' '), args);
   }
 
   /** Steers replies of a NAT real server into the TUN (refcounted). */
