@@ -4,9 +4,10 @@
  * and is configured through lvsadm over its control socket (or --config at start).
  *
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
- *        [--no-offload] [--max-conns N] [--log-level LEVEL]
+ *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--log-level LEVEL]
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from '../control/command';
 import { parseRestore } from '../control/save';
@@ -18,7 +19,7 @@ import { createLog } from '../log';
 import { TunDevice } from '../phy/tun';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N] '
-  + '[--no-offload] [--max-conns N] [--log-level LEVEL]';
+  + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--log-level LEVEL]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
         'no-offload': { type: 'boolean', default: false },
         'max-conns': { type: 'string' },
         'log-level': { type: 'string' },
+        'rps-cpus': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -69,6 +71,9 @@ async function main(): Promise<void> {
   const batch = intOpt(values.batch, 'batch', 1, 1024, 64);
   const maxConns = intOpt(values['max-conns'], 'max-conns', 1, 1 << 26, 1 << 20);
   const log = createLog('lvsd', values['log-level']);
+  const cpus = availableParallelism();
+  const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
+  if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
 
   // Validate the configuration before anything in the kernel changes.
   let initial: Command[] = [];
@@ -94,7 +99,7 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(`cannot open TUN device ${tunName}: ${(err as Error).message}`);
   }
-  const plumbing = new Plumbing({ tun: dev.name, table, stateFile }, log);
+  const plumbing = new Plumbing({ tun: dev.name, table, stateFile, rpsCpus: rpsCpus === '0' ? '' : rpsCpus }, log);
 
   const director = new Director(dev, {
     maxConns,

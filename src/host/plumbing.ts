@@ -36,6 +36,11 @@ export interface PlumbingOptions {
   tun: string;
   table: number;
   stateFile: string;
+  /**
+   * Receive packet steering mask (hex) for the TUN device: the CPUs on which the kernel
+   * forwards what lvsd writes (Documentation/networking/scaling.rst). Empty = leave it.
+   */
+  rpsCpus?: string;
 }
 
 interface PlumbingState {
@@ -150,6 +155,14 @@ export class Plumbing {
     this.setSysctl(`net.ipv4.conf.${tun}.accept_local`, '1', false);
     this.setSysctl(`net.ipv4.conf.${tun}.send_redirects`, '0', false);
     ip(['link', 'set', 'dev', tun, 'up']);
+    if (this.opts.rpsCpus) {
+      const f = `/sys/class/net/${tun}/queues/rx-0/rps_cpus`;
+      try {
+        writeFileSync(f, this.opts.rpsCpus);
+      } catch (err) {
+        this.log.warn({ file: f, err: (err as Error).message }, 'cannot set receive packet steering');
+      }
+    }
     ip(['route', 'replace', 'default', 'dev', tun, 'table', String(table)]);
     if (!ruleExists(PREF_LOCAL, 'local')) ip(['rule', 'add', 'pref', String(PREF_LOCAL), 'lookup', 'local']);
     if (ruleExists(0, 'local')) {
