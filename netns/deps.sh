@@ -22,7 +22,11 @@ if ((${#missing[@]})); then
 fi
 
 if [[ ! -d node_modules || package.json -nt node_modules/.package-lock.json ]]; then
-  npm install --no-audit --no-fund
+  npm install --no-audit --no-fund   # runs "prepare": native addon and TypeScript build
 else
-  npm run --silent build:native >/dev/null && npm run --silent build
+  addon=native/build/Release/lvs_native.node
+  if [[ ! -f $addon || -n $(find native -maxdepth 1 -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name binding.gyp \)) ]]; then
+    npm run --silent build:native >/dev/null
+  fi
+  npm run --silent build
 fi
