@@ -2,22 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnTable, F_NOOUTPUT, F_TEMPLATE } from '../../src/ipvs/conn';
 import { IPPROTO_TCP, IPPROTO_UDP, FWD_MASQ, FWD_TUNNEL } from '../../src/ipvs/types';
+import { prng } from '../support/prng';
 
 const C = 0xc6120001; // 198.18.0.1 client
 const V = 0xc6120101; // 198.18.1.1 VIP
 const D = 0xc6130002; // 198.19.0.2 real server
 
-/** mulberry32: a small seeded PRNG for reproducible random tests. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('insert, then lookup from both directions; every key field matters', () => {
   const t = new ConnTable({ seed: 42 });

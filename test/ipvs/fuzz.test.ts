@@ -13,18 +13,8 @@ import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
 import { ipv4Check, WIRE_OK } from '../../src/wire/index';
 import { pkt } from '../support/builder';
+import { prng } from '../support/prng';
 
-/** mulberry32: a small seeded PRNG, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VIP = '198.18.100.1';
 const RIPS = ['198.19.0.11', '198.19.0.12'];

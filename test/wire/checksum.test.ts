@@ -8,18 +8,8 @@ import {
 } from '../../src/wire';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../src/ipvs/types';
 import { pkt } from '../support/builder';
+import { prng as mulberry32 } from '../support/prng';
 
-/** Seeded PRNG (mulberry32) so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Slow reference: byte pairs, end-around carry after every addition (RFC 1071 §4.1). */
 function refSum(b: Uint8Array, off: number, len: number, initial = 0): number {
