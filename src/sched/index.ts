@@ -8,6 +8,16 @@ import { createLc } from './lc';
 import { createRr } from './rr';
 import { createWlc } from './wlc';
 import { createWrr } from './wrr';
+import { createSed } from './sed';
+import { createNq } from './nq';
+import { createSh } from './sh';
+import { createDh } from './dh';
+import { createMh } from './mh';
+import { createLblc } from './lblc';
+import { createLblcr } from './lblcr';
+import { createFo } from './fo';
+import { createOvf } from './ovf';
+import { createTwos } from './twos';
 
 /** The name asked for is not a known scheduler. */
 export class UnknownSchedulerError extends Error {
@@ -25,7 +35,31 @@ export const SCHEDULERS: Record<string, (flags: readonly string[]) => Scheduler>
   wrr: () => createWrr(),
   lc: () => createLc(),
   wlc: () => createWlc(),
+  sed: () => createSed(),
+  nq: () => createNq(),
+  sh: (flags) => createSh(flags),
+  dh: () => createDh(),
+  mh: (flags) => createMh(flags),
+  lblc: () => createLblc(),
+  lblcr: () => createLblcr(),
+  fo: () => createFo(),
+  ovf: () => createOvf(),
+  twos: () => createTwos(),
 };
+
+/**
+ * -b flags in the order of their kernel bits (IP_VS_SVC_F_SCHED1..3: sh-fallback/mh-fallback
+ * = SCHED1, sh-port/mh-port = SCHED2), the order ipvsadm's print_sched_flags lists them in.
+ */
+export const SCHED_FLAG_ORDER: readonly string[] = [
+  'sh-fallback', 'mh-fallback', 'flag-1', 'sh-port', 'mh-port', 'flag-2', 'flag-3',
+];
+
+/** Flags as the kernel keeps them: a set, listed in bit order. */
+export function canonicalSchedFlags(flags: readonly string[]): string[] {
+  const set = new Set(flags);
+  return SCHED_FLAG_ORDER.filter((f) => set.has(f)).concat([...set].filter((f) => !SCHED_FLAG_ORDER.includes(f)));
+}
 
 /** Throws UnknownSchedulerError when `name` is not in SCHEDULERS. */
 export function createScheduler(name: string, flags: readonly string[] = []): Scheduler {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createScheduler, SCHEDULERS, schedulerNames, UnknownSchedulerError } from '../../src/sched/index';
+import { canonicalSchedFlags, createScheduler, SCHEDULERS, schedulerNames, UnknownSchedulerError } from '../../src/sched/index';
 import { picks, service } from './helpers';
 
 test('registry: the LVS paper schedulers are registered under their ipvsadm names', () => {
@@ -41,3 +41,15 @@ for (const bad of ['nope', 'WLC', '', 'toString', '__proto__', 'constructor']) {
     });
   });
 }
+
+test('registry: every mainline IPVS scheduler is registered', () => {
+  for (const n of ['sed', 'nq', 'sh', 'dh', 'mh', 'lblc', 'lblcr', 'fo', 'ovf', 'twos']) {
+    assert.equal(createScheduler(n).name, n);
+  }
+});
+
+test('registry: -b flags are kept in kernel bit order, once each', () => {
+  assert.deepEqual(canonicalSchedFlags(['sh-port', 'sh-fallback', 'sh-port']), ['sh-fallback', 'sh-port']);
+  assert.deepEqual(canonicalSchedFlags(['mh-port', 'mh-fallback']), ['mh-fallback', 'mh-port']);
+  assert.deepEqual(canonicalSchedFlags([]), []);
+});
