@@ -33,6 +33,9 @@
 
 #include <unordered_map>
 
+// packet.cc
+void RegisterPacket(napi_env env, napi_value exports);
+
 namespace {
 
 // Size of struct virtio_net_hdr without num_buffers (include/uapi/linux/virtio_net.h).
@@ -549,6 +552,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value vnet_v;
   napi_create_int32(env, kVnetHdrLen, &vnet_v);
   napi_set_named_property(env, exports, "VNET_HDR_LEN", vnet_v);
+  RegisterPacket(env, exports);  // packet.cc: AF_PACKET send for direct routing
   return exports;
 }
 

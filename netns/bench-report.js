@@ -7,11 +7,16 @@
 // directory PHASE/rN with
 //   status               "ok" or "failed: reason"
 //   balancer.pid         PID of the balancing process, empty for kernel-only phases
-//   wrk-ka.*, wrk-close.*, iperf3.*   NAME.out (tool output), NAME.rc (exit status),
+//   helpers.pid          PIDs of the lvs-realserver processes (DR and tunnel phases), or empty
+//   wrk-ka.*, wrk-close.*, iperf3.* (upload), iperf3-down.* (download, iperf3 -R)
+//                        NAME.out (tool output), NAME.rc (exit status),
 //                        NAME.before / NAME.after (snapshots: "t <ns>", /proc/stat's cpu line,
-//                        "proc <the balancer's /proc/PID/stat>")
+//                        "proc <the balancer's /proc/PID/stat>", "helper <a helper's stat>")
+//   lvsadm-stats.txt     `lvsadm -L -n --stats --exact` at the end of an lvsd phase
+//   raw-sockets-rsN.txt  /proc/net/raw of real server N at the end of a DR or tunnel phase
 //   loadavg, client.src, sanity.txt, time-wait ("<role> <TIME_WAIT sockets>" after the runs;
-//   for the client only those of this run's source address), leftovers.diff (only when the phase left state in the director)
+//   for the client only those of this run's source address), leftovers.diff (only when the
+//   phase left state in the director, the real servers or the client)
 // With several rounds every figure is the median over the rounds that succeeded, and each ratio
 // is the median of the ratios taken within one round (both phases measured under the same load).
 // CPU times come from proc(5): /proc/PID/stat fields 14 and 15 (utime, stime; all threads of
@@ -21,14 +26,25 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** The phase every ratio is taken against (the userspace L4 balancer people pick). */
+/** The phase the throughput ratios are taken against (the userspace L4 balancer people pick). */
 const REFERENCE = 'haproxy';
+/** Download throughput is compared with plain kernel forwarding (issue 3: at least 0.9x). */
+const DOWNLOAD_REFERENCE = 'kernel';
+/** lvsd's forwarding methods are compared with lvsd NAT (issue 3: less CPU per request). */
+const METHOD_REFERENCE = 'lvsd';
+/** The lvsd phases, by forwarding method. */
+const LVSD_PHASES = ['lvsd', 'lvsd-dr', 'lvsd-tun'];
+/** Issue 3's download target for the methods whose replies bypass the director. */
+const BYPASS_PHASES = ['lvsd-dr', 'lvsd-tun'];
+const DOWNLOAD_TARGET = 0.9;
 
 const PHASE_LABELS = {
   kernel: 'kernel forwarding (no balancer)',
   nft: 'nftables DNAT (numgen)',
   haproxy: 'HAProxy mode tcp, 2 threads',
   lvsd: 'lvsd NAT',
+  'lvsd-dr': 'lvsd direct routing (replies bypass the director)',
+  'lvsd-tun': 'lvsd IP tunneling (replies bypass the director)',
 };
 
 /** /proc/stat cpu line columns (proc(5)); guest time is already inside user. */
@@ -65,22 +81,32 @@ function parseCounts(text) {
   return out;
 }
 
-/** A snapshot file: { t: ns (bigint), cpu: {user..steal}, procTicks: utime+stime | null }. */
+/** utime + stime (proc(5) fields 14 and 15) of a /proc/PID/stat line, or null. */
+function statTicks(stat) {
+  // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return null;
+  const rest = stat.slice(close + 1).trim().split(/\s+/);
+  // rest[0] is field 3 (state), so field N is rest[N - 3].
+  const utime = Number(rest[14 - 3]);
+  const stime = Number(rest[15 - 3]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? utime + stime : null;
+}
+
+/** A snapshot file: { t: ns (bigint), cpu: {user..steal}, procTicks: utime+stime | null,
+ * helperTicks: per helper process, utime+stime | null }. */
 function parseSnapshot(text) {
   if (text === null) return null;
-  const snap = { t: null, cpu: null, procTicks: null };
+  const snap = { t: null, cpu: null, procTicks: null, helperTicks: [] };
   for (const line of text.split('\n')) {
     if (line.startsWith('t ')) snap.t = BigInt(line.slice(2).trim());
     else if (line.startsWith('cpu ')) {
       const v = line.trim().split(/\s+/).slice(1).map(Number);
       snap.cpu = Object.fromEntries(STAT_COLUMNS.map((k, i) => [k, v[i] ?? 0]));
     } else if (line.startsWith('proc ')) {
-      // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-      const rest = line.slice(line.lastIndexOf(')') + 1).trim().split(/\s+/);
-      // rest[0] is field 3 (state), so field N is rest[N - 3].
-      const utime = Number(rest[14 - 3]);
-      const stime = Number(rest[15 - 3]);
-      if (Number.isFinite(utime) && Number.isFinite(stime)) snap.procTicks = utime + stime;
+      snap.procTicks = statTicks(line.slice(5));
+    } else if (line.startsWith('helper ')) {
+      snap.helperTicks.push(statTicks(line.slice(7)));
     }
   }
   return snap;
@@ -100,12 +126,21 @@ function cpuDelta(before, after, clkTck) {
     before.procTicks !== null && after.procTicks !== null
       ? ((after.procTicks - before.procTicks) * 1000) / clkTck
       : null;
+  // All helpers, only when every one was readable at both ends (one that exited mid-run
+  // would drop its share).
+  const hb = before.helperTicks;
+  const ha = after.helperTicks;
+  const helperMs =
+    hb.length > 0 && hb.length === ha.length && [...hb, ...ha].every((x) => x !== null)
+      ? ((ha.reduce((a, b) => a + b, 0) - hb.reduce((a, b) => a + b, 0)) * 1000) / clkTck
+      : null;
   return {
     wallS: after.t !== null && before.t !== null ? Number(after.t - before.t) / 1e9 : null,
     machineBusyPct: total > 0 ? (100 * busy) / total : null,
     machineSoftirqPct: total > 0 ? (100 * d.softirq) / total : null,
     machineBusyMs: (busy * 1000) / clkTck,
     balancerCpuMs: balancerMs,
+    helperCpuMs: helperMs,
   };
 }
 
@@ -140,7 +175,9 @@ function parseWrk(text) {
   };
 }
 
-/** iperf3 -J output: received throughput and sender retransmits. */
+/** iperf3 -J output: received throughput, sender retransmits and the sender's mean smoothed
+ * RTT in microseconds (the client's own streams for an upload; for a download (-R) the server's,
+ * present with --get-server-output). */
 function parseIperf(text) {
   if (!text) return null;
   let j;
@@ -150,11 +187,51 @@ function parseIperf(text) {
     return null;
   }
   if (j.error || !j.end || !j.end.sum_received) return { error: j.error ?? 'no summary' };
+  const rttOf = (run) => {
+    const rtt = run?.end?.streams?.[0]?.sender?.mean_rtt;
+    return typeof rtt === 'number' && rtt > 0 ? rtt : null;
+  };
   return {
     gbps: j.end.sum_received.bits_per_second / 1e9,
     bytes: j.end.sum_received.bytes,
     retransmits: j.end.sum_sent?.retransmits ?? null,
+    senderMeanRttUs: rttOf(j) ?? rttOf(j.server_output_json),
   };
+}
+
+/** Service lines of `lvsadm -L -n --stats --exact` (ipvsadm's layout: Prot LocalAddress:Port
+ * Conns InPkts OutPkts InBytes OutBytes), summed over the services: { inPkts, outPkts } | null. */
+function parseLvsStats(text) {
+  if (!text) return null;
+  let inPkts = 0;
+  let outPkts = 0;
+  let services = 0;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if ((f[0] === 'TCP' || f[0] === 'UDP') && f.length >= 5 && /^\d+$/.test(f[3]) && /^\d+$/.test(f[4])) {
+      inPkts += Number(f[3]);
+      outPkts += Number(f[4]);
+      services++;
+    }
+  }
+  return services > 0 ? { inPkts, outPkts } : null;
+}
+
+/** Sum of the drops column (the last, proc(5) /proc/net/raw) over the given files' sockets, or
+ * null when none of the files exists. The counts cover the whole phase, not one run. */
+function rawSocketDrops(files) {
+  let total = null;
+  for (const file of files) {
+    const text = readText(file);
+    if (text === null) continue;
+    total ??= 0;
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const drops = Number(f[f.length - 1]);
+      if (f.length > 10 && Number.isFinite(drops)) total += drops;
+    }
+  }
+  return total;
 }
 
 function roundResult(dir, clkTck) {
@@ -167,9 +244,15 @@ function roundResult(dir, clkTck) {
     clientSource: (readText(path.join(dir, 'client.src')) ?? '').trim() || null,
     timeWait: parseCounts(readText(path.join(dir, 'time-wait'))),
     hasBalancerProcess: (readText(path.join(dir, 'balancer.pid')) ?? '').trim() !== '',
+    hasHelpers: (readText(path.join(dir, 'helpers.pid')) ?? '').trim() !== '',
+    directorPackets: parseLvsStats(readText(path.join(dir, 'lvsadm-stats.txt'))),
+    realServerRawDrops: rawSocketDrops(
+      fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^raw-sockets-rs\d+\.txt$/.test(f)).map((f) => path.join(dir, f)) : [],
+    ),
     keepalive: null,
     newconn: null,
     iperf3: null,
+    iperf3Down: null,
   };
   if (!result.ok) return result;
   const run = (file) => {
@@ -187,25 +270,34 @@ function roundResult(dir, clkTck) {
     }
     const per1k = (ms) => (ms === null || wrk.requests === 0 ? null : (ms * 1000) / wrk.requests);
     const balancerMs = result.hasBalancerProcess ? r.cpu?.balancerCpuMs ?? null : null;
+    const helperMs = result.hasHelpers ? r.cpu?.helperCpuMs ?? null : null;
     result[key] = {
       ...wrk,
       balancerCpuMs: balancerMs,
       balancerCpuMsPer1k: per1k(balancerMs),
+      helperCpuMsPer1k: per1k(helperMs),
       machineBusyPct: r.cpu?.machineBusyPct ?? null,
       machineSoftirqPct: r.cpu?.machineSoftirqPct ?? null,
       machineCpuMsPer1k: per1k(r.cpu?.machineBusyMs ?? null),
     };
   }
-  const ip = run('iperf3');
-  const iperf = parseIperf(ip.out);
-  if (!iperf || iperf.error !== undefined) {
-    result.iperf3 = { error: iperf?.error ?? `iperf3 exit ${ip.rc}` };
-  } else {
+  for (const [key, file] of [['iperf3', 'iperf3'], ['iperf3Down', 'iperf3-down']]) {
+    const ip = run(file);
+    const iperf = parseIperf(ip.out);
+    if (!iperf || iperf.error !== undefined) {
+      result[key] = { error: iperf?.error ?? `${file} exit ${ip.rc}` };
+      continue;
+    }
+    const perGB = (ms) => (ms === null || !(iperf.bytes > 0) ? null : ms / (iperf.bytes / 1e9));
     const balancerMs = result.hasBalancerProcess ? ip.cpu?.balancerCpuMs ?? null : null;
-    result.iperf3 = {
+    const helperMs = result.hasHelpers ? ip.cpu?.helperCpuMs ?? null : null;
+    result[key] = {
       ...iperf,
       balancerCpuMs: balancerMs,
-      balancerCpuMsPerGB: balancerMs === null ? null : balancerMs / (iperf.bytes / 1e9),
+      balancerCpuMsPerGB: perGB(balancerMs),
+      helperCpuMsPerGB: perGB(helperMs),
+      helperCpuMs: helperMs,
+      machineBusyPct: ip.cpu?.machineBusyPct ?? null,
       machineSoftirqPct: ip.cpu?.machineSoftirqPct ?? null,
     };
   }
@@ -224,19 +316,39 @@ const SUMMARY_FIELDS = {
   keepaliveRps: (r) => r.keepalive?.rps,
   newconnRps: (r) => r.newconn?.rps,
   iperf3Gbps: (r) => r.iperf3?.gbps,
+  iperf3DownGbps: (r) => r.iperf3Down?.gbps,
   balancerCpuMsPer1kKeepalive: (r) => r.keepalive?.balancerCpuMsPer1k,
   balancerCpuMsPer1kNewconn: (r) => r.newconn?.balancerCpuMsPer1k,
   balancerCpuMsPerGB: (r) => r.iperf3?.balancerCpuMsPerGB,
+  balancerCpuMsPerGBDown: (r) => r.iperf3Down?.balancerCpuMsPerGB,
+  helperCpuMsPer1kKeepalive: (r) => r.keepalive?.helperCpuMsPer1k,
+  helperCpuMsPer1kNewconn: (r) => r.newconn?.helperCpuMsPer1k,
+  helperCpuMsPerGB: (r) => r.iperf3?.helperCpuMsPerGB,
+  helperCpuMsPerGBDown: (r) => r.iperf3Down?.helperCpuMsPerGB,
+  directorInPkts: (r) => r.directorPackets?.inPkts,
+  directorOutPkts: (r) => r.directorPackets?.outPkts,
+  realServerRawDrops: (r) => r.realServerRawDrops,
   machineBusyPctKeepalive: (r) => r.keepalive?.machineBusyPct,
   machineSoftirqPctKeepalive: (r) => r.keepalive?.machineSoftirqPct,
   machineCpuMsPer1kKeepalive: (r) => r.keepalive?.machineCpuMsPer1k,
   machineCpuMsPer1kNewconn: (r) => r.newconn?.machineCpuMsPer1k,
   p99KeepaliveMs: (r) => r.keepalive?.latency?.p99Ms,
   iperf3Retransmits: (r) => r.iperf3?.retransmits,
+  iperf3DownRetransmits: (r) => r.iperf3Down?.retransmits,
+  iperf3RttUs: (r) => r.iperf3?.senderMeanRttUs,
+  iperf3DownRttUs: (r) => r.iperf3Down?.senderMeanRttUs,
 };
 
-/** Figures also given as a ratio to the reference phase. */
-const RATIO_FIELDS = ['keepaliveRps', 'newconnRps', 'iperf3Gbps'];
+/** Figures also given as a ratio to a reference phase: field -> reference phase. Within each
+ * round the ratio of the two phases' figures, then the median over the rounds. */
+const RATIO_FIELDS = {
+  keepaliveRps: REFERENCE,
+  newconnRps: REFERENCE,
+  iperf3Gbps: REFERENCE,
+  iperf3DownGbps: DOWNLOAD_REFERENCE,
+  balancerCpuMsPer1kKeepalive: METHOD_REFERENCE,
+  balancerCpuMsPer1kNewconn: METHOD_REFERENCE,
+};
 
 function listRounds(rawDir, name) {
   const dir = path.join(rawDir, name);
@@ -271,11 +383,13 @@ function phaseResult(rawDir, name, clkTck) {
 }
 
 function addRatios(results) {
-  const ref = results.find((r) => r.phase === REFERENCE && r.ok);
   for (const r of results) {
-    r.ratioTo = REFERENCE;
+    r.ratioTo = { ...RATIO_FIELDS };
     r.ratios = {};
-    for (const field of RATIO_FIELDS) {
+  }
+  for (const [field, refName] of Object.entries(RATIO_FIELDS)) {
+    const ref = results.find((r) => r.phase === refName && r.ok);
+    for (const r of results) {
       const perRound = [];
       for (const round of r.ok && ref ? r.rounds : []) {
         const other = ref.rounds.find((x) => x.round === round.round && x.ok);
@@ -306,8 +420,13 @@ function flagged(metric) {
   return metric.non2xx > 0 || (e && e.connect + e.read + e.write + e.timeout > 0);
 }
 
-/** The run (wrk keep-alive, wrk new connections, iperf3) each headline figure comes from. */
-const RUN_OF_FIGURE = { keepaliveRps: 'keepalive', newconnRps: 'newconn', iperf3Gbps: 'iperf3' };
+/** The run (wrk keep-alive, wrk new connections, iperf3 up/down) each headline figure comes from. */
+const RUN_OF_FIGURE = {
+  keepaliveRps: 'keepalive',
+  newconnRps: 'newconn',
+  iperf3Gbps: 'iperf3',
+  iperf3DownGbps: 'iperf3Down',
+};
 
 /** A figure cell: "n/a" when missing, "error" when every round's run failed, " !" when a
  * round had wrk socket errors or non-2xx answers. */
@@ -321,10 +440,11 @@ function cell(r, key, format) {
 function mainRows(results) {
   const header = [
     'phase', 'keep-alive req/s', 'vs HAProxy', 'new-conn req/s', 'vs HAProxy',
-    'iperf3 Gbit/s', 'vs HAProxy', 'CPU ms/1k ka', 'CPU ms/1k new-conn',
+    'iperf3 up Gbit/s', 'vs HAProxy', 'iperf3 down Gbit/s', 'down vs kernel',
+    'CPU ms/1k ka', 'CPU ms/1k new-conn',
   ];
   const rows = results.map((r) => {
-    if (!r.ok) return [r.phase, 'failed', '', '', '', '', '', '', ''];
+    if (!r.ok) return [r.phase, 'failed', ...header.slice(2).map(() => '')];
     const s = r.summary;
     return [
       r.phase,
@@ -334,6 +454,8 @@ function mainRows(results) {
       fmt.ratio(r.ratios.newconnRps),
       cell(r, 'iperf3Gbps', fmt.gbps),
       fmt.ratio(r.ratios.iperf3Gbps),
+      cell(r, 'iperf3DownGbps', fmt.gbps),
+      fmt.ratio(r.ratios.iperf3DownGbps),
       r.hasBalancerProcess ? fmt.ms(s.balancerCpuMsPer1kKeepalive) : 'n/a',
       r.hasBalancerProcess ? fmt.ms(s.balancerCpuMsPer1kNewconn) : 'n/a',
     ];
@@ -344,7 +466,8 @@ function mainRows(results) {
 function contextRows(results) {
   const header = [
     'phase', 'machine busy ka', 'softirq ka', 'machine CPU ms/1k ka', 'machine CPU ms/1k new-conn',
-    'p99 ka ms', 'iperf3 retr', 'balancer CPU ms/GB', 'load avg at start',
+    'p99 ka ms', 'iperf3 retr up', 'iperf3 retr down', 'rtt up us', 'rtt down us', 'balancer CPU ms/GB up',
+    'load avg at start',
   ];
   const rows = results
     .filter((r) => r.ok)
@@ -358,11 +481,69 @@ function contextRows(results) {
         fmt.ms(s.machineCpuMsPer1kNewconn),
         fmt.ms(s.p99KeepaliveMs),
         s.iperf3Retransmits === null ? 'n/a' : s.iperf3Retransmits.toFixed(0),
+        s.iperf3DownRetransmits === null ? 'n/a' : s.iperf3DownRetransmits.toFixed(0),
+        s.iperf3RttUs === null ? 'n/a' : s.iperf3RttUs.toFixed(0),
+        s.iperf3DownRttUs === null ? 'n/a' : s.iperf3DownRttUs.toFixed(0),
         r.hasBalancerProcess ? fmt.ms(s.balancerCpuMsPerGB) : 'n/a',
         r.rounds.map((x) => (x.loadavgAtStart ?? '?').split(' ')[0]).join(' '),
       ];
     });
   return [header, rows];
+}
+
+/** lvsd by forwarding method: the director's own cost, and the real servers' helpers. */
+function methodRows(results) {
+  const header = [
+    'phase', 'lvsd CPU ms/1k ka', 'vs NAT', 'lvsd CPU ms/1k new-conn', 'vs NAT',
+    'lvsd CPU ms/GB up', 'lvsd CPU ms/GB down', 'rs helper CPU ms/1k ka', 'rs helper CPU ms/GB up',
+    'rs helper CPU ms/GB down', 'rs raw-socket drops', 'director InPkts', 'director OutPkts',
+  ];
+  const count = (v) => (v === null || v === undefined ? 'n/a' : v.toFixed(0));
+  const rows = results
+    .filter((r) => LVSD_PHASES.includes(r.phase))
+    .map((r) => {
+      if (!r.ok) return [r.phase, 'failed', ...header.slice(2).map(() => '')];
+      const s = r.summary;
+      const helpers = r.rounds.some((x) => x.ok && x.hasHelpers);
+      return [
+        r.phase,
+        fmt.ms(s.balancerCpuMsPer1kKeepalive),
+        fmt.ratio(r.ratios.balancerCpuMsPer1kKeepalive),
+        fmt.ms(s.balancerCpuMsPer1kNewconn),
+        fmt.ratio(r.ratios.balancerCpuMsPer1kNewconn),
+        fmt.ms(s.balancerCpuMsPerGB),
+        fmt.ms(s.balancerCpuMsPerGBDown),
+        helpers ? fmt.ms(s.helperCpuMsPer1kKeepalive) : 'n/a',
+        helpers ? fmt.ms(s.helperCpuMsPerGB) : 'n/a',
+        helpers ? fmt.ms(s.helperCpuMsPerGBDown) : 'n/a',
+        count(s.realServerRawDrops),
+        count(s.directorInPkts),
+        count(s.directorOutPkts),
+      ];
+    });
+  return [header, rows];
+}
+
+/** Issue 3's benchmark targets, one verdict line per bypass phase and target. */
+function targetLines(results) {
+  const lines = [];
+  for (const r of results.filter((x) => BYPASS_PHASES.includes(x.phase))) {
+    const down = r.ratios?.iperf3DownGbps ?? null;
+    lines.push(
+      down === null
+        ? `target: ${r.phase} download >= ${DOWNLOAD_TARGET}x kernel: not measured`
+        : `target: ${r.phase} download ${down.toFixed(2)}x kernel (>= ${DOWNLOAD_TARGET}x): ${down >= DOWNLOAD_TARGET ? 'met' : 'NOT met'}`,
+    );
+    for (const [what, field] of [['keep-alive', 'balancerCpuMsPer1kKeepalive'], ['new-conn', 'balancerCpuMsPer1kNewconn']]) {
+      const v = r.ratios?.[field] ?? null;
+      lines.push(
+        v === null
+          ? `target: ${r.phase} lvsd CPU per request (${what}) below NAT: not measured`
+          : `target: ${r.phase} lvsd CPU per request (${what}) ${v.toFixed(2)}x NAT (< 1x): ${v < 1 ? 'met' : 'NOT met'}`,
+      );
+    }
+  }
+  return lines;
 }
 
 function renderText([header, rows]) {
@@ -403,6 +584,12 @@ function main(argv) {
   out.push(render(mainRows(results)));
   out.push('');
   out.push(render(contextRows(results)));
+  if (results.some((r) => LVSD_PHASES.includes(r.phase) && r.phase !== METHOD_REFERENCE)) {
+    out.push('');
+    out.push(render(methodRows(results)));
+  }
+  const targets = targetLines(results);
+  if (targets.length) out.push('', ...targets);
   const notes = [];
   for (const r of results) {
     for (const x of r.rounds) {
@@ -415,15 +602,16 @@ function main(argv) {
         }
         if (m?.error) notes.push(`${where} ${k}: ${m.error}`);
       }
-      if (x.iperf3?.error) notes.push(`${where} iperf3: ${x.iperf3.error}`);
-      if (x.leftoversInDirector) notes.push(`${where}: left state in the director (restored before the next phase)`);
+      if (x.iperf3?.error) notes.push(`${where} iperf3 upload: ${x.iperf3.error}`);
+      if (x.iperf3Down?.error) notes.push(`${where} iperf3 download: ${x.iperf3Down.error}`);
+      if (x.leftoversInDirector) notes.push(`${where}: left state in the testbed (restored before the next phase)`);
     }
   }
   if (notes.length) out.push('', ...notes.map((n) => `note: ${n}`));
   process.stdout.write(`${out.join('\n')}\n`);
 
   if (jsonOut) {
-    const summary = { meta, reference: REFERENCE, rawDir: path.resolve(rawDir), phases: results };
+    const summary = { meta, reference: REFERENCE, ratioReferences: RATIO_FIELDS, rawDir: path.resolve(rawDir), phases: results };
     fs.mkdirSync(path.dirname(jsonOut), { recursive: true });
     fs.writeFileSync(jsonOut, `${JSON.stringify(summary, null, 2)}\n`);
     process.stdout.write(`results: ${jsonOut}\n`);

@@ -75,6 +75,23 @@ check() {
   return "$rc"
 }
 
+# expect_eq WHAT GOT WANT: true when GOT equals WANT; otherwise logs both and fails.
+expect_eq() {
+  if [[ $2 == "$3" ]]; then return 0; fi
+  log "$1: got '$2', want '$3'"
+  return 1
+}
+
+# curl_n N URL: N requests from the client, one connection each; prints the answers.
+curl_n() {
+  in_ns "$NS_C" bash -c 'for ((i = 0; i < $0; i++)); do curl -s -m 3 "$1" || echo FAIL; done' "$1" "$2"
+}
+
+# counts N URL: "rs1=A rs2=B rs3=C fail=F" over N new connections.
+counts() {
+  curl_n "$1" "$2" | awk '{c[$1]++} END {printf "rs1=%d rs2=%d rs3=%d fail=%d\n", c["rs1"], c["rs2"], c["rs3"], c["FAIL"]}'
+}
+
 # rip I: address of real server I (1-based).
 rip() { printf '%s.%d\n' "$LAN_PREFIX" $((10 + $1)); }
 
@@ -118,7 +135,7 @@ stop_pid() {
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + timeout))
     while lvs__alive "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
-    lvs__alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    lvs__alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
   fi
   wait "$pid" 2>/dev/null || true
 }
@@ -387,6 +404,7 @@ lvs__lvsd_ready() {
 
 # start_lvsd [EXTRA_ARGS...]: starts lvsd in the director namespace on TUN lvs0 with control
 # socket $LVSD_SOCK and log $LVSD_LOG; waits (at most 10 s) until `lvsadm -L -n` answers.
+# LVSD_NODE_FLAGS (e.g. --trace-gc, --cpu-prof) are passed to node for debugging.
 # On failure prints the end of the log and returns 1 (does not exit), leaving nothing running.
 start_lvsd() {
   local js=$LVS_ROOT/dist/src/cli/lvsd.js
@@ -395,7 +413,7 @@ start_lvsd() {
     return 1
   fi
   rm -f "$LVSD_SOCK"
-  ip netns exec "$NS_D" node "$js" --socket "$LVSD_SOCK" --tun lvs0 "$@" >"$LVSD_LOG" 2>&1 &
+  ip netns exec "$NS_D" node ${LVSD_NODE_FLAGS:-} "$js" --socket "$LVSD_SOCK" --tun lvs0 "$@" >"$LVSD_LOG" 2>&1 &
   LVSD_PID=$!
   LVS_PIDS+=("$LVSD_PID")
   echo "$LVSD_PID" >>"$LVS_STATE/pids"

@@ -16,22 +16,6 @@ start_lvsd || die "lvsd did not start"
 R1=$(rip 1) R2=$(rip 2) R3=$(rip 3)
 NS_R1=${NS_RS[0]}
 
-# curl_n N URL: N requests from the client, one connection each; prints the answers.
-curl_n() {
-  in_ns "$NS_C" bash -c 'for ((i = 0; i < $0; i++)); do curl -s -m 3 "$1" || echo FAIL; done' "$1" "$2"
-}
-
-# counts N URL: "rs1=A rs2=B rs3=C fail=F" over N new connections.
-counts() {
-  curl_n "$1" "$2" | awk '{c[$1]++} END {printf "rs1=%d rs2=%d rs3=%d fail=%d\n", c["rs1"], c["rs2"], c["rs3"], c["FAIL"]}'
-}
-
-expect_eq() { # expect_eq WHAT GOT WANT
-  if [[ $2 == "$3" ]]; then return 0; fi
-  log "$1: got '$2', want '$3'"
-  return 1
-}
-
 # --- the kernel IPVS selftest's NAT check (tools/testing/selftests/netfilter/ipvs.sh) -----
 lvsadm -A -t "$VIP:8000" -s rr
 lvsadm -a -t "$VIP:8000" -r "$R1:8000" -m
@@ -54,6 +38,12 @@ lvsadm -e -t "$VIP:80" -r "$R2:80" -m -w 2
 lvsadm -e -t "$VIP:80" -r "$R3:80" -m -w 1
 check "wrr 3:2:1: 300 new connections give 150/100/50" \
   expect_eq "wrr counts" "$(counts 300 "http://$VIP/")" "rs1=150 rs2=100 rs3=50 fail=0"
+
+# status_counter NAME: a counter of `lvsadm --status`.
+status_counter() { lvsadm --status | awk -v n="$1" '$1 == n { print $2; exit }'; }
+direct=$(status_counter tx_direct) viatun=$(status_counter tx_packets)
+check "--nat-xmit packet (default): NAT packets left through AF_PACKET ($direct), not the TUN ($viatun)" \
+  test "$direct" -gt 1000 -a "$viatun" -lt $((direct / 10))
 
 # hold_conns N PORT: N idle TCP connections from the client to VIP:PORT, held 60 s.
 hold_conns() {
@@ -176,11 +166,14 @@ check "-L -n destination line layout (%-28s %-7s %-6d %-10u %-10u)" \
 saved=$LVS_STATE/rules.save
 lvsadm -S -n >"$saved"
 stop_lvsd
-start_lvsd || die "lvsd did not restart"
+start_lvsd --nat-xmit tun || die "lvsd did not restart"
 lvsadm -R <"$saved"
 check "-S output fed to -R on a fresh daemon restores the same table" \
   expect_eq "rules" "$(lvsadm -S -n)" "$(cat "$saved")"
 check "traffic flows after the restore" expect_eq "answer" "$(curl_n 1 "http://$VIP:81/")" "rs3"
+check "--nat-xmit tun: the 32-byte data check passes with every NAT packet through the TUN" \
+  data_check "$NS_C" "$VIP" 8000 "$NS_R1"
+check "--nat-xmit tun: nothing left through AF_PACKET" test "$(status_counter tx_direct)" -eq 0 -a "$(status_counter tx_packets)" -gt 0
 
 # --- a VIP that is local on the director ----------------------------------------------
 in_ns "$NS_D" ip addr add "$VIP/32" dev lo

@@ -11,10 +11,11 @@
  */
 import type { Command, Result } from '../control/command';
 import { CLIENT_CODES, EXIT, LvsadmError } from '../control/errors';
-import { formatConns, formatServices, formatStatus, formatTimeout } from '../control/format';
+import { formatConns, formatServices, formatStatus, formatSysctl, formatTimeout } from '../control/format';
 import { type NameDb, parseArgs, type ParsedInvocation, systemNames, usageText } from '../control/ipvsadm-args';
 import { formatSave, parseRestore } from '../control/save';
 import { defaultSocketPath, request } from '../control/socket';
+import { formatDaemons, isHaInvocation, runHa, socketArg } from '../control/ha-cli';
 
 export const LVSADM_VERSION = 'lvsadm v0.1.0 (ipvsadm-compatible, IPVS v1.2.1)';
 
@@ -59,6 +60,11 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
       io.stdout(formatStatus(r.status));
       return EXIT.OK;
     }
+    case 'sysctl': {
+      const r = expect(await send([{ op: 'get-sysctl' }]), 'sysctl');
+      io.stdout(formatSysctl(r.values));
+      return EXIT.OK;
+    }
     case 'list': {
       const o = inv.opts;
       if (o.connection) {
@@ -71,7 +77,7 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
         const r = expect(await send([{ op: 'get-timeout' }]), 'timeout');
         io.stdout(formatTimeout(r.timeout));
       } else if (o.daemon) {
-        // No connection sync daemon runs in lvsd yet; ipvsadm prints nothing in that case.
+        io.stdout(formatDaemons(expect(await send([{ op: 'list-daemons' }]), 'daemons').daemons));
       } else {
         const r = expect(await send([{ op: 'list-services' }]), 'services');
         io.stdout(formatServices(r, o, io.names));
@@ -90,6 +96,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   } as Required<CliIo>;
   let inv: ParsedInvocation | undefined;
   try {
+    if (isHaInvocation(argv)) {
+      const socket = socketArg(argv) ?? defaultSocketPath();
+      return await runHa(argv, { send: (cmds) => full.send(socket, cmds), stdout: full.stdout });
+    }
     inv = parseArgs(argv, full.names);
     return await run(inv, full, inv.socket ?? defaultSocketPath());
   } catch (err) {

@@ -12,11 +12,17 @@
 
 export type ProtoName = 'tcp' | 'udp';
 
-/** A virtual service key: -t/-u addr:port. Addresses are dotted quads. */
+/**
+ * A virtual service key: -t/-u addr:port, or -f mark. Addresses are dotted quads. A
+ * firewall-mark service (fwmark 1..2^32-1) is keyed by its mark alone; as ipvsadm fills it,
+ * proto is then 'tcp' (unused), addr '0.0.0.0' and port 0.
+ */
 export interface ServiceKey {
   proto: ProtoName;
   addr: string;
   port: number;
+  /** -f: firewall mark of the service; absent or 0 = an address:port service. */
+  fwmark?: number;
 }
 
 /** -A / -E arguments. Unset optional fields keep the current value on -E. */
@@ -66,7 +72,33 @@ export type Command =
   | { op: 'list-conns' }
   | { op: 'get-timeout' }
   /** lvsd extension: drop counters and daemon status. */
-  | { op: 'status' };
+  | { op: 'status' }
+  /** lvsd extension: health checker states (lvsadm --checks). */
+  | { op: 'list-checks' }
+  /** --start-daemon master|backup: the connection sync daemon (src/ha/sync.ts). */
+  | { op: 'start-daemon'; daemon: SyncDaemonInfo }
+  | { op: 'stop-daemon'; state: SyncState }
+  /** -L --daemon. */
+  | { op: 'list-daemons' }
+  /** lvsd extension: set a knob (src/ipvs/knobs.ts; lvsadm --sysctl NAME=VALUE). */
+  | { op: 'set-sysctl'; name: string; value: number }
+  /** lvsd extension: every knob and its value (lvsadm --sysctl). */
+  | { op: 'get-sysctl' };
+
+export type SyncState = 'master' | 'backup';
+
+/** A connection sync daemon as ipvsadm shows it: "master sync daemon (mcast=eth0, syncid=1)". */
+export interface SyncDaemonInfo {
+  state: SyncState;
+  /** --mcast-interface */
+  mcastIface: string;
+  /** --syncid, 0..255 */
+  syncid: number;
+  /** --mcast-group, --mcast-port, --mcast-ttl (ipvsadm >= 1.28) */
+  group?: string;
+  port?: number;
+  ttl?: number;
+}
 
 export interface DestInfo {
   addr: string;
@@ -95,6 +127,8 @@ export interface ServiceInfo {
   proto: ProtoName;
   addr: string;
   port: number;
+  /** Present for a firewall-mark service (then addr is 0.0.0.0 and port 0). */
+  fwmark?: number;
   scheduler: string;
   /** Present when persistent. */
   persistent?: number;
@@ -107,7 +141,8 @@ export interface ServiceInfo {
 }
 
 export interface ConnInfo {
-  proto: ProtoName;
+  /** 'ip' (IPPROTO_IP): a firewall-mark service's persistence template, shared by TCP and UDP. */
+  proto: ProtoName | 'ip';
   /** Seconds until the entry expires. */
   expires: number;
   /** IPVS state name: ESTABLISHED, SYN_RECV, FIN_WAIT, ..., UDP, NONE. */
@@ -140,7 +175,44 @@ export type Result =
   | { kind: 'services'; tableSize: number; services: ServiceInfo[] }
   | { kind: 'conns'; conns: ConnInfo[] }
   | { kind: 'timeout'; timeout: TimeoutInfo }
-  | { kind: 'status'; status: StatusInfo };
+  | { kind: 'status'; status: StatusInfo }
+  | { kind: 'checks'; services: CheckServiceInfo[] }
+  | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
+  | { kind: 'sysctl'; values: Record<string, number> };
+
+/** lvsd extension: one health checker of a real server (src/health/). */
+export interface CheckInfo {
+  /** Real server addr:port. */
+  dest: string;
+  /** TCP_CHECK, HTTP_GET, UDP_CHECK, PING_CHECK, MISC_CHECK. */
+  check: string;
+  state: 'up' | 'down';
+  /** Failed probes since the last pass (counted against retry). */
+  retries: number;
+  probes: number;
+  failures: number;
+  /** Last probe's result. */
+  detail: string;
+  /** Seconds since the last transition. */
+  since: number;
+}
+
+/** lvsd extension: health state of one virtual service. */
+export interface CheckServiceInfo {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+  quorum: number;
+  hysteresis: number;
+  /** Sum of the weights of the real servers whose checkers all pass. */
+  liveWeight: number;
+  quorumUp: boolean;
+  /** The sorry server is in the table. */
+  sorryActive: boolean;
+  /** Real servers (addr:port) whose checkers all pass. */
+  alive: string[];
+  checks: CheckInfo[];
+}
 
 export interface Request {
   id: number;

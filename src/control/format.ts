@@ -56,7 +56,7 @@ export function formatLargeNum(n: number, exact: boolean): string {
 /** fwd_name() of ipvsadm.c. */
 const FWD_NAMES: Record<FwdName, string> = { masq: 'Masq', tunnel: 'Tunnel', route: 'Route' };
 /** Protocol names as printed in listings. */
-const PROTO_NAMES: Record<ProtoName, string> = { tcp: 'TCP', udp: 'UDP' };
+const PROTO_NAMES: Record<ProtoName | 'ip', string> = { tcp: 'TCP', udp: 'UDP', ip: 'IP' };
 /** Protocol order of ipvs_cmp_services: by IP protocol number. */
 const PROTO_NUMBERS: Record<ProtoName, number> = { tcp: 6, udp: 17 };
 
@@ -67,14 +67,16 @@ export type FormatOpts = Partial<ListOpts> & {
 };
 
 /** addrport_to_anyname: "addr:port" with -n, else "host:service" where names resolve. */
-export function addrPort(addr: string, port: number, proto: ProtoName, numeric: boolean, names: NameDb): string {
+export function addrPort(addr: string, port: number, proto: ProtoName | 'ip', numeric: boolean, names: NameDb): string {
   if (numeric) return `${addr}:${port}`;
-  return `${names.addrToHost(addr) ?? addr}:${names.portToService(port, proto) ?? port}`;
+  const service = proto === 'ip' ? undefined : names.portToService(port, proto);
+  return `${names.addrToHost(addr) ?? addr}:${service ?? port}`;
 }
 
-/** ipvs_cmp_services: protocol, address, port (fwmark services, unsupported yet, sort first). */
+/** ipvs_cmp_services: fwmark (so firewall-mark services follow the others), protocol, address, port. */
 export function compareServices(a: ServiceInfo, b: ServiceInfo): number {
   return (
+    (a.fwmark ?? 0) - (b.fwmark ?? 0) ||
     PROTO_NUMBERS[a.proto] - PROTO_NUMBERS[b.proto] ||
     addrToNumber(a.addr) - addrToNumber(b.addr) ||
     a.port - b.port
@@ -118,8 +120,10 @@ const FULL_MASK = '255.255.255.255';
 function serviceEntry(svc: ServiceInfo, o: FormatOpts, names: NameDb): string {
   const numeric = o.numeric ?? false;
   const exact = o.exact ?? false;
-  // sprintf("%s  %s") truncated at 33 characters (svc_name[33] = '\0').
-  const svcName = `${PROTO_NAMES[svc.proto]}  ${addrPort(svc.addr, svc.port, svc.proto, numeric, names)}`.slice(0, 33);
+  // sprintf("FWM  %d"), or sprintf("%s  %s") truncated at 33 characters (svc_name[33] = '\0').
+  const svcName = svc.fwmark
+    ? `FWM  ${svc.fwmark}`
+    : `${PROTO_NAMES[svc.proto]}  ${addrPort(svc.addr, svc.port, svc.proto, numeric, names)}`.slice(0, 33);
   let out: string;
   if (o.stats) {
     const s = svc.stats;
@@ -204,6 +208,13 @@ export function formatConns(conns: readonly ConnInfo[], opts: FormatOpts = {}, n
 /** -L --timeout (list_timeout). */
 export function formatTimeout(t: TimeoutInfo): string {
   return `Timeout (tcp tcpfin udp): ${uint(t.tcp)} ${uint(t.tcpfin)} ${uint(t.udp)}\n`;
+}
+
+/** lvsadm --sysctl: one `name = value` line per knob, as sysctl(8) prints them. */
+export function formatSysctl(values: Record<string, number>): string {
+  let out = '';
+  for (const k of Object.keys(values)) out += `${k} = ${uint(values[k])}\n`;
+  return out;
 }
 
 /** lvsadm --status: daemon facts, then named counters and drop reasons sorted by name. */

@@ -154,6 +154,7 @@ export type ParsedInvocation = (
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'status' }
+  | { kind: 'sysctl' }
 ) & { socket?: string };
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +179,7 @@ const CMDS = [
   'help',
   'version',
   'status',
+  'sysctl',
 ] as const;
 type Cmd = (typeof CMDS)[number];
 
@@ -232,6 +234,7 @@ const COMPAT: Record<Cmd, string> = {
   help:             /* */ 'xxxxxxxxxxxxxxxxxxxxxxx',
   version:          /* */ 'xxxxxxxxxxxxxxxxxxxxxxx',
   status:           /* */ 'xxxxxxxxxxxxxxxxxxxxxxx',
+  sysctl:           /* */ 'xxxxxxxxxxxxxxxxxxxxxxx',
 };
 
 type ArgKind = 'none' | 'required' | 'optional';
@@ -327,6 +330,7 @@ const OPTION_TABLE: readonly OptionDef[] = [
   { long: 'stop-daemon', arg: 'required', cmd: 'stop-daemon', apply: unsupported('the connection sync daemon') },
   { long: 'status', arg: 'none', cmd: 'status' },
   { long: 'drops', arg: 'none', cmd: 'status' },
+  { long: 'sysctl', arg: 'none', cmd: 'sysctl' },
   // options
   {
     long: 'tcp-service', short: 't', arg: 'required', opt: 'service-address',
@@ -342,7 +346,8 @@ const OPTION_TABLE: readonly OptionDef[] = [
       const text = v ?? '';
       const mark = toNumber(text, 1, 0xffffffff);
       if (mark === undefined) throw usageError(`invalid fwmark value \`${text}' specified`);
-      throw new LvsadmError('EUNSUPPORTED', `firewall-mark services (-f ${mark}) are not supported by lvsd yet`);
+      st.fwmark = mark;
+      st.serviceArg = text;
     },
   },
   { long: 'ipv6', short: '6', arg: 'none', apply: unsupported('IPv6 (-6)') },
@@ -534,6 +539,8 @@ function parseHostPort(text: string, proto: ProtoName, names: NameDb): { addr: s
 }
 
 function serviceKey(st: State): ServiceKey {
+  // -f: as ipvsadm fills the entry, protocol TCP (unused), address 0, port 0.
+  if (st.fwmark !== undefined) return { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark: st.fwmark };
   const proto = st.proto ?? 'tcp';
   const hp = parseHostPort(st.serviceArg ?? '', proto, st.names);
   if (!hp) throw usageError('illegal virtual server address[:port] specified');
@@ -542,10 +549,10 @@ function serviceKey(st: State): ServiceKey {
 
 function serviceSpec(st: State, cmd: 'add-service' | 'edit-service'): ServiceSpec {
   const key = serviceKey(st);
-  if (key.port === 0 && st.persistent === undefined) {
+  if (key.fwmark === undefined && key.port === 0 && st.persistent === undefined) {
     throw usageError('Zero port specified for non-persistent service');
   }
-  if (st.ops && key.proto !== 'udp') throw usageError('One-Packet Scheduling is only for UDP virtual services');
+  if (st.ops && key.proto !== 'udp' && key.fwmark === undefined) throw usageError('One-Packet Scheduling is only for UDP virtual services');
   const spec: ServiceSpec = { ...key };
   // -A gets ipvsadm's defaults; -E sends only what was given (unset = keep, see command.ts).
   if (st.scheduler !== undefined || cmd === 'add-service') spec.scheduler = st.scheduler ?? DEFAULT_SCHEDULER;
@@ -629,6 +636,15 @@ const BUILD: Record<Cmd, (st: State) => ParsedInvocation> = {
   help: () => ({ kind: 'help' }),
   version: () => ({ kind: 'version' }),
   status: () => ({ kind: 'status' }),
+  sysctl: (st) => {
+    if (st.positional.length === 0) return { kind: 'sysctl' };
+    const commands: Command[] = st.positional.splice(0).map((w) => {
+      const m = /^([a-z_.0-9]+)=(\d+)$/.exec(w);
+      if (!m) throw usageError(`invalid sysctl setting \`${w}' (expected NAME=VALUE)`);
+      return { op: 'set-sysctl', name: m[1].replace(/^net\.ipv4\.vs\./, ''), value: Number(m[2]) };
+    });
+    return { kind: 'commands', commands };
+  },
 };
 
 /**
@@ -658,15 +674,15 @@ export function usageText(program = 'lvsadm'): string {
   const p = program;
   return [
     `Usage:`,
-    `  ${p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]`,
-    `  ${p} -D -t|u service-address`,
+    `  ${p} -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]`,
+    `  ${p} -D -t|u|f service-address`,
     `  ${p} -C`,
     `  ${p} -R`,
     `  ${p} -S [-n]`,
-    `  ${p} -a|e -t|u service-address -r server-address [options]`,
-    `  ${p} -d -t|u service-address -r server-address`,
-    `  ${p} -L|l [-t|u service-address] [options]`,
-    `  ${p} -Z [-t|u service-address]`,
+    `  ${p} -a|e -t|u|f service-address -r server-address [options]`,
+    `  ${p} -d -t|u|f service-address -r server-address`,
+    `  ${p} -L|l [-t|u|f service-address] [options]`,
+    `  ${p} -Z [-t|u|f service-address]`,
     `  ${p} --set tcp tcpfin udp`,
     `  ${p} --status`,
     `  ${p} -h`,
@@ -686,13 +702,14 @@ export function usageText(program = 'lvsadm'): string {
     `  --zero            -Z        zero counters in a service or all services`,
     `  --set tcp tcpfin udp        set connection timeout values`,
     `  --status, --drops           show daemon status and drop counters (lvsd)`,
+    `  --sysctl [NAME=VALUE ...]   list or set knobs (lvsd; docs/KNOBS.md)`,
     `  --help            -h        display this help message`,
     `  --version         -v        display the version`,
     ``,
     `Options:`,
     `  --tcp-service  -t service-address   service-address is host[:port]`,
     `  --udp-service  -u service-address   service-address is host[:port]`,
-    `  --fwmark-service  -f fwmark         fwmark is an integer greater than zero (not supported yet)`,
+    `  --fwmark-service  -f fwmark         fwmark is an integer greater than zero`,
     `  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos,`,
     `                                      the default scheduler is ${DEFAULT_SCHEDULER}.`,
     `  --persistent   -p [timeout]         persistent service (default ${DEFAULT_PERSISTENT_TIMEOUT} s)`,

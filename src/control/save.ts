@@ -1,6 +1,7 @@
 /**
  * ipvsadm-save format (-S) and its inverse for -R and lvsd's rules file.
- * Output follows print_service_entry's FMT_RULE branch of ipvsadm.c:
+ * Output follows print_service_entry's FMT_RULE branch of ipvsadm.c (%s of a service is
+ * "-t|-u host:port" or "-f mark"):
  *   "-A %s -s %s" [" -b flags"] [" -p %u" [" -M mask"]] [" -o"]
  *   "-a %s -r %s %s -w %d" [" -x %u"] [" -y %u"]
  * One-packet scheduling is saved as " -o" (old ipvsadm printed " ops", which -R cannot read).
@@ -20,7 +21,10 @@ const FULL_MASK = '255.255.255.255';
 export function formatSave(services: readonly ServiceInfo[], numeric: boolean, names: NameDb = systemNames()): string {
   let out = '';
   for (const svc of sortedServices(services, false)) {
-    const svcName = `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, numeric, names)}`;
+    // sprintf("-f %d") for a firewall-mark service.
+    const svcName = svc.fwmark
+      ? `-f ${svc.fwmark}`
+      : `${svc.proto === 'tcp' ? '-t' : '-u'} ${addrPort(svc.addr, svc.port, svc.proto, numeric, names)}`;
     out += `-A ${svcName} -s ${svc.scheduler}`;
     if (svc.schedFlags.length > 0) out += ` -b ${svc.schedFlags.join(',')}`;
     if (svc.persistent !== undefined) {

@@ -8,7 +8,15 @@
  *   pref PREF_LOCAL    lookup local                                 the local rule, moved from 0
  *   pref PREF_REPLY    from RIP ipproto P sport RPORT lookup TABLE  one per NAT real server
  *   pref PREF_REPLY    to VIP ipproto icmp lookup TABLE             one per VIP
+ *   pref PREF_REPLY    from RIP ipproto icmp lookup TABLE           one per NAT real server address
+ *   pref PREF_FWMARK   fwmark M lookup TABLE+k                       one per firewall-mark service
  *   table TABLE:       default dev TUN
+ *   table TABLE+k:     default dev TUN_M                             the mark's own TUN device
+ *
+ * A TUN read carries no skb mark, so a firewall-mark service (-f M) gets a TUN device of its
+ * own (src/ipvs/fwmark.ts) and the mark is known from the device. Its rule precedes the
+ * service rules, as IPVS looks a packet's mark up before its address and port
+ * (ip_vs_service_find), and precedes the local table for the same reason as they do.
  *
  * Service rules precede the local table so a VIP that is also an address of the director
  * is still balanced, while traffic to its other ports reaches local sockets. Reply rules
@@ -28,6 +36,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileS
 import { dirname } from 'node:path';
 import { ipToString } from '../ipvs/types';
 
+export const PREF_FWMARK = 90;
 export const PREF_SERVICE = 100;
 export const PREF_LOCAL = 200;
 export const PREF_REPLY = 300;
@@ -48,6 +57,8 @@ interface PlumbingState {
   tun: string;
   movedLocal: boolean;
   sysctls: Record<string, string>;
+  /** Firewall-mark rules and their tables (absent in state files of older versions). */
+  fwmarks?: Array<{ mark: number; table: number }>;
 }
 
 export interface Logger {
@@ -117,6 +128,10 @@ export class Plumbing {
   }
 
   private static undo(st: PlumbingState): void {
+    for (const f of st.fwmarks ?? []) {
+      tryIp(['rule', 'del', ...fwmarkRuleArgs(f.mark, f.table)]);
+      tryIp(['route', 'flush', 'table', String(f.table)]);
+    }
     for (let i = 0; i < 10000 && tryIp(['rule', 'del', 'table', String(st.table)]); i++);
     tryIp(['route', 'flush', 'table', String(st.table)]);
     if (st.movedLocal) {
@@ -149,9 +164,17 @@ export class Plumbing {
     this.save();
     this.setSysctl('net.ipv4.ip_forward', '1', true);
     this.setSysctl(`net.ipv6.conf.${tun}.disable_ipv6`, '1', false);
-    // Packets written into the TUN carry client sources (loose reverse-path check) and,
-    // for NAT replies, a VIP source that may be local to the director.
-    this.setSysctl(`net.ipv4.conf.${tun}.rp_filter`, '2', false);
+    // Packets written into the TUN carry client sources and, for NAT replies, a VIP source
+    // that may be local to the director; IPIP packets carry the director's own address. The
+    // TUN has no address, and with rp_filter 2 the kernel (fib_validate_source) rejects a
+    // local source on an interface without one: no reverse-path check, accept_local on.
+    this.setSysctl(`net.ipv4.conf.${tun}.rp_filter`, '0', false);
+    // The kernel applies max(conf.all, conf.<dev>): a global setting overrides the device's.
+    const allRp = readSysctl('net.ipv4.conf.all.rp_filter');
+    if (allRp !== undefined && allRp !== '0') {
+      this.log.warn({ 'net.ipv4.conf.all.rp_filter': allRp },
+        `net.ipv4.conf.all.rp_filter=${allRp} overrides ${tun}'s 0: packets lvsd writes may be dropped as martians`);
+    }
     this.setSysctl(`net.ipv4.conf.${tun}.accept_local`, '1', false);
     this.setSysctl(`net.ipv4.conf.${tun}.send_redirects`, '0', false);
     ip(['link', 'set', 'dev', tun, 'up']);
@@ -202,11 +225,54 @@ export class Plumbing {
     this.rule(add, 'I' + args.join(' '), args);
   }
 
+  /**
+   * Steers ICMP from a NAT real server into the TUN (refcounted per address), after the local
+   * table: its errors about client packets are relayed from the VIP (src/ipvs/icmp.ts). Other
+   * ICMP it sends through the director (echo) is dropped and counted there.
+   */
+  icmpReplyRule(add: boolean, raddr: number): void {
+    const args = ['pref', String(PREF_REPLY), 'from', `${ipToString(raddr)}/32`, 'ipproto', 'icmp'];
+    this.rule(add, 'J' + args.join(' '), args);
+  }
+
   /** Steers replies of a NAT real server into the TUN (refcounted). */
   replyRule(add: boolean, proto: number, raddr: number, rport: number): void {
     const args = ['pref', String(PREF_REPLY), 'from', `${ipToString(raddr)}/32`, 'ipproto', protoWord(proto)];
     if (rport !== 0) args.push('sport', String(rport));
     this.rule(add, 'R' + args.join(' '), args);
+  }
+
+  /**
+   * Steers packets carrying firewall mark `mark` into TUN device `dev` (brought up and given
+   * the TUN sysctls of setup()): a table of its own, the main table + k for the smallest free
+   * k ≥ 1, whose default route is dev, and `pref PREF_FWMARK fwmark mark lookup` it. Recorded
+   * in the state file before the kernel changes. Removing forgets the rule and the table.
+   */
+  fwmarkRoute(add: boolean, mark: number, dev: string): void {
+    const list = (this.state.fwmarks ??= []);
+    const at = list.findIndex((f) => f.mark === mark);
+    if (!add) {
+      if (at < 0) return;
+      const { table } = list[at];
+      tryIp(['rule', 'del', ...fwmarkRuleArgs(mark, table)]);
+      tryIp(['route', 'flush', 'table', String(table)]);
+      list.splice(at, 1);
+      this.save();
+      return;
+    }
+    if (at >= 0) return;
+    let table = this.opts.table + 1;
+    while (list.some((f) => f.table === table)) table++;
+    list.push({ mark, table });
+    this.save();
+    this.setSysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1', false);
+    this.setSysctl(`net.ipv4.conf.${dev}.rp_filter`, '0', false);
+    this.setSysctl(`net.ipv4.conf.${dev}.accept_local`, '1', false);
+    this.setSysctl(`net.ipv4.conf.${dev}.send_redirects`, '0', false);
+    ip(['link', 'set', 'dev', dev, 'up']);
+    ip(['route', 'replace', 'default', 'dev', dev, 'table', String(table)]);
+    ip(['rule', 'add', ...fwmarkRuleArgs(mark, table)]);
+    this.log.info({ mark, dev, table }, 'firewall-mark route installed');
   }
 
   /** Undoes everything setup() and the rules did. Idempotent. */
@@ -220,6 +286,10 @@ export class Plumbing {
     }
     this.log.info({ tun: this.opts.tun }, 'kernel plumbing removed');
   }
+}
+
+function fwmarkRuleArgs(mark: number, table: number): string[] {
+  return ['pref', String(PREF_FWMARK), 'fwmark', String(mark >>> 0), 'lookup', String(table)];
 }
 
 function ruleExists(pref: number, table: string): boolean {

@@ -6,11 +6,16 @@
  * Storage. A connection is a dense integer id into struct-of-arrays typed storage; ids are
  * recycled through a free list (chained through the in-index link of free ids) and fresh
  * ids are taken above a high-water mark. Per entry: proto, state, flags, fwd (1 byte
- * each), caddr/vaddr/daddr (4 each), cport/vport/dport (2 each), destId and svcId (4
- * each), a live marker (1), two hash-chain links (4 each) and the timer wheel's links,
- * slot and due tick (14): 53 bytes, plus the bucket heads (8 bytes per bucket for the two
- * indexes, 4–8 bytes per entry at the load bound). The kernel budgets about 128 bytes
- * per ip_vs_conn.
+ * each), caddr/vaddr/daddr (4 each), cport/vport/dport (2 each), destId, svcId and the
+ * control link (4 each), a live marker (1), two hash-chain links (4 each) and the timer
+ * wheel's links, slot and due tick (14): 57 bytes, plus the bucket heads (8 bytes per
+ * bucket for the two indexes, 4–8 bytes per entry at the load bound). The kernel budgets
+ * about 128 bytes per ip_vs_conn.
+ *
+ * Growth without copies: each column is a view over a resizable ArrayBuffer that reserves
+ * address space for maxConns entries up front; growing commits more of it in place
+ * (ArrayBuffer.prototype.resize), so no entry is ever copied and memory is only touched
+ * as entries are used. Where resizable buffers are unavailable the columns are copied.
  *
  * Indexes. Two chained hash indexes over the same entries, each a power-of-two array of
  * bucket heads plus one `next` link per entry (chains run through the entries, so an
@@ -19,10 +24,11 @@
  *  - out: (proto, daddr, dport, caddr, cport), for NAT replies from real servers.
  * (The kernel hashes each entry once, by client endpoint, and filters by the rest; two
  * indexes keep chains short when one client endpoint talks to many services.)
- * When live entries exceed `maxLoadFactor` × buckets, both indexes double and every entry
- * is re-linked in one pass. An incremental rehash (spreading that pass over later
- * operations, so a million-entry table never pauses the datapath for one) is left to a
- * later change.
+ * When live entries exceed `maxLoadFactor` × buckets, both indexes double incrementally:
+ * new entries go to the doubled index at once, and each later insert moves REHASH_STEP
+ * buckets of the old index into it (lookups and removals consult both while a move is
+ * under way), so a million-entry table never stops the datapath for a full pass. A move
+ * still pending when the next doubling is due is finished first.
  *
  * Hashing. MurmurHash3's 32-bit block and finalisation steps (Math.imul) over three words
  * (first address, second address, both ports), seeded with a random 32-bit secret, then
@@ -57,6 +63,8 @@ export const F_NO_CPORT = 0x08;
 export const F_ONE_PACKET = 0x10;
 /** Created by connection synchronisation, not by scheduling here. */
 export const F_SYNC = 0x20;
+/** A template no longer found by lookups (ip_vs_check_template's invalidation). */
+export const F_DEAD = 0x40;
 
 export interface ConnTableOptions {
   /** Entries allocated up front (default 4096); storage doubles as needed. */
@@ -77,6 +85,34 @@ export interface ConnTableOptions {
 
 const NIL = -1;
 const MAX_BUCKETS = 1 << 30;
+/** Old-index buckets moved into the doubled index per insert while a rehash is under way. */
+const REHASH_STEP = 8;
+
+type Column = Uint8Array | Uint16Array | Uint32Array | Int32Array;
+type ColumnCtor<T extends Column> = { new (buf: ArrayBuffer): T; new (n: number): T; BYTES_PER_ELEMENT: number };
+type ResizableBuffer = ArrayBuffer & { resizable?: boolean; resize(n: number): void };
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ResizableBuffer;
+
+/** A column of `cap` elements that can later grow in place up to `max` elements. */
+function column<T extends Column>(Ctor: ColumnCtor<T>, cap: number, max: number): T {
+  try {
+    return new Ctor(new ResizableArrayBuffer(cap * Ctor.BYTES_PER_ELEMENT, { maxByteLength: max * Ctor.BYTES_PER_ELEMENT }));
+  } catch {
+    return new Ctor(cap);
+  }
+}
+
+/** The column with room for `cap` elements: the same view resized in place, or a copy. */
+function growColumn<T extends Column>(a: T, Ctor: ColumnCtor<T>, cap: number): T {
+  const buf = a.buffer as ResizableBuffer;
+  if (buf.resizable === true) {
+    buf.resize(cap * Ctor.BYTES_PER_ELEMENT);
+    return a;
+  }
+  const b = new Ctor(cap);
+  (b as Uint8Array).set(a as Uint8Array);
+  return b;
+}
 
 /** One MurmurHash3 x86_32 block step. */
 function mixBlock(h: number, k: number): number {
@@ -129,6 +165,8 @@ export class ConnTable {
   private dportA: Uint16Array;
   private destA: Int32Array;
   private svcA: Int32Array;
+  /** A connection: id of its controlling template or -1. A template: connections it controls. */
+  private ctlA: Int32Array;
   /** Chain link of the in-index; for a free id, the next free id. */
   private inNext: Int32Array;
   private outNext: Int32Array;
@@ -136,6 +174,12 @@ export class ConnTable {
   private inHeads: Int32Array;
   private outHeads: Int32Array;
   private bmask: number;
+  /** The index being drained into inHeads/outHeads during an incremental rehash. */
+  private oldInHeads: Int32Array | null = null;
+  private oldOutHeads: Int32Array | null = null;
+  private oldMask = 0;
+  /** Old buckets below this have been moved. */
+  private moved = 0;
 
   private readonly wheel: TimerWheel;
   /** The id whose onExpire callback is running, until the callback removes it. */
@@ -158,21 +202,23 @@ export class ConnTable {
     this.outHeads = new Int32Array(nb).fill(NIL);
 
     const c = this.cap;
-    this.protoA = new Uint8Array(c);
-    this.stateA = new Uint8Array(c);
-    this.flagsA = new Uint8Array(c);
-    this.fwdA = new Uint8Array(c);
-    this.usedA = new Uint8Array(c);
-    this.caddrA = new Uint32Array(c);
-    this.vaddrA = new Uint32Array(c);
-    this.daddrA = new Uint32Array(c);
-    this.cportA = new Uint16Array(c);
-    this.vportA = new Uint16Array(c);
-    this.dportA = new Uint16Array(c);
-    this.destA = new Int32Array(c);
-    this.svcA = new Int32Array(c);
-    this.inNext = new Int32Array(c);
-    this.outNext = new Int32Array(c);
+    const m = this.maxConns;
+    this.protoA = column(Uint8Array, c, m);
+    this.stateA = column(Uint8Array, c, m);
+    this.flagsA = column(Uint8Array, c, m);
+    this.fwdA = column(Uint8Array, c, m);
+    this.usedA = column(Uint8Array, c, m);
+    this.caddrA = column(Uint32Array, c, m);
+    this.vaddrA = column(Uint32Array, c, m);
+    this.daddrA = column(Uint32Array, c, m);
+    this.cportA = column(Uint16Array, c, m);
+    this.vportA = column(Uint16Array, c, m);
+    this.dportA = column(Uint16Array, c, m);
+    this.destA = column(Int32Array, c, m);
+    this.svcA = column(Int32Array, c, m);
+    this.ctlA = column(Int32Array, c, m);
+    this.inNext = column(Int32Array, c, m);
+    this.outNext = column(Int32Array, c, m);
     this.wheel = new TimerWheel(c, { tickMs: opts.tickMs, slots: opts.wheelSlots });
     this.fireBound = (id: number) => this.fire(id);
   }
@@ -203,12 +249,18 @@ export class ConnTable {
       this.fwdA.byteLength + this.usedA.byteLength + this.caddrA.byteLength +
       this.vaddrA.byteLength + this.daddrA.byteLength + this.cportA.byteLength +
       this.vportA.byteLength + this.dportA.byteLength + this.destA.byteLength +
-      this.svcA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
-      this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength;
+      this.svcA.byteLength + this.ctlA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
+      this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength +
+      (this.oldInHeads?.byteLength ?? 0) + (this.oldOutHeads?.byteLength ?? 0);
+  }
+
+  /** Whether an incremental rehash is under way (old buckets remain to be moved). */
+  get rehashing(): boolean {
+    return this.oldInHeads !== null;
   }
 
   /** Bytes per entry of the per-entry arrays, bucket heads excluded. */
-  static readonly BYTES_PER_ENTRY = 1 * 5 + 4 * 3 + 2 * 3 + 4 * 2 + 4 * 2 + TimerWheel.BYTES_PER_ID;
+  static readonly BYTES_PER_ENTRY = 1 * 5 + 4 * 3 + 2 * 3 + 4 * 3 + 4 * 2 + TimerWheel.BYTES_PER_ID;
 
   private hash(proto: number, a1: number, p1: number, a2: number, p2: number): number {
     let h = mixBlock(this.seed, a1);
@@ -231,11 +283,42 @@ export class ConnTable {
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
     caddr >>>= 0;
     vaddr >>>= 0;
-    let i = this.inHeads[this.hash(proto, caddr, cport, vaddr, vport) & this.bmask];
+    const h = this.hash(proto, caddr, cport, vaddr, vport);
+    let i = this.inHeads[h & this.bmask];
     while (i !== NIL) {
       if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
           this.vportA[i] === vport && this.protoA[i] === proto) return i;
       i = this.inNext[i];
+    }
+    if (this.oldInHeads !== null) {
+      i = this.oldInHeads[h & this.oldMask];
+      while (i !== NIL) {
+        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+            this.vportA[i] === vport && this.protoA[i] === proto) return i;
+        i = this.inNext[i];
+      }
+    }
+    return NIL;
+  }
+
+  /**
+   * The live template for (proto, caddr, cport, vaddr, vport): an entry with F_TEMPLATE and
+   * without F_DEAD, or -1. Templates share the in-index with connections.
+   */
+  lookupTemplate(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
+    caddr >>>= 0;
+    vaddr >>>= 0;
+    const h = this.hash(proto, caddr, cport, vaddr, vport);
+    for (let pass = 0; pass < 2; pass++) {
+      const heads = pass === 0 ? this.inHeads : this.oldInHeads;
+      if (heads === null) break;
+      let i = heads[h & (pass === 0 ? this.bmask : this.oldMask)];
+      while (i !== NIL) {
+        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+            this.vportA[i] === vport && this.protoA[i] === proto &&
+            (this.flagsA[i] & (F_TEMPLATE | F_DEAD)) === F_TEMPLATE) return i;
+        i = this.inNext[i];
+      }
     }
     return NIL;
   }
@@ -244,11 +327,20 @@ export class ConnTable {
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
     daddr >>>= 0;
     caddr >>>= 0;
-    let i = this.outHeads[this.hash(proto, daddr, dport, caddr, cport) & this.bmask];
+    const h = this.hash(proto, daddr, dport, caddr, cport);
+    let i = this.outHeads[h & this.bmask];
     while (i !== NIL) {
       if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.daddrA[i] === daddr &&
           this.dportA[i] === dport && this.protoA[i] === proto) return i;
       i = this.outNext[i];
+    }
+    if (this.oldOutHeads !== null) {
+      i = this.oldOutHeads[h & this.oldMask];
+      while (i !== NIL) {
+        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.daddrA[i] === daddr &&
+            this.dportA[i] === dport && this.protoA[i] === proto) return i;
+        i = this.outNext[i];
+      }
     }
     return NIL;
   }
@@ -284,12 +376,13 @@ export class ConnTable {
     this.dportA[id] = dport;
     this.destA[id] = destId;
     this.svcA[id] = svcId;
+    this.ctlA[id] = NIL;
     this.live++;
+    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
     if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
-      this.rehash((this.bmask + 1) * 2); // links `id` too
-    } else {
-      this.linkIndexes(id);
+      this.startRehash((this.bmask + 1) * 2);
     }
+    this.linkIndexes(id);
     this.wheel.arm(id, now, timeoutSec * 1000);
     return id;
   }
@@ -304,53 +397,83 @@ export class ConnTable {
   }
 
   private unlinkIndexes(id: number): void {
-    const bi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]) & this.bmask;
-    let i = this.inHeads[bi];
-    if (i === id) {
-      this.inHeads[bi] = this.inNext[id];
-    } else {
-      while (i !== NIL && this.inNext[i] !== id) i = this.inNext[i];
-      if (i !== NIL) this.inNext[i] = this.inNext[id];
+    const hi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]);
+    if (!unlinkChain(this.inHeads, this.inNext, hi & this.bmask, id) && this.oldInHeads !== null) {
+      unlinkChain(this.oldInHeads, this.inNext, hi & this.oldMask, id);
     }
-    const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
-    i = this.outHeads[bo];
-    if (i === id) {
-      this.outHeads[bo] = this.outNext[id];
-    } else {
-      while (i !== NIL && this.outNext[i] !== id) i = this.outNext[i];
-      if (i !== NIL) this.outNext[i] = this.outNext[id];
+    const ho = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]);
+    if (!unlinkChain(this.outHeads, this.outNext, ho & this.bmask, id) && this.oldOutHeads !== null) {
+      unlinkChain(this.oldOutHeads, this.outNext, ho & this.oldMask, id);
     }
   }
 
-  /** Doubles the storage (bounded by maxConns), copying every array. */
+  /** Doubles the storage (bounded by maxConns): in place where buffers are resizable. */
   private grow(): void {
     const c = Math.min(this.cap * 2, this.maxConns);
-    this.protoA = growU8(this.protoA, c);
-    this.stateA = growU8(this.stateA, c);
-    this.flagsA = growU8(this.flagsA, c);
-    this.fwdA = growU8(this.fwdA, c);
-    this.usedA = growU8(this.usedA, c);
-    this.caddrA = growU32(this.caddrA, c);
-    this.vaddrA = growU32(this.vaddrA, c);
-    this.daddrA = growU32(this.daddrA, c);
-    this.cportA = growU16(this.cportA, c);
-    this.vportA = growU16(this.vportA, c);
-    this.dportA = growU16(this.dportA, c);
-    this.destA = growI32(this.destA, c);
-    this.svcA = growI32(this.svcA, c);
-    this.inNext = growI32(this.inNext, c);
-    this.outNext = growI32(this.outNext, c);
+    this.protoA = growColumn(this.protoA, Uint8Array, c);
+    this.stateA = growColumn(this.stateA, Uint8Array, c);
+    this.flagsA = growColumn(this.flagsA, Uint8Array, c);
+    this.fwdA = growColumn(this.fwdA, Uint8Array, c);
+    this.usedA = growColumn(this.usedA, Uint8Array, c);
+    this.caddrA = growColumn(this.caddrA, Uint32Array, c);
+    this.vaddrA = growColumn(this.vaddrA, Uint32Array, c);
+    this.daddrA = growColumn(this.daddrA, Uint32Array, c);
+    this.cportA = growColumn(this.cportA, Uint16Array, c);
+    this.vportA = growColumn(this.vportA, Uint16Array, c);
+    this.dportA = growColumn(this.dportA, Uint16Array, c);
+    this.destA = growColumn(this.destA, Int32Array, c);
+    this.svcA = growColumn(this.svcA, Int32Array, c);
+    this.ctlA = growColumn(this.ctlA, Int32Array, c);
+    this.inNext = growColumn(this.inNext, Int32Array, c);
+    this.outNext = growColumn(this.outNext, Int32Array, c);
     this.wheel.grow(c);
     this.cap = c;
   }
 
-  /** Rebuilds both indexes with `buckets` buckets (a power of two). */
-  private rehash(buckets: number): void {
+  /**
+   * Starts doubling both indexes to `buckets` (a power of two): the current index becomes
+   * the old one, drained REHASH_STEP buckets per insert. A pending move is finished first.
+   */
+  private startRehash(buckets: number): void {
+    if (this.oldInHeads !== null) this.migrate(this.oldMask + 1);
+    this.oldInHeads = this.inHeads;
+    this.oldOutHeads = this.outHeads;
+    this.oldMask = this.bmask;
+    this.moved = 0;
     this.bmask = buckets - 1;
     this.inHeads = new Int32Array(buckets).fill(NIL);
     this.outHeads = new Int32Array(buckets).fill(NIL);
-    for (let id = 0; id < this.hwm; id++) {
-      if (this.usedA[id]) this.linkIndexes(id);
+  }
+
+  /** Moves up to `n` old buckets (both indexes) into the current index. */
+  private migrate(n: number): void {
+    const oldIn = this.oldInHeads as Int32Array;
+    const oldOut = this.oldOutHeads as Int32Array;
+    const end = Math.min(this.moved + n, this.oldMask + 1);
+    for (let b = this.moved; b < end; b++) {
+      let i = oldIn[b];
+      while (i !== NIL) {
+        const nx = this.inNext[i];
+        const bi = this.hash(this.protoA[i], this.caddrA[i], this.cportA[i], this.vaddrA[i], this.vportA[i]) & this.bmask;
+        this.inNext[i] = this.inHeads[bi];
+        this.inHeads[bi] = i;
+        i = nx;
+      }
+      oldIn[b] = NIL;
+      i = oldOut[b];
+      while (i !== NIL) {
+        const nx = this.outNext[i];
+        const bo = this.hash(this.protoA[i], this.daddrA[i], this.dportA[i], this.caddrA[i], this.cportA[i]) & this.bmask;
+        this.outNext[i] = this.outHeads[bo];
+        this.outHeads[bo] = i;
+        i = nx;
+      }
+      oldOut[b] = NIL;
+    }
+    this.moved = end;
+    if (end === this.oldMask + 1) {
+      this.oldInHeads = null;
+      this.oldOutHeads = null;
     }
   }
 
@@ -439,6 +562,9 @@ export class ConnTable {
   daddr(id: number): number { return this.daddrA[id]; }
   dport(id: number): number { return this.dportA[id]; }
   destId(id: number): number { return this.destA[id]; }
+  /** A connection's controlling template id (-1 for none); a template's count of controlled connections. */
+  control(id: number): number { return this.ctlA[id]; }
+  setControl(id: number, v: number): void { this.ctlA[id] = v; }
   /** Rebinds the entry to another real server id (keys unchanged). */
   setDestId(id: number, destId: number): void { this.destA[id] = destId; }
   svcId(id: number): number { return this.svcA[id]; }
@@ -474,6 +600,8 @@ export class ConnTable {
     this.usedA.fill(0, 0, this.hwm);
     this.inHeads.fill(NIL);
     this.outHeads.fill(NIL);
+    this.oldInHeads = null;
+    this.oldOutHeads = null;
     this.wheel.reset(this.hwm);
     this.hwm = 0;
     this.freeHead = NIL;
@@ -482,7 +610,15 @@ export class ConnTable {
   }
 }
 
-function growU8(a: Uint8Array, n: number): Uint8Array { const b = new Uint8Array(n); b.set(a); return b; }
-function growU16(a: Uint16Array, n: number): Uint16Array { const b = new Uint16Array(n); b.set(a); return b; }
-function growU32(a: Uint32Array, n: number): Uint32Array { const b = new Uint32Array(n); b.set(a); return b; }
-function growI32(a: Int32Array, n: number): Int32Array { const b = new Int32Array(n); b.set(a); return b; }
+/** Removes `id` from the chain at heads[b] linked through `next`; false when not in it. */
+function unlinkChain(heads: Int32Array, next: Int32Array, b: number, id: number): boolean {
+  let i = heads[b];
+  if (i === id) {
+    heads[b] = next[id];
+    return true;
+  }
+  while (i !== NIL && next[i] !== id) i = next[i];
+  if (i === NIL) return false;
+  next[i] = next[id];
+  return true;
+}

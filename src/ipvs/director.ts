@@ -5,12 +5,15 @@
  */
 import type { Command, ConnInfo, Result } from '../control/command';
 import type { Device } from '../phy/device';
-import { ConnTable } from './conn';
+import { ConnTable, F_TEMPLATE } from './conn';
 import { IpvsError, E } from './errors';
 import { ESTIMATOR_INTERVAL_MS, Estimator } from './estimator';
 import { Pipeline } from './pipeline';
+import { FwmarkDevices, addCounts } from './fwmark';
+import { type Knobs, KNOB_NAMES, createKnobs, isKnobName, knobError } from './knobs';
 import { TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, setTcpTimeouts, tcpStateName } from './proto/tcp';
 import { UDP_S_NORMAL, setUdpTimeout } from './proto/udp';
+import { TEMPLATE_PROTO_ANY } from './persist';
 import { ServiceTable, protoName, type ServiceHooks } from './service';
 import { FWD_MASQ, IPPROTO_TCP, ipToString } from './types';
 
@@ -22,6 +25,8 @@ export interface DirectorOptions {
   seed?: number;
   /** Milliseconds clock; monotonic. */
   clock?: () => number;
+  /** Initial knob values (lvsd --sysctl); the rest keep their defaults. */
+  knobs?: Partial<Knobs>;
 }
 
 const TABLE_OPS = new Set<Command['op']>([
@@ -32,17 +37,26 @@ export class Director {
   readonly services: ServiceTable;
   readonly conns: ConnTable;
   readonly pipeline: Pipeline;
+  /** Devices and pipelines of firewall-mark services (src/ipvs/fwmark.ts). */
+  readonly fwmarks: FwmarkDevices;
   private readonly estimator = new Estimator();
   private readonly clock: () => number;
   private readonly started: number;
   private timers: NodeJS.Timeout[] = [];
   private lastEstimate: number;
+  /** Queries answered by daemon extensions (e.g. list-checks by the health manager). */
+  private readonly queryHandlers = new Map<Command['op'], (cmd: Command) => Result>();
 
   constructor(readonly dev: Device, opts: DirectorOptions = {}) {
     this.clock = opts.clock ?? (() => Math.floor(performance.now()));
     this.services = new ServiceTable(opts.hooks);
     this.conns = new ConnTable({ maxConns: opts.maxConns, seed: opts.seed });
-    this.pipeline = new Pipeline(dev, this.services, this.conns);
+    this.pipeline = new Pipeline(dev, this.services, this.conns, { knobs: createKnobs() });
+    this.fwmarks = new FwmarkDevices(this.pipeline, this.services, this.clock);
+    for (const n of KNOB_NAMES) {
+      const v = opts.knobs?.[n];
+      if (v !== undefined) this.setKnob(n, v);
+    }
     this.started = this.clock();
     this.lastEstimate = this.started;
   }
@@ -50,6 +64,7 @@ export class Director {
   /** Starts reading the device and the periodic expiry and rate estimation. */
   start(): void {
     this.dev.start(() => this.pipeline.drain(this.clock()));
+    this.fwmarks.start();
     this.timers.push(setInterval(() => this.pipeline.expire(this.clock()), 1000));
     this.timers.push(setInterval(() => this.estimate(), ESTIMATOR_INTERVAL_MS));
     for (const t of this.timers) t.unref();
@@ -58,6 +73,7 @@ export class Director {
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.fwmarks.stop();
     this.dev.close();
   }
 
@@ -74,15 +90,21 @@ export class Director {
   /** The control handler: commands are applied all-or-nothing; queries return snapshots. */
   handle(cmds: Command[]): Result {
     if (cmds.length === 0) return { kind: 'done' };
-    if (cmds.length === 1 && !TABLE_OPS.has(cmds[0].op) && cmds[0].op !== 'set-timeout') {
+    if (cmds.length === 1 && !TABLE_OPS.has(cmds[0].op) && cmds[0].op !== 'set-timeout' && cmds[0].op !== 'set-sysctl') {
       return this.query(cmds[0]);
     }
     const table: Command[] = [];
     const timeouts: Array<Extract<Command, { op: 'set-timeout' }>> = [];
+    const sysctls: Array<Extract<Command, { op: 'set-sysctl' }>> = [];
     for (const c of cmds) {
       if (TABLE_OPS.has(c.op)) table.push(c);
       else if (c.op === 'set-timeout') timeouts.push(c);
+      else if (c.op === 'set-sysctl') sysctls.push(c);
       else throw E.invalid(`${c.op} cannot be part of a batch`);
+    }
+    for (const k of sysctls) {
+      const err = knobError(k.name, k.value);
+      if (err !== null) throw E.invalid(err);
     }
     for (const t of timeouts) {
       for (const v of [t.tcp, t.tcpfin, t.udp]) {
@@ -94,7 +116,21 @@ export class Director {
       setTcpTimeouts(this.pipeline.tcpTimeouts, t.tcp, t.tcpfin);
       setUdpTimeout(this.pipeline.udpTimeouts, t.udp);
     }
+    for (const k of sysctls) if (isKnobName(k.name)) this.setKnob(k.name, k.value);
     return { kind: 'done' };
+  }
+
+  /** Sets a knob (already validated) and what follows from it. */
+  setKnob(name: keyof Knobs, value: number): void {
+    this.pipeline.knobs[name] = value;
+    if (name === 'conn_reuse_mode') this.pipeline.connReuse = value !== 0;
+    if (name === 'max_half_open') this.pipeline.halfOpen.setBudget(value);
+    this.fwmarks.syncSettings();
+  }
+
+  /** Lets an extension answer a query op that the director itself does not know. */
+  registerQuery(op: Command['op'], fn: (cmd: Command) => Result): void {
+    this.queryHandlers.set(op, fn);
   }
 
   private query(cmd: Command): Result {
@@ -120,12 +156,21 @@ export class Director {
             uptime: Math.floor((this.clock() - this.started) / 1000),
             device: this.dev.name,
             conns: this.conns.size,
-            drops: this.pipeline.dropCounts(),
-            counters: this.pipeline.counterValues(),
+            drops: addCounts(this.pipeline.dropCounts(), this.fwmarks.totals().drops),
+            counters: {
+              ...addCounts(this.pipeline.counterValues(), this.fwmarks.totals().counters),
+              half_open: this.pipeline.halfOpen.count,
+              half_open_evicted: this.pipeline.halfOpen.evicted,
+            },
           },
         };
-      default:
+      case 'get-sysctl':
+        return { kind: 'sysctl', values: { ...this.pipeline.knobs } };
+      default: {
+        const ext = this.queryHandlers.get(cmd.op);
+        if (ext) return ext(cmd);
         throw new IpvsError('EINVAL', `Unknown command: ${cmd.op}`);
+      }
     }
   }
 
@@ -136,9 +181,11 @@ export class Director {
     c.forEach((id) => {
       const proto = c.proto(id);
       out.push({
-        proto: protoName(proto),
+        // A firewall-mark template has protocol IPPROTO_IP (src/ipvs/persist.ts), listed as "IP".
+        proto: proto === TEMPLATE_PROTO_ANY ? 'ip' : protoName(proto),
         expires: Math.max(0, Math.round(c.remaining(id, now))),
-        state: proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
+        // Templates print the template state table's name (ip_vs_state_name: "NONE").
+        state: (c.flags(id) & F_TEMPLATE) !== 0 ? 'NONE' : proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
         caddr: ipToString(c.caddr(id)), cport: c.cport(id),
         vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
         daddr: ipToString(c.daddr(id)), dport: c.dport(id),

@@ -15,15 +15,19 @@ interface Sample {
   outbytes: number;
 }
 
+const ZERO: Readonly<Sample> = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+
 export class Estimator {
   private readonly last = new WeakMap<Counters, Sample>();
 
   /** Updates `rates` from `stats` after `elapsedMs` since the previous call for them. */
   update(stats: Counters, rates: Rates, elapsedMs: number): void {
-    const prev = this.last.get(stats);
+    // Counters start at zero when their service or server is created (ip_vs_start_estimator
+    // runs then), so the first sample counts from zero: traffic before it is not lost.
+    const prev = this.last.get(stats) ?? ZERO;
     const cur: Sample = { ...stats };
     this.last.set(stats, cur);
-    if (!prev || elapsedMs <= 0) return;
+    if (elapsedMs <= 0) return;
     const s = 1000 / elapsedMs;
     const ewma = (avg: number, delta: number): number => {
       // A zeroed counter (-Z) makes the delta negative: restart from the new base.

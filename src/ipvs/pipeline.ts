@@ -4,7 +4,9 @@
  * method, and account. Runs over whole batches and allocates nothing per packet.
  *
  * Verdicts: a packet is either written back to the device (rewritten in place in its
- * slot) or dropped and counted under exactly one named reason (DROP_NAMES).
+ * slot), handed to the transmitter of its forwarding method (src/xmit: tunnel, direct
+ * routing), or dropped and counted under exactly one named reason (DROP_NAMES). ICMP
+ * errors are relayed by src/ipvs/icmp.ts.
  */
 import type { Device } from '../phy/device';
 import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../phy/device';
@@ -13,16 +15,21 @@ import {
   ipv4Check, ipv4HeaderLen, ipv4Proto, ipv4Src, ipv4Dst, ipv4TotalLen, isFragment,
   tcpCheck, udpCheck, tcpFlags,
   natSetDstAddr, natSetDstPort, natSetSrcAddr, natSetSrcPort,
-  buildIcmpError, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH,
+  buildIcmpError, ICMP_DEST_UNREACH, ICMP_ERROR_MAX_QUOTE, ICMP_PORT_UNREACH,
 } from '../wire/index';
-import { ConnTable, F_INACTIVE, F_NOOUTPUT } from './conn';
+import { ConnTable, F_INACTIVE, F_NOOUTPUT, F_ONE_PACKET, F_TEMPLATE } from './conn';
+import { HalfOpenGuard } from './flood';
+import { type Knobs, createKnobs } from './knobs';
+import { Persistence } from './persist';
 import {
   COUNT_TO_ACTIVE, COUNT_TO_INACTIVE, DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_SYN_RECV,
   TCP_S_TIME_WAIT, type TcpTimeouts, createTcpTimeouts, tcpSetState,
 } from './proto/tcp';
 import { UDP_S_NORMAL, type UdpTimeouts, createUdpTimeouts } from './proto/udp';
 import { type ServiceTable, updateOverload } from './service';
-import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP, type Dest, type SchedPacket } from './types';
+import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, type Dest, type SchedPacket } from './types';
+import { ICMP_DROP_NAMES, IcmpRelay, type IcmpHost, icmpErrorAllowed } from './icmp';
+import { X, XMIT_DROP_NAMES, XMIT_QUEUED, type Transmitter } from '../xmit/xmit';
 
 /** Drop reasons beyond the wire checks, appended after WIRE_DROP_NAMES. */
 const PIPE_DROPS = [
@@ -38,7 +45,16 @@ const PIPE_DROPS = [
   'device-refused', // the device did not take the frame
 ] as const;
 
-export const DROP_NAMES: readonly string[] = [...WIRE_DROP_NAMES, ...PIPE_DROPS];
+export const DROP_NAMES: readonly string[] = [
+  ...WIRE_DROP_NAMES, ...PIPE_DROPS, ...XMIT_DROP_NAMES, ...ICMP_DROP_NAMES,
+];
+/** Transmitter drop code k (1-based, src/xmit/xmit.ts) is DROP_NAMES[XMIT_BASE + k]. */
+const XMIT_BASE = WIRE_DROP_COUNT + PIPE_DROPS.length - 1;
+const ICMP_BASE = WIRE_DROP_COUNT + PIPE_DROPS.length + XMIT_DROP_NAMES.length;
+/** Write queue entries per slot: a 64 KB super-packet cut at MSS 1280 makes 52 segments. */
+const WRITES_PER_SLOT = 64;
+/** Verdict of a packet a transmitter queued itself (not sent from its slot, not a drop). */
+const QUEUED = -1;
 const D = Object.fromEntries(PIPE_DROPS.map((n, i) => [n.replace(/-/g, '_'), WIRE_DROP_COUNT + i])) as Record<
   string, number
 >;
@@ -47,6 +63,8 @@ const D = Object.fromEntries(PIPE_DROPS.map((n, i) => [n.replace(/-/g, '_'), WIR
 export const COUNTER_NAMES = [
   'rx_packets', 'rx_batches', 'tx_packets', 'conns_created', 'conns_expired', 'conns_reused',
   'icmp_sent', 'in_packets', 'out_packets',
+  // NAT packets sent through AF_PACKET (natDirect) instead of the TUN
+  'tx_direct',
 ] as const;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
 
@@ -60,44 +78,93 @@ export interface PipelineOptions {
   udpTimeouts?: UdpTimeouts;
   /** conn_reuse_mode: a SYN on a TIME_WAIT/CLOSE entry starts a new connection (default on). */
   connReuse?: boolean;
+  /** Sysctl-style knobs (src/ipvs/knobs.ts), shared with the control plane. */
+  knobs?: Knobs;
+  /**
+   * Half-open budget shared with other pipelines over the same connection table (a
+   * firewall-mark device's pipeline shares the main one's); a new guard when absent.
+   */
+  halfOpen?: HalfOpenGuard;
 }
 
-export class Pipeline {
+export class Pipeline implements IcmpHost {
   readonly drops = new Float64Array(DROP_NAMES.length);
   readonly counters = new Float64Array(COUNTER_NAMES.length);
   readonly tcpTimeouts: TcpTimeouts;
   readonly udpTimeouts: UdpTimeouts;
   connReuse: boolean;
+  readonly knobs: Knobs;
+  /** Persistence templates of -p services (src/ipvs/persist.ts). */
+  readonly persist: Persistence;
+  /** Half-open budget (src/ipvs/flood.ts). */
+  readonly halfOpen: HalfOpenGuard;
 
   private readonly offs: Int32Array;
   private readonly lens: Int32Array;
   private readonly pkt: SchedPacket = { saddr: 0, sport: 0, daddr: 0, dport: 0 };
   private nOut = 0;
   private nScratch = 0;
+  /** Scratch space of this batch handed out by alloc(): [arenaOff, arenaEnd). */
+  private arenaOff = 0;
+  private arenaEnd = 0;
+  private readonly icmp: IcmpRelay;
+  /** Transmitters of the tunnel (-i) and direct routing (-g) methods; null = not available. */
+  tunnel: Transmitter | null = null;
+  route: Transmitter | null = null;
+  /**
+   * NAT packets leave through the direct-routing transmitter (AF_PACKET, one sendmmsg per
+   * batch and interface) instead of the TUN: towards real servers on a directly attached
+   * LAN, and towards clients whose next hop is known (src/host/nexthop.ts). Packets whose
+   * next hop is not known yet still go through the TUN and the kernel's forwarding.
+   */
+  natDirect = false;
+  /** Called (natDirect) for a client whose next hop the transmitter does not know yet. */
+  onNextHopMiss: ((caddr: number) => void) | null = null;
+  /** Called when a frag-needed reports the path MTU towards a tunnel real server. */
+  onMtu: ((rip: number, mtu: number) => void) | null = null;
+  /**
+   * Firewall mark of the packets this pipeline's device receives (src/ipvs/fwmark.ts): a TUN
+   * read carries no skb mark, so policy routing sends each mark to a device of its own. When
+   * non-zero, a packet without a connection entry is scheduled by the firewall-mark service
+   * of this mark first, then by (proto, addr, port), in ip_vs_service_find's order.
+   */
+  fwmark = 0;
   private icmpId = 0;
 
   constructor(
-    private readonly dev: Device,
+    readonly dev: Device,
     private readonly services: ServiceTable,
-    private readonly conns: ConnTable,
+    readonly conns: ConnTable,
     opts: PipelineOptions = {},
   ) {
     this.tcpTimeouts = opts.tcpTimeouts ?? createTcpTimeouts();
     this.udpTimeouts = opts.udpTimeouts ?? createUdpTimeouts();
     this.connReuse = opts.connReuse ?? true;
-    this.offs = new Int32Array(dev.slotCount);
-    this.lens = new Int32Array(dev.slotCount);
+    this.knobs = opts.knobs ?? createKnobs();
+    this.persist = new Persistence(conns, services, this.knobs);
+    this.halfOpen = opts.halfOpen ?? new HalfOpenGuard(conns, this.knobs.max_half_open);
+    // Segments of super-packets (tunnel, DR without PACKET_VNET_HDR) share scratch slots.
+    this.offs = new Int32Array(dev.slotCount * WRITES_PER_SLOT);
+    this.lens = new Int32Array(dev.slotCount * WRITES_PER_SLOT);
+    this.icmp = new IcmpRelay(this, ICMP_BASE, D.icmp_unhandled);
   }
 
-  /** Drains the device: read a batch, process it, write it; until nothing is pending. */
-  drain(now: number): void {
+  /**
+   * Drains the device: read a batch, process it, write it; until nothing is pending or 64
+   * batches were handled (the rest waits for the next readiness callback, so timers and the
+   * control socket still get their turn). Returns the number of packets read.
+   */
+  drain(now: number): number {
     const dev = this.dev;
+    let total = 0;
     for (let rounds = 0; rounds < 64; rounds++) {
       const n = dev.read();
-      if (n === 0) return;
+      if (n === 0) return total;
       this.processBatch(n, now);
-      if (n < dev.readSlots) return;
+      total += n;
+      if (n < dev.readSlots) return total;
     }
+    return total;
   }
 
   /** Processes slots 0..n-1 as filled by dev.read(), then writes the survivors. */
@@ -105,6 +172,8 @@ export class Pipeline {
     const dev = this.dev;
     this.nOut = 0;
     this.nScratch = 0;
+    this.arenaOff = 0;
+    this.arenaEnd = 0;
     this.counters[C.rx_batches]++;
     this.counters[C.rx_packets] += n;
     const frameLenExtra = dev.vnetHdrLen;
@@ -115,7 +184,7 @@ export class Pipeline {
         this.offs[this.nOut] = frame;
         this.lens[this.nOut] = frameLenExtra + ipv4TotalLen(dev.buf, frame + frameLenExtra);
         this.nOut++;
-      } else {
+      } else if (reason > 0) {
         this.drops[reason]++;
       }
     }
@@ -124,6 +193,8 @@ export class Pipeline {
       this.counters[C.tx_packets] += w;
       if (w < this.nOut) this.drops[D.device_refused] += this.nOut - w;
     }
+    if (this.route !== null) this.drops[XMIT_BASE + X.dr_send_failed] += this.route.flush();
+    if (this.tunnel !== null) this.tunnel.flush();
   }
 
   /**
@@ -136,7 +207,7 @@ export class Pipeline {
     if (bad !== WIRE_OK) return bad;
     const proto = ipv4Proto(buf, ipOff);
     if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
-      return proto === 1 ? D.icmp_unhandled : D.proto_unsupported;
+      return proto === 1 ? this.icmp.handle(frame, ipOff, ipv4TotalLen(buf, ipOff)) : D.proto_unsupported;
     }
     if (isFragment(buf, ipOff)) return DROP_FRAGMENT;
     const hl = ipv4HeaderLen(buf, ipOff);
@@ -155,6 +226,14 @@ export class Pipeline {
     const conns = this.conns;
 
     let id = conns.lookupIn(proto, saddr, sport, daddr, dport);
+    if (id >= 0 && (conns.flags(id) & (F_TEMPLATE | F_ONE_PACKET)) !== 0) {
+      // A template is not a connection; a one-packet entry served its datagram.
+      if ((conns.flags(id) & F_ONE_PACKET) !== 0) {
+        this.expireConn(id);
+        conns.remove(id);
+      }
+      id = -1;
+    }
     if (id >= 0) {
       if (proto === IPPROTO_TCP && this.connReuse && isNewConn(flags)) {
         const st = conns.state(id);
@@ -171,23 +250,32 @@ export class Pipeline {
     id = conns.lookupOut(proto, saddr, sport, daddr, dport);
     if (id >= 0) return this.outbound(id, proto, ipOff, l4Off, flags, totalLen, partial, now);
 
-    const svc = this.services.lookup(proto, daddr, dport);
+    const svc = (this.fwmark !== 0 ? this.services.lookupFwmark(this.fwmark) : undefined) ??
+      this.services.lookup(proto, daddr, dport);
     if (!svc) return D.no_service;
-    if (proto === IPPROTO_TCP && !isNewConn(flags)) return D.no_conn;
+    if (proto === IPPROTO_TCP && !isNewConn(flags) &&
+        (this.knobs.sloppy_tcp === 0 || (flags & TCP_FLAG_RST) !== 0)) return D.no_conn;
 
     const pkt = this.pkt;
     pkt.saddr = saddr;
     pkt.sport = sport;
     pkt.daddr = daddr;
     pkt.dport = dport;
-    const dest = svc.sched.schedule(svc, pkt);
+    if (proto === IPPROTO_TCP && this.halfOpen.full()) this.evictHalfOpen();
+    const dest = svc.persistent !== 0 ? this.persist.schedule(svc, proto, pkt, now) : svc.sched.schedule(svc, pkt);
     if (!dest) return this.portUnreachable(ipOff, totalLen, daddr);
     const fwd = dest.fwd;
-    const timeout = proto === IPPROTO_TCP ? this.tcpTimeouts[TCP_S_SYN_RECV] : this.udpTimeouts[UDP_S_NORMAL];
-    const cflags = F_INACTIVE | (fwd === FWD_MASQ ? 0 : F_NOOUTPUT);
+    const ops = svc.ops && proto === IPPROTO_UDP;
+    const timeout = proto === IPPROTO_TCP ? this.tcpTimeouts[TCP_S_SYN_RECV] : ops ? 0 : this.udpTimeouts[UDP_S_NORMAL];
+    const cflags = F_INACTIVE | (fwd === FWD_MASQ ? 0 : F_NOOUTPUT) | (ops ? F_ONE_PACKET : 0);
     id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
       dest.id, svc.id, 0, timeout, now);
+    if (id < 0 && this.evictHalfOpen()) {
+      id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
+        dest.id, svc.id, 0, timeout, now);
+    }
     if (id < 0) return D.conn_table_full;
+    if (svc.persistent !== 0) this.persist.control(id);
     this.services.holdDest(dest.id);
     dest.inactiveConns++;
     updateOverload(dest);
@@ -202,11 +290,13 @@ export class Pipeline {
     totalLen: number, partial: boolean, now: number): number {
     const conns = this.conns;
     const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return D.dest_unavailable;
+    if (!dest || !dest.available) return this.noDest(id);
     if (proto === IPPROTO_TCP) {
+      const st = conns.state(id);
       this.countMove(dest, tcpSetState(conns, id, DIR_INPUT, flags, this.tcpTimeouts, now));
+      if (conns.state(id) !== st) this.halfOpenMoved(id, st);
     } else {
-      conns.touch(id, this.udpTimeouts[UDP_S_NORMAL], now);
+      conns.touch(id, (conns.flags(id) & F_ONE_PACKET) !== 0 ? 0 : this.udpTimeouts[UDP_S_NORMAL], now);
     }
     const svc = this.services.service(conns.svcId(id));
     if (svc) {
@@ -216,10 +306,17 @@ export class Pipeline {
     dest.stats.inpkts++;
     dest.stats.inbytes += totalLen;
     this.counters[C.in_packets]++;
-    if (conns.fwd(id) !== FWD_MASQ) return D.fwd_unsupported;
+    const fwd = conns.fwd(id);
+    if (fwd !== FWD_MASQ) return this.xmitBy(fwd, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, conns.daddr(id));
     const buf = this.dev.buf;
-    natSetDstAddr(buf, ipOff, l4Off, proto, conns.daddr(id), partial);
+    const daddr = conns.daddr(id);
+    natSetDstAddr(buf, ipOff, l4Off, proto, daddr, partial);
     natSetDstPort(buf, l4Off, proto, conns.dport(id), partial);
+    if (this.natDirect && this.route !== null &&
+        this.route.xmit(this, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, daddr) === XMIT_QUEUED) {
+      this.counters[C.tx_direct]++;
+      return QUEUED;
+    }
     return 0;
   }
 
@@ -228,11 +325,13 @@ export class Pipeline {
     totalLen: number, partial: boolean, now: number): number {
     const conns = this.conns;
     const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return D.dest_unavailable;
+    if (!dest || !dest.available) return this.noDest(id);
     if (proto === IPPROTO_TCP) {
+      const st = conns.state(id);
       this.countMove(dest, tcpSetState(conns, id, DIR_OUTPUT, flags, this.tcpTimeouts, now));
+      if (conns.state(id) !== st) this.halfOpenMoved(id, st);
     } else {
-      conns.touch(id, this.udpTimeouts[UDP_S_NORMAL], now);
+      conns.touch(id, (conns.flags(id) & F_ONE_PACKET) !== 0 ? 0 : this.udpTimeouts[UDP_S_NORMAL], now);
     }
     const svc = this.services.service(conns.svcId(id));
     if (svc) {
@@ -245,7 +344,40 @@ export class Pipeline {
     const buf = this.dev.buf;
     natSetSrcAddr(buf, ipOff, l4Off, proto, conns.vaddr(id), partial);
     natSetSrcPort(buf, l4Off, proto, conns.vport(id), partial);
+    if (this.natDirect && this.route !== null) {
+      const caddr = conns.caddr(id);
+      if (this.route.xmit(this, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, caddr) === XMIT_QUEUED) {
+        this.counters[C.tx_direct]++;
+        return QUEUED;
+      }
+      if (this.onNextHopMiss !== null) this.onNextHopMiss(caddr);
+    }
     return 0;
+  }
+
+  /** Entry id changed TCP state from `before`: keeps the half-open count. */
+  private halfOpenMoved(id: number, before: number): void {
+    if (before === TCP_S_SYN_RECV) this.halfOpen.left();
+    if (this.conns.state(id) === TCP_S_SYN_RECV) this.halfOpen.entered(id);
+  }
+
+  /** Evicts the oldest half-open entry (src/ipvs/flood.ts); false when there is none. */
+  private evictHalfOpen(): boolean {
+    const id = this.halfOpen.oldest();
+    if (id < 0) return false;
+    this.expireConn(id);
+    this.conns.remove(id);
+    this.halfOpen.evicted++;
+    return true;
+  }
+
+  /** A packet of entry id whose real server is gone: dropped; with expire_nodest_conn the entry too. */
+  private noDest(id: number): number {
+    if (this.knobs.expire_nodest_conn !== 0) {
+      this.expireConn(id);
+      this.conns.remove(id);
+    }
+    return D.dest_unavailable;
   }
 
   private countMove(dest: Dest, delta: number): void {
@@ -264,24 +396,109 @@ export class Pipeline {
    * built in a scratch slot; the offending packet itself is dropped.
    */
   private portUnreachable(ipOff: number, totalLen: number, vaddr: number): number {
+    return this.icmpError(ipOff, totalLen, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, vaddr, 0) ? D.no_dest : D.icmp_budget;
+  }
+
+  /**
+   * Queues an ICMP error from srcAddr about the datagram at ipOff, built in scratch space.
+   * Never about an ICMP error, a non-first fragment or a broadcast/multicast/zero address
+   * (RFC 1122 §3.2.2): then nothing is sent and the result is true. False: no scratch left.
+   */
+  icmpError(ipOff: number, totalLen: number, type: number, code: number, srcAddr: number, mtu: number): boolean {
     const dev = this.dev;
-    const scratch = dev.slotCount - dev.readSlots;
-    if (this.nScratch >= scratch) return D.icmp_budget;
-    const frame = (dev.readSlots + this.nScratch++) * dev.slotSize + dev.headroom;
+    if (!icmpErrorAllowed(dev.buf, ipOff, totalLen)) return true;
+    const frame = this.alloc(dev.vnetHdrLen + 28 + Math.min(totalLen, ICMP_ERROR_MAX_QUOTE));
+    if (frame < 0) return false;
     dev.buf.fill(0, frame, frame + dev.vnetHdrLen);
     this.icmpId = (this.icmpId + 1) & 0xffff;
-    const len = buildIcmpError(dev.buf, frame + dev.vnetHdrLen, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH,
-      dev.buf, ipOff, totalLen, vaddr, 0, this.icmpId);
-    this.offs[this.nOut] = frame;
-    this.lens[this.nOut] = dev.vnetHdrLen + len;
-    this.nOut++;
+    const len = buildIcmpError(dev.buf, frame + dev.vnetHdrLen, type, code, dev.buf, ipOff, totalLen, srcAddr, mtu,
+      this.icmpId);
+    this.push(frame, dev.vnetHdrLen + len);
     this.counters[C.icmp_sent]++;
-    return D.no_dest;
+    return true;
+  }
+
+  /** Queues buf[off .. off+len) for the device write at the end of the batch. */
+  push(off: number, len: number): void {
+    this.offs[this.nOut] = off;
+    this.lens[this.nOut] = len;
+    this.nOut++;
+  }
+
+  /**
+   * Reserves len bytes (8-byte aligned) of this batch's scratch slots; -1 when used up. The
+   * write queue has one entry per slot, so frames from scratch space are bounded by it too.
+   */
+  alloc(len: number): number {
+    const dev = this.dev;
+    const need = (len + 7) & ~7;
+    if (this.nOut >= this.offs.length - dev.readSlots) return -1;
+    if (this.arenaOff + need > this.arenaEnd) {
+      if (this.nScratch >= dev.slotCount - dev.readSlots || need > dev.slotSize - dev.headroom) return -1;
+      const base = (dev.readSlots + this.nScratch++) * dev.slotSize;
+      this.arenaOff = base + dev.headroom;
+      this.arenaEnd = base + dev.slotSize;
+    }
+    const o = this.arenaOff;
+    this.arenaOff += need;
+    return o;
+  }
+
+  /** Transmits by a method other than NAT: a pipeline verdict (QUEUED or a drop reason). */
+  private xmitBy(fwd: number, frame: number, ipOff: number, totalLen: number, daddr: number): number {
+    const x = fwd === FWD_TUNNEL ? this.tunnel : fwd === FWD_ROUTE ? this.route : null;
+    if (x === null) return D.fwd_unsupported;
+    const r = x.xmit(this, frame, ipOff, totalLen, daddr);
+    return r === XMIT_QUEUED ? QUEUED : XMIT_BASE + r;
+  }
+
+  /** IcmpHost: an ICMP error relayed towards the real server of entry id. */
+  forwardIn(id: number, frame: number, ipOff: number, totalLen: number): number {
+    const conns = this.conns;
+    const dest = this.services.dest(conns.destId(id));
+    if (!dest || !dest.available) return D.dest_unavailable;
+    const svc = this.services.service(conns.svcId(id));
+    if (svc) {
+      svc.stats.inpkts++;
+      svc.stats.inbytes += totalLen;
+    }
+    dest.stats.inpkts++;
+    dest.stats.inbytes += totalLen;
+    this.counters[C.in_packets]++;
+    const fwd = conns.fwd(id);
+    return fwd === FWD_MASQ ? 0 : this.xmitBy(fwd, frame, ipOff, totalLen, conns.daddr(id));
+  }
+
+  /** IcmpHost: an ICMP error from a NAT real server relayed to the client of entry id. */
+  forwardOut(id: number, totalLen: number): number {
+    const conns = this.conns;
+    const dest = this.services.dest(conns.destId(id));
+    if (!dest || !dest.available) return D.dest_unavailable;
+    const svc = this.services.service(conns.svcId(id));
+    if (svc) {
+      svc.stats.outpkts++;
+      svc.stats.outbytes += totalLen;
+    }
+    dest.stats.outpkts++;
+    dest.stats.outbytes += totalLen;
+    this.counters[C.out_packets]++;
+    return 0;
+  }
+
+  /** IcmpHost: path MTU towards a tunnel real server, passed to whoever owns the routes. */
+  reportMtu(rip: number, mtu: number): void {
+    if (this.onMtu !== null) this.onMtu(rip, mtu);
   }
 
   /** Releases what entry id holds: real server counters and reference. */
   expireConn(id: number): void {
     const conns = this.conns;
+    if ((conns.flags(id) & F_TEMPLATE) !== 0) {
+      this.persist.expireTemplate(id);
+      return;
+    }
+    this.persist.release(id);
+    if (conns.proto(id) === IPPROTO_TCP && conns.state(id) === TCP_S_SYN_RECV) this.halfOpen.left();
     const dest = this.services.dest(conns.destId(id));
     if (dest) {
       if (conns.flags(id) & F_INACTIVE) dest.inactiveConns--;
@@ -294,7 +511,11 @@ export class Pipeline {
 
   /** Advances connection expiry to `now` (call about once a second). */
   expire(now: number): number {
-    return this.conns.expire(now, (id) => this.expireConn(id));
+    return this.conns.expire(now, (id) => {
+      // A template outlives its timer while it controls connections (ip_vs_conn_expire).
+      if ((this.conns.flags(id) & F_TEMPLATE) !== 0 && this.persist.keepTemplate(id, now)) return;
+      this.expireConn(id);
+    });
   }
 
   dropCounts(): Record<string, number> {

@@ -14,7 +14,7 @@ import {
 import type {
   Command, CountersInfo, DestInfo, DestSpec, FwdName, ProtoName, ServiceInfo, ServiceKey, ServiceSpec,
 } from '../control/command';
-import { createScheduler } from '../sched/index';
+import { canonicalSchedFlags, createScheduler } from '../sched/index';
 import { E, IpvsError } from './errors';
 
 export const DEFAULT_SCHEDULER = 'wlc';
@@ -31,6 +31,8 @@ export class Service implements SchedService {
   persistent = 0;
   netmask = 0xffffffff;
   ops = false;
+  /** -f: firewall mark (1..2^32-1) of a firewall-mark service; 0 = keyed by (proto, addr, port). */
+  fwmark = 0;
 
   constructor(
     readonly id: number,
@@ -81,6 +83,12 @@ function portOf(p: number): number {
   return p;
 }
 
+/** A firewall mark as -f takes it: 1..2^32-1 (mark 0 means "no mark"). */
+function fwmarkOf(v: number): number {
+  if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw E.invalid(`Illegal fwmark: ${v}`);
+  return v;
+}
+
 function u32Field(v: number | undefined, what: string, max: number): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < 0 || v > max) throw E.invalid(`Illegal ${what}: ${v}`);
@@ -103,6 +111,8 @@ function ratesInfo(r: Rates): CountersInfo {
 export class ServiceTable {
   private readonly tcp = new Map<number, Service>();
   private readonly udp = new Map<number, Service>();
+  /** Firewall-mark services by mark (ip_vs_svc_fwm_table). */
+  private readonly fwm = new Map<number, Service>();
   /** Services in the order they were added (ids are never reused). */
   private readonly ordered: Service[] = [];
   private readonly byId = new Map<number, Service>();
@@ -117,7 +127,14 @@ export class ServiceTable {
   /** Packet-path lookup of a virtual service. */
   lookup(proto: number, addr: number, port: number): Service | undefined {
     const m = proto === IPPROTO_TCP ? this.tcp : proto === IPPROTO_UDP ? this.udp : undefined;
-    return m?.get(svcKey(addr, port));
+    if (m === undefined) return undefined;
+    // A port-0 (all ports, persistent) service takes what no exact service does (ip_vs_service_find).
+    return m.get(svcKey(addr, port)) ?? m.get(svcKey(addr, 0));
+  }
+
+  /** Packet-path lookup of the firewall-mark service of `mark` (__ip_vs_svc_fwm_find). */
+  lookupFwmark(mark: number): Service | undefined {
+    return this.fwm.get(mark);
   }
 
   service(id: number): Service | undefined {
@@ -154,7 +171,9 @@ export class ServiceTable {
   }
 
   private find(key: ServiceKey, forDest = false): Service {
-    const svc = this.lookup(protoNum(key.proto), addrOf(key.addr), portOf(key.port));
+    const svc = key.fwmark
+      ? this.fwm.get(fwmarkOf(key.fwmark))
+      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
     if (!svc) throw forDest ? E.serviceUndefined() : E.noService();
     return svc;
   }
@@ -179,27 +198,32 @@ export class ServiceTable {
       svc.netmask = 0xffffffff;
     }
     if (spec.ops !== undefined) svc.ops = spec.ops;
-    if (svc.port === 0 && svc.persistent === 0) {
+    if (svc.port === 0 && svc.persistent === 0 && svc.fwmark === 0) {
       throw E.invalid('Zero port specified for non-persistent service');
     }
-    if (svc.ops && svc.proto !== IPPROTO_UDP) {
+    // A firewall-mark service may carry UDP: -o then applies to its UDP packets.
+    if (svc.ops && svc.proto !== IPPROTO_UDP && svc.fwmark === 0) {
       throw E.invalid('One-Packet Scheduling is only for UDP virtual services');
     }
   }
 
   addService(spec: ServiceSpec): Service {
-    const proto = protoNum(spec.proto);
-    const addr = addrOf(spec.addr);
-    const port = portOf(spec.port);
+    // A firewall-mark service is stored as ipvsadm sends it: TCP, address 0, port 0.
+    const fwmark = spec.fwmark ? fwmarkOf(spec.fwmark) : 0;
+    const proto = fwmark ? IPPROTO_TCP : protoNum(spec.proto);
+    const addr = fwmark ? 0 : addrOf(spec.addr);
+    const port = fwmark ? 0 : portOf(spec.port);
     const map = this.mapFor(proto);
-    if (map.has(svcKey(addr, port))) throw E.serviceExists();
+    if (fwmark ? this.fwm.has(fwmark) : map.has(svcKey(addr, port))) throw E.serviceExists();
     const name = spec.scheduler ?? DEFAULT_SCHEDULER;
-    const flags = spec.schedFlags ?? [];
+    const flags = canonicalSchedFlags(spec.schedFlags ?? []);
     this.schedulerFor(name, flags);
     const svc = new Service(this.nextSvcId, proto, addr, port, name, flags);
+    svc.fwmark = fwmark;
     this.applyServiceOptions(svc, spec, true);
     this.nextSvcId++;
-    map.set(svcKey(addr, port), svc);
+    if (fwmark) this.fwm.set(fwmark, svc);
+    else map.set(svcKey(addr, port), svc);
     this.ordered.push(svc);
     this.byId.set(svc.id, svc);
     svc.sched.update?.(svc);
@@ -210,11 +234,12 @@ export class ServiceTable {
   editService(spec: ServiceSpec): Service {
     const svc = this.find(spec);
     const name = spec.scheduler ?? svc.schedName;
-    const flags = spec.schedFlags ?? svc.schedFlags;
+    const flags = spec.schedFlags !== undefined ? canonicalSchedFlags(spec.schedFlags) : svc.schedFlags;
     const probe = new Service(svc.id, svc.proto, svc.addr, svc.port, name, flags);
     probe.persistent = svc.persistent;
     probe.netmask = svc.netmask;
     probe.ops = svc.ops;
+    probe.fwmark = svc.fwmark;
     this.applyServiceOptions(probe, spec, false);
     if (name !== svc.schedName || flags.join(',') !== svc.schedFlags.join(',')) {
       svc.sched = probe.sched;
@@ -234,7 +259,8 @@ export class ServiceTable {
 
   private removeService(svc: Service): void {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
-    this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
+    if (svc.fwmark) this.fwm.delete(svc.fwmark);
+    else this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
     this.ordered.splice(this.ordered.indexOf(svc), 1);
     this.byId.delete(svc.id);
     this.hooks.serviceRemoved?.(svc);
@@ -350,6 +376,7 @@ export class ServiceTable {
     const out: Command[] = [];
     for (const svc of this.ordered) {
       const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+      if (svc.fwmark) key.fwmark = svc.fwmark;
       const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
       if (svc.persistent) {
         spec.persistent = svc.persistent;
@@ -384,6 +411,7 @@ export class ServiceTable {
         ops: svc.ops, dests, stats: countersInfo(svc.stats), rates: ratesInfo(svc.rates),
       };
       if (svc.persistent) info.persistent = svc.persistent;
+      if (svc.fwmark) info.fwmark = svc.fwmark;
       return info;
     });
   }

@@ -205,6 +205,7 @@ test('errors with ipvsadm texts and exit statuses', () => {
   fails('-L --numeric=yes', 'EBADOPT', '--numeric: option does not take an argument');
   fails('-n', 'EBADOPT', "no command specified; try `lvsadm -h' or 'lvsadm --help' for more information.");
   fails('-A -f 0', 'EUSAGE', "invalid fwmark value `0' specified");
-  fails('-A -f 7', 'EUNSUPPORTED', 'firewall-mark services (-f 7) are not supported by lvsd yet', 2);
+  fails('-A -f 4294967296', 'EUSAGE', "invalid fwmark value `4294967296' specified");
+  fails('-A -f 7 -t vip:80', 'EUSAGE', "multiple 'service-address' options specified");
   fails('--start-daemon master', 'EUNSUPPORTED', 'the connection sync daemon is not supported by lvsd yet');
 });

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# End-to-end tests of LVS-TUN (ipvsadm -i) through the real lvsd, with lvs-realserver --tunnel
+# (userspace IPIP decapsulation: this kernel has no ipip module) on the real servers, whose
+# replies reach the client directly. Also: path MTU (frag-needed 1480 for a 1500-byte DF
+# packet), a bulk upload through super-packet segmentation, and an lvsd --pcap capture read
+# back with tcpdump -r. Needs root, /dev/net/tun, python3 scapy, a build (dist/ and native/).
+#
+#   client c-TAG ── director d-TAG (lvsd, TUN lvs0) ── br0 ── r1-TAG, r2-TAG, r3-TAG
+#   198.18.0.2      198.18.0.1 | 198.19.0.1                   198.19.0.11 .12 .13
+#        └ eth1 198.19.0.2 ─────────────────────────── br0    (RS → client bypasses lvsd)
+#   VIP 198.18.100.1 on the real servers' loopback; IPIP 198.19.0.1 → RIP
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/forwarding-lib.sh"
+
+topo_nat 3
+direct_return
+run_http_servers
+PCAP=$LVS_STATE/lvsd.pcap
+start_lvsd --pcap "$PCAP" --pcap-max-bytes 20000000 || die "lvsd did not start"
+for i in 1 2 3; do start_realserver "$i" --vip "$VIP" --tunnel; done
+
+R1=$(rip 1)
+NS_R1=${NS_RS[0]}
+
+check "lvs-realserver: VIP on lo, arp_ignore=1, arp_announce=2, userspace IPIP" bash -c '
+  ip netns exec "$0" ip -o addr show dev lo | grep -q "inet $1/32" &&
+  [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 1 ]] &&
+  [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.eth0.arp_announce) == 2 ]] &&
+  grep -q "tunnel=userspace" "$2"' "$NS_R1" "$VIP" "$LVS_STATE/realserver-1.log"
+
+# --- the kernel IPVS selftest's tunnel check ------------------------------------------
+lvsadm -A -t "$VIP:8000" -s rr
+lvsadm -a -t "$VIP:8000" -r "$R1:8000" -i
+check "selftest: 32 random bytes through the tunnel arrive intact (cmp)" \
+  data_check "$NS_C" "$VIP" 8000 "$NS_R1"
+
+check "real server port must equal the virtual port (-i with another port is refused)" \
+  bash -c '! lvsadm -a -t "$0:8000" -r "$1:8001" -i 2>/dev/null' "$VIP" "$(rip 2)"
+
+# --- HTTP through three tunnel real servers ----------------------------------------------
+http_bypass_check -i Tunnel 80
+
+# --- bulk upload: TSO super-packets segmented in userspace, path MTU learnt ----------------
+lvsadm -A -t "$VIP:8002" -s rr
+lvsadm -a -t "$VIP:8002" -r "$R1:8002" -i
+head -c 3000000 /dev/urandom >"$LVS_STATE/bulk"
+start_sink "$NS_R1" 8002 "$LVS_STATE/bulk.got"
+sink=$LVS_LAST_PID
+timeout 20 ip netns exec "$NS_C" socat -u "OPEN:$LVS_STATE/bulk" "TCP:$VIP:8002,connect-timeout=3" || true
+wait_for -t 15 bash -c '! kill -0 "$0" 2>/dev/null' "$sink" || true
+check "3 MB upload through the tunnel arrives intact (segmentation + PMTU)" cmp -s "$LVS_STATE/bulk" "$LVS_STATE/bulk.got"
+
+# --- path MTU: a 1500-byte DF packet gets frag-needed with MTU 1480 -----------------------
+check "1500-byte DF packet on a tunnel path: frag-needed with MTU 1480 from the VIP" \
+  in_ns "$NS_C" timeout 20 /usr/bin/python3 - "$VIP" <<'EOF'
+import sys
+from scapy.all import IP, TCP, ICMP, Raw, sr1, conf
+conf.verb = 0
+vip = sys.argv[1]
+p = IP(dst=vip, flags='DF') / TCP(sport=45555, dport=80, flags='S', seq=1) / Raw(b'x' * 1460)
+assert len(p) == 1500
+r = sr1(p, timeout=3, iface='eth0')
+assert r is not None, 'no answer'
+assert r.haslayer(ICMP), r.summary()
+raw = bytes(r[ICMP])
+mtu = int.from_bytes(raw[6:8], 'big')
+print(f'got ICMP type {raw[0]} code {raw[1]} mtu {mtu} from {r[IP].src}')
+sys.exit(0 if (raw[0], raw[1], mtu, r[IP].src) == (3, 4, 1480, vip) else 1)
+EOF
+frag_counted() { (($(drop_count tunnel-frag-needed) >= 1)); }
+check "tunnel-frag-needed counted ($(drop_count tunnel-frag-needed))" frag_counted
+
+# --- the capture --------------------------------------------------------------------------
+stop_lvsd
+tcpdump -n -r "$PCAP" 2>/dev/null >"$LVS_STATE/pcap.txt" || true
+check "lvsd --pcap: tcpdump -r shows the client's packets inside IPIP towards the real servers" \
+  grep -qE "IP 198\.19\.0\.1 > 198\.19\.0\.1[123]: IP 198\.18\.0\.2\.[0-9]+ > $VIP\.(80|8000):" "$LVS_STATE/pcap.txt"
+check "lvsd --pcap: tcpdump -r shows the frag-needed sent to the client" \
+  grep -qE "IP $VIP > 198\.18\.0\.2: ICMP $VIP unreachable - need to frag \(mtu 1480\)" "$LVS_STATE/pcap.txt"
+big_in=$(tcpdump -n -r "$PCAP" "tcp and dst host $VIP and greater 3000" 2>/dev/null | wc -l)
+big_out=$(tcpdump -n -r "$PCAP" "ip proto 4 and greater 1501" 2>/dev/null | wc -l)
+check "TSO super-packets reached lvsd ($big_in) and no IPIP packet left above 1500 bytes ($big_out)" \
+  bash -c '(($0 > 0 && $1 == 0))' "$big_in" "$big_out"
+check "lvsd --pcap: bounded by --pcap-max-bytes" test "$(stat -c %s "$PCAP")" -le 20000000
+
+stop_pid "${RS_PID[1]}" 5
+check "lvs-realserver undoes its changes on SIGTERM (VIP gone from lo, arp_ignore restored)" bash -c '
+  ! ip netns exec "$0" ip -o addr show dev lo | grep -q "inet $1/32" &&
+  [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 0 ]] &&
+  ! ip netns exec "$0" ip link show lvsrs0 2>/dev/null' "$NS_R1" "$VIP"
+
+((LVS_FAILS == 0)) || die "$LVS_FAILS check(s) failed"
+log "tunnel tests passed"

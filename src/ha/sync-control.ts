@@ -1,0 +1,87 @@
+/**
+ * The control side of connection sync: lvsadm --start-daemon / --stop-daemon / -L --daemon
+ * (ipvsadm's commands, IP_VS_SO_SET_STARTDAEMON and friends). Each state (master, backup) runs
+ * at most once, with its own interface and syncid, as in the kernel. A daemon started from
+ * keepalived.conf (lvs_sync_daemon) is listed too, in the role VRRP gives it.
+ */
+import type { Command, Result, SyncDaemonInfo, SyncState } from '../control/command';
+import { E, IpvsError } from '../ipvs/errors';
+import type { Director } from '../ipvs/director';
+import type { Log } from '../log';
+import { SyncDaemon } from './sync';
+
+const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+
+export class SyncControl {
+  private readonly own = new Map<SyncState, { info: SyncDaemonInfo; daemon: SyncDaemon }>();
+  private adopted: SyncDaemon | undefined;
+
+  constructor(private readonly director: Director, private readonly log: Log) {
+    for (const op of ['start-daemon', 'stop-daemon', 'list-daemons'] as const) {
+      director.registerQuery(op, (cmd) => this.handle(cmd));
+    }
+  }
+
+  /** A daemon whose role is driven elsewhere (keepalived.conf lvs_sync_daemon + VRRP). */
+  adopt(d: SyncDaemon): void {
+    this.adopted = d;
+  }
+
+  handle(cmd: Command): Result {
+    switch (cmd.op) {
+      case 'start-daemon': {
+        const d = cmd.daemon;
+        if (this.own.has(d.state) || this.adopted?.activeRoles.includes(d.state)) {
+          throw new IpvsError('EEXIST', `Daemon has already run (${d.state})`);
+        }
+        if (!IFNAME.test(d.mcastIface)) throw E.invalid(`invalid --mcast-interface '${d.mcastIface}'`);
+        if (!Number.isInteger(d.syncid) || d.syncid < 0 || d.syncid > 255) throw E.invalid(`invalid --syncid ${d.syncid}`);
+        let daemon: SyncDaemon;
+        try {
+          daemon = new SyncDaemon(this.director, this.log, {
+            iface: d.mcastIface, syncid: d.syncid, group: d.group, port: d.port, ttl: d.ttl,
+          });
+        } catch (err) {
+          throw E.invalid((err as Error).message);
+        }
+        this.own.set(d.state, { info: { ...d }, daemon });
+        daemon.start(d.state).catch((err: Error) => {
+          this.log.error({ err: err.message, state: d.state }, 'sync daemon failed to start');
+          this.own.delete(d.state);
+        });
+        return { kind: 'done' };
+      }
+      case 'stop-daemon': {
+        const e = this.own.get(cmd.state);
+        if (e) {
+          e.daemon.close();
+          this.own.delete(cmd.state);
+        } else if (this.adopted?.activeRoles.includes(cmd.state)) {
+          this.adopted.stop(cmd.state);
+        } else {
+          throw new IpvsError('ESRCH', `No daemon is running (${cmd.state})`);
+        }
+        return { kind: 'done' };
+      }
+      case 'list-daemons': {
+        const out: SyncDaemonInfo[] = [];
+        for (const state of ['master', 'backup'] as const) {
+          const e = this.own.get(state);
+          if (e) out.push(e.info);
+          else if (this.adopted?.activeRoles.includes(state)) {
+            const o = this.adopted.opts;
+            out.push({ state, mcastIface: o.iface, syncid: o.syncid, group: o.group, port: o.port, ttl: o.ttl });
+          }
+        }
+        return { kind: 'daemons', daemons: out };
+      }
+      default:
+        throw E.invalid(`unexpected ${cmd.op}`);
+    }
+  }
+
+  close(): void {
+    for (const e of this.own.values()) e.daemon.close();
+    this.own.clear();
+  }
+}

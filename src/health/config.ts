@@ -1,0 +1,114 @@
+/**
+ * The health-checking model of a virtual server, as keepalived's check_data.h describes it:
+ * virtual servers with their real servers, each real server with zero or more checkers.
+ * Times are in milliseconds here (keepalived.conf gives seconds; the parser converts).
+ */
+import type { FwdName, ProtoName } from '../control/command';
+
+export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+
+/** Parameters every checker has (keepalived check_api.c defaults). */
+export interface CheckCommon {
+  kind: CheckKind;
+  /** connect_ip / connect_port: where to probe; default the real server's address/port. */
+  connectIp?: string;
+  connectPort?: number;
+  /** bindto / bind_port: source of the probe. */
+  bindIp?: string;
+  bindPort?: number;
+  /** connect_timeout: one probe's deadline. */
+  connectTimeoutMs: number;
+  /** retry (nb_get_retry): failed probes retried this many times before the checker goes down. */
+  retry: number;
+  /** delay_before_retry: pause between a failed probe and its retry. */
+  delayBeforeRetryMs: number;
+  /** delay_loop: pause between probes while nothing fails. */
+  delayLoopMs: number;
+  /** warmup: the first probe starts after a random delay in [0, warmup]. */
+  warmupMs: number;
+}
+
+/** One url block of HTTP_GET: all urls of a checker must pass. */
+export interface HttpUrl {
+  path: string;
+  /** status_code: accepted codes; empty = any 2xx (keepalived's default). */
+  statusCodes: number[];
+  /** digest: md5 of the body in lower-case hex, as keepalived's genhash prints it. */
+  digest?: string;
+  /** regex: the body must match. */
+  regex?: string;
+  virtualhost?: string;
+}
+
+export interface TcpCheck extends CheckCommon { kind: 'TCP_CHECK' }
+export interface HttpCheck extends CheckCommon { kind: 'HTTP_GET'; urls: HttpUrl[]; virtualhost?: string }
+export interface UdpCheck extends CheckCommon {
+  kind: 'UDP_CHECK';
+  /** payload: bytes sent (hex in the config); default one zero byte. */
+  payload: Buffer;
+  /** require_reply: without it, silence counts as up and only an ICMP error as down. */
+  requireReply: boolean;
+}
+export interface PingCheck extends CheckCommon { kind: 'PING_CHECK' }
+export interface MiscCheck extends CheckCommon {
+  kind: 'MISC_CHECK';
+  /** misc_path: run by /bin/sh -c. */
+  path: string;
+  /** misc_timeout: the script is killed after this; default delay_loop. */
+  timeoutMs: number;
+  /** misc_dynamic: exit 2..255 means up with weight (status - 2). */
+  dynamic: boolean;
+}
+
+export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck;
+
+export interface RealServerSpec {
+  addr: string;
+  port: number;
+  weight: number;
+  fwd: FwdName;
+  upper?: number;
+  lower?: number;
+  /** inhibit_on_failure: a failed server stays in the table with weight 0. */
+  inhibitOnFailure: boolean;
+  notifyUp?: string;
+  notifyDown?: string;
+  checks: CheckSpec[];
+}
+
+export interface VirtualServerSpec {
+  proto: ProtoName;
+  addr: string;
+  port: number;
+  scheduler: string;
+  /** persistence_timeout in seconds; 0 = none. */
+  persistent: number;
+  netmask?: string;
+  ops: boolean;
+  /** quorum: minimum live weight sum; default 1. */
+  quorum: number;
+  hysteresis: number;
+  /** alpha: real servers start down until their first successful check. */
+  alpha: boolean;
+  sorry?: { addr: string; port: number; fwd: FwdName; inhibit: boolean };
+  quorumUp?: string;
+  quorumDown?: string;
+  reals: RealServerSpec[];
+}
+
+/** Defaults of keepalived 2.x (keepalived.conf(5)). */
+export const CHECK_DEFAULTS = {
+  connectTimeoutMs: 5000,
+  retry: 1,
+  delayBeforeRetryMs: 1000,
+  delayLoopMs: 60000,
+  warmupMs: 0,
+} as const;
+
+export function vsKey(vs: { proto: ProtoName; addr: string; port: number }): string {
+  return `${vs.proto}:${vs.addr}:${vs.port}`;
+}
+
+export function rsKey(rs: { addr: string; port: number }): string {
+  return `${rs.addr}:${rs.port}`;
+}

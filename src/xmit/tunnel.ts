@@ -1,0 +1,154 @@
+/**
+ * IP tunneling (ipvsadm -i), as ip_vs_tunnel_xmit in net/netfilter/ipvs/ip_vs_xmit.c: the
+ * client's packet, untouched, behind an outer IPv4 header (RFC 2003, protocol 4) from the
+ * director's address towards the real server to the real server, written to the TUN device so
+ * that the kernel routes it.
+ *
+ *   slot: | headroom ... | vnet (zeroed) | outer IPv4 (20) | inner packet as read ... |
+ *                        ^ frame handed to write()        ^ ipOff of the packet read
+ *
+ * The outer header is written into the headroom in front of the packet (no copy). The
+ * virtio_net_hdr has no GSO type for IPIP, so a TCP super-packet is cut into segments in
+ * scratch space, each with its own outer header, and a NEEDS_CSUM checksum is completed in
+ * place: the frame handed to the kernel carries no offload metadata.
+ *
+ * Outer header: TOS copied from the inner packet, DF copied from the inner packet (a packet
+ * without DF may be fragmented by the kernel after encapsulation, RFC 2003 §5.1), TTL 64, a
+ * fresh identification per outer packet.
+ *
+ * Path MTU (RFC 2003 §5.1, ip_vs_xmit.c ensure_mtu_is_adequate): a DF packet that exceeds the
+ * route MTU towards the real server once 20 bytes are added is dropped and answered with ICMP
+ * fragmentation-needed carrying MTU-20, from the address the client sent to (the VIP).
+ */
+import { VNET_GSO_NONE } from '../phy/device';
+import { IPPROTO_IPIP } from '../ipvs/types';
+import { ipv4HeaderChecksum } from '../wire/checksum';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../wire/icmp';
+import {
+  completeChecksumFromVnet, gsoSupported, tcpHeadersLen, tcpSegmentCount, tcpWriteSegment, vnetGsoSize,
+  vnetGsoType, vnetNeedsCsum,
+} from './gso';
+import { type Transmitter, type TxQueue, X, XMIT_QUEUED } from './xmit';
+
+export const IPIP_HDR_LEN = 20;
+/** TTL of outer headers (Linux's default net.ipv4.ip_default_ttl). */
+export const TUNNEL_TTL = 64;
+/** Route MTU assumed when none was configured for a real server (Ethernet). */
+export const DEFAULT_MTU = 1500;
+
+const IP_FLAGS = 6;
+const IP_DF = 0x40;
+const IP_PROTO = 9;
+const IP_DST = 16;
+
+/**
+ * Writes a 20-byte outer IPv4 header at off: version 4, IHL 5, the given TOS, total length,
+ * ID and DF, TTL 64, protocol 4, checksum. Every byte is written.
+ */
+export function writeIpipHeader(buf: Uint8Array, off: number, src: number, dst: number, totalLen: number,
+  id: number, df: boolean, tos: number): void {
+  buf[off] = 0x45;
+  buf[off + 1] = tos;
+  buf[off + 2] = totalLen >>> 8;
+  buf[off + 3] = totalLen;
+  buf[off + 4] = id >>> 8;
+  buf[off + 5] = id;
+  buf[off + 6] = df ? IP_DF : 0;
+  buf[off + 7] = 0;
+  buf[off + 8] = TUNNEL_TTL;
+  buf[off + 9] = IPPROTO_IPIP;
+  buf[off + 10] = 0;
+  buf[off + 11] = 0;
+  buf[off + 12] = src >>> 24;
+  buf[off + 13] = src >>> 16;
+  buf[off + 14] = src >>> 8;
+  buf[off + 15] = src;
+  buf[off + 16] = dst >>> 24;
+  buf[off + 17] = dst >>> 16;
+  buf[off + 18] = dst >>> 8;
+  buf[off + 19] = dst;
+  const c = ipv4HeaderChecksum(buf, off, IPIP_HDR_LEN);
+  buf[off + 10] = c >>> 8;
+  buf[off + 11] = c;
+}
+
+function u32(buf: Uint8Array, o: number): number {
+  return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+}
+
+export class TunnelXmit implements Transmitter {
+  /** Director address towards each real server (the route's preferred source). */
+  private readonly srcByRip = new Map<number, number>();
+  /** Route MTU towards each real server. */
+  private readonly mtuByRip = new Map<number, number>();
+  private ipId = 0;
+
+  /** Sets the outer source address and the route MTU used for real server rip. */
+  setRoute(rip: number, src: number, mtu = DEFAULT_MTU): void {
+    this.srcByRip.set(rip >>> 0, src >>> 0);
+    this.mtuByRip.set(rip >>> 0, mtu);
+  }
+
+  deleteRoute(rip: number): void {
+    this.srcByRip.delete(rip >>> 0);
+    this.mtuByRip.delete(rip >>> 0);
+  }
+
+  /** The configured source and MTU towards rip, or undefined. */
+  route(rip: number): { src: number; mtu: number } | undefined {
+    const src = this.srcByRip.get(rip >>> 0);
+    return src === undefined ? undefined : { src, mtu: this.mtuByRip.get(rip >>> 0) ?? DEFAULT_MTU };
+  }
+
+  xmit(q: TxQueue, frame: number, ipOff: number, totalLen: number, daddr: number): number {
+    const src = this.srcByRip.get(daddr);
+    if (src === undefined) return X.tunnel_no_source;
+    const mtu = this.mtuByRip.get(daddr) ?? DEFAULT_MTU;
+    const dev = q.dev;
+    const buf = dev.buf;
+    const vl = dev.vnetHdrLen;
+    const df = (buf[ipOff + IP_FLAGS] & IP_DF) !== 0;
+    const tos = buf[ipOff + 1];
+    const gso = vnetGsoType(buf, frame, vl);
+    if (gso !== VNET_GSO_NONE) {
+      if (!gsoSupported(gso, buf[ipOff + IP_PROTO])) return X.gso_unsupported;
+      const mss = vnetGsoSize(buf, frame);
+      const segMax = tcpHeadersLen(buf, ipOff) + mss;
+      if (mss === 0) return X.gso_unsupported;
+      if (df && segMax + IPIP_HDR_LEN > mtu) return this.fragNeeded(q, ipOff, totalLen, mtu);
+      const n = tcpSegmentCount(buf, ipOff, totalLen, mss);
+      for (let k = 0; k < n; k++) {
+        const f = q.alloc(vl + IPIP_HDR_LEN + segMax);
+        if (f < 0) return X.xmit_budget;
+        const outer = f + vl;
+        if (vl !== 0) buf.fill(0, f, outer);
+        const len = tcpWriteSegment(buf, ipOff, totalLen, mss, k, buf, outer + IPIP_HDR_LEN);
+        this.ipId = (this.ipId + 1) & 0xffff;
+        writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + len, this.ipId, df, tos);
+        q.push(f, vl + IPIP_HDR_LEN + len);
+      }
+      return XMIT_QUEUED;
+    }
+    if (df && totalLen + IPIP_HDR_LEN > mtu) return this.fragNeeded(q, ipOff, totalLen, mtu);
+    if (vnetNeedsCsum(buf, frame, vl)) completeChecksumFromVnet(buf, frame, ipOff, totalLen);
+    const outer = ipOff - IPIP_HDR_LEN;
+    const f = outer - vl;
+    if (vl !== 0) buf.fill(0, f, outer);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + totalLen, this.ipId, df, tos);
+    q.push(f, vl + IPIP_HDR_LEN + totalLen);
+    return XMIT_QUEUED;
+  }
+
+  /** Frames go through the TxQueue: nothing of its own to send. */
+  flush(): number {
+    return 0;
+  }
+
+  private fragNeeded(q: TxQueue, ipOff: number, totalLen: number, mtu: number): number {
+    const buf = q.dev.buf;
+    const sent = q.icmpError(ipOff, totalLen, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, u32(buf, ipOff + IP_DST),
+      mtu - IPIP_HDR_LEN);
+    return sent ? X.tunnel_frag_needed : X.xmit_budget;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Connection sync between two directors in-process: a connection established through the
+ * master's datapath is sent, created on the backup, and the backup then forwards a mid-stream
+ * segment of it (no SYN) to the same real server.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryDevice } from '../../src/phy/memory';
+import { Director } from '../../src/ipvs/director';
+import { SyncEngine } from '../../src/ha/sync';
+import { decodeSync, encodeSync, type SyncConn } from '../../src/wire/ipvs-sync';
+import { ipv4Dst } from '../../src/wire/ipv4';
+import { tcpDstPort } from '../../src/wire/tcp';
+import { addr, pkt } from '../support/builder';
+
+const CIP = '198.18.0.2';
+const VIP = '198.18.100.1';
+const RIPS = ['198.19.0.11', '198.19.0.12', '198.19.0.13'];
+
+function director(clock: () => number): { dir: Director; dev: MemoryDevice } {
+  const dev = new MemoryDevice({ batch: 8, scratchSlots: 2, vnetHdr: false });
+  const dir = new Director(dev, { clock, seed: 1 });
+  dir.handle([
+    { op: 'add-service', service: { proto: 'tcp', addr: VIP, port: 80, scheduler: 'rr' } },
+    ...RIPS.map((a) => ({ op: 'add-server' as const, service: { proto: 'tcp' as const, addr: VIP, port: 80 }, dest: { addr: a, port: 8080, fwd: 'masq' as const } })),
+  ]);
+  return { dir, dev };
+}
+
+function pass(d: { dir: Director; dev: MemoryDevice }, p: Buffer, now: number): Buffer[] {
+  d.dev.inject(p);
+  d.dir.pipeline.drain(now);
+  return d.dev.takeWritten().map((w) => w.packet);
+}
+
+test('established connections reach the backup and keep their real server there', () => {
+  let now = 1000;
+  const clock = () => now;
+  const master = director(clock);
+  const backup = director(clock);
+  const engine = new SyncEngine(master.dir, 30_000);
+  // Three connections: the handshake of the first two completes, the third stays half-open.
+  const dst: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const sport = 41000 + i;
+    const [f] = pass(master, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport, dport: 80, flags: 'S' }).build(), now);
+    const rip = ipv4Dst(f, 0);
+    dst.push(RIPS.find((r) => addr(r) === rip)!);
+    if (i === 2) continue;
+    const ripStr = dst[i];
+    pass(master, pkt().ip({ src: ripStr, dst: CIP }).tcp({ sport: 8080, dport: sport, flags: 'SA' }).build(), now);
+    pass(master, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport, dport: 80, flags: 'A' }).build(), now);
+  }
+  assert.deepEqual(dst, RIPS, 'rr spread them over the three servers');
+  const due = engine.collect(now);
+  assert.deepEqual(due.map((c) => [c.cport, c.state]), [[41000, 1], [41001, 1]], 'half-open entries wait');
+  assert.deepEqual(engine.collect(now + 100), [], 'nothing changed: nothing to send');
+  assert.equal(engine.collect(now + 30_000).length, 2, 'refresh period');
+
+  const backupEngine = new SyncEngine(backup.dir);
+  for (const m of encodeSync(3, due)) {
+    decodeSync(m, 3, undefined, (c: SyncConn) => backupEngine.apply(c, now));
+  }
+  assert.equal(backupEngine.stats.applied, 2);
+  const info = backup.dir.services.info()[0].dests;
+  assert.deepEqual(info.map((d) => d.activeConns), [1, 1, 0]);
+  const conns = backup.dir.connInfo().map((c) => `${c.cport}>${c.daddr}:${c.dport} ${c.state}`).sort();
+  assert.deepEqual(conns, [`41000>${RIPS[0]}:8080 ESTABLISHED`, `41001>${RIPS[1]}:8080 ESTABLISHED`]);
+
+  // After a takeover: a data segment of connection 41001 (no SYN) goes to rs2, unscheduled.
+  now += 500;
+  const data = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 41001, dport: 80, flags: 'PA' }).payload('hello').build();
+  const [out] = pass(backup, data, now);
+  assert.ok(out, 'forwarded');
+  assert.equal(ipv4Dst(out, 0), addr(RIPS[1]));
+  assert.equal(tcpDstPort(out, 20), 8080);
+
+  // A FIN on the master is a state change: sent again; the backup's entry follows.
+  pass(master, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 41000, dport: 80, flags: 'FA' }).build(), now);
+  const next = engine.collect(now);
+  assert.deepEqual(next.map((c) => c.cport), [41000]);
+  for (const c of next) backupEngine.apply(c, now);
+  // ip_vs_proto_tcp.c: INPUT FIN on ESTABLISHED -> CLOSE_WAIT, on both directors.
+  assert.equal(master.dir.connInfo().find((c) => c.cport === 41000)?.state, 'CLOSE_WAIT');
+  assert.equal(backup.dir.connInfo().find((c) => c.cport === 41000)?.state, 'CLOSE_WAIT');
+  assert.deepEqual(backup.dir.services.info()[0].dests.map((d) => [d.activeConns, d.inactiveConns]), [[0, 1], [1, 0], [0, 0]]);
+});
+
+test('entries for a service or server the backup does not have are counted, not created', () => {
+  const now = 1000;
+  const backup = director(() => now);
+  const e = new SyncEngine(backup.dir);
+  const base: SyncConn = {
+    protocol: 6, flags: 0, state: 1, cport: 1, vport: 80, dport: 8080, fwmark: 0, timeoutSec: 900,
+    caddr: addr(CIP), vaddr: addr(VIP), daddr: addr(RIPS[0]),
+  };
+  assert.equal(e.apply({ ...base, vport: 81 }, now), false);
+  assert.equal(e.apply({ ...base, daddr: addr('198.19.0.99') }, now), false);
+  assert.equal(e.apply({ ...base, flags: 0x1000 }, now), false);
+  assert.deepEqual([e.stats.noService, e.stats.noDest, e.stats.skipped], [1, 1, 1]);
+  assert.equal(backup.dir.connInfo().length, 0);
+});
