@@ -28,13 +28,13 @@ const path = require('node:path');
 
 /** The phase the throughput ratios are taken against (the userspace L4 balancer people pick). */
 const REFERENCE = 'haproxy';
-/** Download throughput is compared with plain kernel forwarding (issue 3: at least 0.9x). */
+/** Download throughput is compared with plain kernel forwarding (target: at least 0.9x). */
 const DOWNLOAD_REFERENCE = 'kernel';
-/** lvsd's forwarding methods are compared with lvsd NAT (issue 3: less CPU per request). */
+/** lvsd's forwarding methods are compared with lvsd NAT (target: less CPU per request). */
 const METHOD_REFERENCE = 'lvsd';
 /** The lvsd phases, by forwarding method. */
 const LVSD_PHASES = ['lvsd', 'lvsd-dr', 'lvsd-tun'];
-/** Issue 3's download target for the methods whose replies bypass the director. */
+/** The download target for the methods whose replies bypass the director. */
 const BYPASS_PHASES = ['lvsd-dr', 'lvsd-tun'];
 const DOWNLOAD_TARGET = 0.9;
 
@@ -524,7 +524,7 @@ function methodRows(results) {
   return [header, rows];
 }
 
-/** Issue 3's benchmark targets, one verdict line per bypass phase and target. */
+/** The benchmark targets of the bypass methods, one verdict line per bypass phase and target. */
 function targetLines(results) {
   const lines = [];
   for (const r of results.filter((x) => BYPASS_PHASES.includes(x.phase))) {
