@@ -216,11 +216,38 @@ export class DlmClient extends EventEmitter {
     }
   }
 
-  /** Releases a handle; a handle whose session is gone is simply forgotten. */
+  /**
+   * Releases a handle; a handle whose session is gone is simply forgotten. While the
+   * session's connection is up the release is pipelined: the promise resolves once the
+   * request is queued on the connection, and the server handles it before anything this
+   * client sends afterwards (one ordered stream), so a following lock() costs one round
+   * trip, not two. If that connection fails first, the release is retried in the
+   * background on the session's next connection (or the lease frees the lock).
+   */
   async unlock(h: LockHandle): Promise<void> {
     if (h.state !== 'held') return;
     h.setState('released');
     if (this.handles.get(h.name) === h) this.handles.delete(h.name);
+    const c = this.conn;
+    if (!this.closed && this.session === h.session && c && !c.isClosed) {
+      this.call(Op.UNLOCK, u64(h.token), nameField(h.name)).then(
+        (rep) => {
+          if (RETRY_ELSEWHERE.has(rep.status)) {
+            this.dropConn();
+            void this.release(h);
+          }
+        },
+        (e: unknown) => {
+          if (e instanceof DlmError && e.code === 'DISCONNECTED') void this.release(h);
+        },
+      );
+      return;
+    }
+    await this.release(h);
+  }
+
+  /** Sends UNLOCK for h until a server of its session answered or the session is gone. */
+  private async release(h: LockHandle): Promise<void> {
     while (!this.closed && this.session === h.session) {
       try {
         await this.ensureSession(h.session.validUntil);

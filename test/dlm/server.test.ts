@@ -100,6 +100,8 @@ test('try-lock gets BUSY; acquire with timeout gets TIMEOUT after about the time
     assert.ok(dt >= 190 && dt < 1000, `waited ${dt} ms`);
     // The timed-out waiter is gone: after unlock a try-lock succeeds at once.
     await h.unlock();
+    // unlock() is pipelined; a round trip on a's stream shows the server has handled it.
+    await (await a.tryLock('barrier')).unlock();
     const h2 = await b.tryLock('t');
     assert.ok(h2.token > h.token);
   } finally {
@@ -241,5 +243,30 @@ test('tokens keep increasing across a restart on the same data dir (after the re
   } finally {
     await b.close();
     await s2.stop();
+  }
+});
+
+test('unlock is pipelined: the server handles it before the same client\'s next request', async () => {
+  const srv = await startServer();
+  const a = client(srv.addr);
+  const b = client(srv.addr);
+  try {
+    await a.connect();
+    await b.connect();
+    for (let i = 0; i < 200; i++) {
+      const h = await a.lock('p');
+      await h.unlock();
+      // Ordered stream: a's next request is answered only after its UNLOCK was handled, so
+      // b can take the lock at once, every time.
+      await (await a.tryLock('q')).unlock();
+      const hb = await b.tryLock('p');
+      assert.ok(hb.token > h.token);
+      await hb.unlock();
+      await (await b.tryLock('q')).unlock();
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await srv.stop();
   }
 });
