@@ -21,10 +21,11 @@
  * Prints "ready" on stdout once everything is in place.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipFromString, IPPROTO_IPIP } from '../ipvs/types';
 import { TunDevice } from '../phy/tun';
+import { ip, readSysctl, writeSysctl } from '../host/plumbing';
 
 const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME]';
 
@@ -46,10 +47,6 @@ function fail(msg: string, code = 1): never {
   process.exit(code);
 }
 
-function ip(args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 function tryRun(cmd: string, args: string[]): boolean {
   try {
     execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
@@ -59,26 +56,15 @@ function tryRun(cmd: string, args: string[]): boolean {
   }
 }
 
-const sysctlPath = (key: string): string => '/proc/sys/' + key.replace(/\./g, '/');
-
 /** LIFO list of actions that restore what was changed. */
 const undo: Array<() => void> = [];
 
 function setSysctl(key: string, value: string): void {
-  let old: string;
-  try {
-    old = readFileSync(sysctlPath(key), 'utf8').trim();
-  } catch {
-    return;
-  }
-  if (old === value) return;
-  writeFileSync(sysctlPath(key), value);
+  const old = readSysctl(key);
+  if (old === undefined || old === value) return;
+  if (!writeSysctl(key, value)) throw new Error(`cannot set ${key}=${value}`);
   undo.push(() => {
-    try {
-      writeFileSync(sysctlPath(key), old);
-    } catch {
-      /* interface gone */
-    }
+    writeSysctl(key, old); // the interface may be gone
   });
 }
 

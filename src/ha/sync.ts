@@ -180,7 +180,7 @@ export class SyncDaemon {
   private readonly local: string;
   private readonly clock: () => number;
 
-  constructor(private readonly director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
+  constructor(director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
     this.engine = new SyncEngine(director, opts.refreshMs);
     this.clock = opts.clock ?? (() => Math.floor(performance.now()));
     const a = (networkInterfaces()[opts.iface] ?? []).find((x) => x.family === 'IPv4');

@@ -212,7 +212,7 @@ export class VrrpRuntime {
   private readonly instances: Instance[] = [];
 
   constructor(
-    private readonly log: Log,
+    log: Log,
     specs: readonly VrrpInstanceSpec[],
     /** Called on every transition of an instance (e.g. to switch the sync daemon's role). */
     private readonly listener?: (instance: string, state: VrrpState) => void,

@@ -66,7 +66,8 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
 }
 
-function ip(args: string[]): string {
+/** Runs ip(8); throws with its stderr on failure. */
+export function ip(args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -83,7 +84,8 @@ function sysctlPath(key: string): string {
   return '/proc/sys/' + key.replace(/\./g, '/');
 }
 
-function readSysctl(key: string): string | undefined {
+/** A sysctl's value (dotted name), or undefined when it does not exist. */
+export function readSysctl(key: string): string | undefined {
   try {
     return readFileSync(sysctlPath(key), 'utf8').trim();
   } catch {
@@ -91,7 +93,8 @@ function readSysctl(key: string): string | undefined {
   }
 }
 
-function writeSysctl(key: string, value: string): boolean {
+/** Sets a sysctl (dotted name); false when it cannot be written. */
+export function writeSysctl(key: string, value: string): boolean {
   try {
     writeFileSync(sysctlPath(key), value);
     return true;

@@ -49,6 +49,7 @@
 
 import { randomInt } from 'node:crypto';
 import { TimerWheel } from './timer-wheel';
+import { murmurBlock, murmurFinal } from './murmur';
 
 /** Connection flags (a subset of IP_VS_CONN_F_*, renumbered to fit a byte). */
 /** Replies bypass the director (tunnel, DR, local): TCP uses the INPUT-ONLY table. */
@@ -112,26 +113,6 @@ function growColumn<T extends Column>(a: T, Ctor: ColumnCtor<T>, cap: number): T
   const b = new Ctor(cap);
   (b as Uint8Array).set(a as Uint8Array);
   return b;
-}
-
-/** One MurmurHash3 x86_32 block step. */
-function mixBlock(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-/** MurmurHash3 fmix32. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 function pow2AtLeast(n: number): number {
@@ -263,10 +244,10 @@ export class ConnTable {
   static readonly BYTES_PER_ENTRY = 1 * 5 + 4 * 3 + 2 * 3 + 4 * 3 + 4 * 2 + TimerWheel.BYTES_PER_ID;
 
   private hash(proto: number, a1: number, p1: number, a2: number, p2: number): number {
-    let h = mixBlock(this.seed, a1);
-    h = mixBlock(h, a2);
-    h = mixBlock(h, (p1 << 16) | p2);
-    return fmix32(h ^ proto ^ 12);
+    let h = murmurBlock(this.seed, a1);
+    h = murmurBlock(h, a2);
+    h = murmurBlock(h, (p1 << 16) | p2);
+    return murmurFinal(h ^ proto ^ 12);
   }
 
   /** Bucket of an in-key in the in-index (for tests of the hash distribution). */

@@ -289,70 +289,86 @@ export class Pipeline implements IcmpHost {
   private inbound(id: number, proto: number, ipOff: number, l4Off: number, flags: number,
     totalLen: number, partial: boolean, now: number): number {
     const conns = this.conns;
-    const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return this.noDest(id);
-    if (proto === IPPROTO_TCP) {
-      const st = conns.state(id);
-      this.countMove(dest, tcpSetState(conns, id, DIR_INPUT, flags, this.tcpTimeouts, now));
-      if (conns.state(id) !== st) this.halfOpenMoved(id, st);
-    } else {
-      conns.touch(id, (conns.flags(id) & F_ONE_PACKET) !== 0 ? 0 : this.udpTimeouts[UDP_S_NORMAL], now);
-    }
-    const svc = this.services.service(conns.svcId(id));
-    if (svc) {
-      svc.stats.inpkts++;
-      svc.stats.inbytes += totalLen;
-    }
-    dest.stats.inpkts++;
-    dest.stats.inbytes += totalLen;
-    this.counters[C.in_packets]++;
+    const dest = this.usableDest(id);
+    if (dest === null) return this.noDest(id);
+    this.advance(id, dest, proto, DIR_INPUT, flags, now);
+    this.account(id, dest, totalLen, false);
     const fwd = conns.fwd(id);
-    if (fwd !== FWD_MASQ) return this.xmitBy(fwd, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, conns.daddr(id));
-    const buf = this.dev.buf;
     const daddr = conns.daddr(id);
+    if (fwd !== FWD_MASQ) return this.xmitBy(fwd, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, daddr);
+    const buf = this.dev.buf;
     natSetDstAddr(buf, ipOff, l4Off, proto, daddr, partial);
     natSetDstPort(buf, l4Off, proto, conns.dport(id), partial);
-    if (this.natDirect && this.route !== null &&
-        this.route.xmit(this, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, daddr) === XMIT_QUEUED) {
-      this.counters[C.tx_direct]++;
-      return QUEUED;
-    }
-    return 0;
+    return this.sendDirect(ipOff, totalLen, daddr) ? QUEUED : 0;
   }
 
   /** Real server → client (NAT only). */
   private outbound(id: number, proto: number, ipOff: number, l4Off: number, flags: number,
     totalLen: number, partial: boolean, now: number): number {
     const conns = this.conns;
-    const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return this.noDest(id);
+    const dest = this.usableDest(id);
+    if (dest === null) return this.noDest(id);
+    this.advance(id, dest, proto, DIR_OUTPUT, flags, now);
+    this.account(id, dest, totalLen, true);
+    const buf = this.dev.buf;
+    natSetSrcAddr(buf, ipOff, l4Off, proto, conns.vaddr(id), partial);
+    natSetSrcPort(buf, l4Off, proto, conns.vport(id), partial);
+    const caddr = conns.caddr(id);
+    if (this.sendDirect(ipOff, totalLen, caddr)) return QUEUED;
+    if (this.natDirect && this.route !== null && this.onNextHopMiss !== null) this.onNextHopMiss(caddr);
+    return 0;
+  }
+
+  /** The real server of entry id, or null when it was removed from its service. */
+  private usableDest(id: number): Dest | null {
+    const dest = this.services.dest(this.conns.destId(id));
+    return dest !== undefined && dest.available ? dest : null;
+  }
+
+  /** State transition and expiry of entry id for one packet in direction dir. */
+  private advance(id: number, dest: Dest, proto: number, dir: number, flags: number, now: number): void {
+    const conns = this.conns;
     if (proto === IPPROTO_TCP) {
       const st = conns.state(id);
-      this.countMove(dest, tcpSetState(conns, id, DIR_OUTPUT, flags, this.tcpTimeouts, now));
+      this.countMove(dest, tcpSetState(conns, id, dir, flags, this.tcpTimeouts, now));
       if (conns.state(id) !== st) this.halfOpenMoved(id, st);
     } else {
       conns.touch(id, (conns.flags(id) & F_ONE_PACKET) !== 0 ? 0 : this.udpTimeouts[UDP_S_NORMAL], now);
     }
-    const svc = this.services.service(conns.svcId(id));
-    if (svc) {
-      svc.stats.outpkts++;
-      svc.stats.outbytes += totalLen;
-    }
-    dest.stats.outpkts++;
-    dest.stats.outbytes += totalLen;
-    this.counters[C.out_packets]++;
-    const buf = this.dev.buf;
-    natSetSrcAddr(buf, ipOff, l4Off, proto, conns.vaddr(id), partial);
-    natSetSrcPort(buf, l4Off, proto, conns.vport(id), partial);
-    if (this.natDirect && this.route !== null) {
-      const caddr = conns.caddr(id);
-      if (this.route.xmit(this, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, caddr) === XMIT_QUEUED) {
-        this.counters[C.tx_direct]++;
-        return QUEUED;
+  }
+
+  /** Counts one packet of entry id on its service and real server, towards the client when out. */
+  private account(id: number, dest: Dest, totalLen: number, out: boolean): void {
+    const svc = this.services.service(this.conns.svcId(id));
+    if (out) {
+      if (svc !== undefined) {
+        svc.stats.outpkts++;
+        svc.stats.outbytes += totalLen;
       }
-      if (this.onNextHopMiss !== null) this.onNextHopMiss(caddr);
+      dest.stats.outpkts++;
+      dest.stats.outbytes += totalLen;
+      this.counters[C.out_packets]++;
+    } else {
+      if (svc !== undefined) {
+        svc.stats.inpkts++;
+        svc.stats.inbytes += totalLen;
+      }
+      dest.stats.inpkts++;
+      dest.stats.inbytes += totalLen;
+      this.counters[C.in_packets]++;
     }
-    return 0;
+  }
+
+  /**
+   * natDirect: queues the rewritten packet on the AF_PACKET transmitter towards `hop`
+   * (a real server or a client). False when NAT goes through the TUN or the next hop is
+   * not known; the packet is then written back to the TUN.
+   */
+  private sendDirect(ipOff: number, totalLen: number, hop: number): boolean {
+    if (!this.natDirect || this.route === null) return false;
+    if (this.route.xmit(this, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, hop) !== XMIT_QUEUED) return false;
+    this.counters[C.tx_direct]++;
+    return true;
   }
 
   /** Entry id changed TCP state from `before`: keeps the half-open count. */
@@ -454,34 +470,18 @@ export class Pipeline implements IcmpHost {
 
   /** IcmpHost: an ICMP error relayed towards the real server of entry id. */
   forwardIn(id: number, frame: number, ipOff: number, totalLen: number): number {
-    const conns = this.conns;
-    const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return D.dest_unavailable;
-    const svc = this.services.service(conns.svcId(id));
-    if (svc) {
-      svc.stats.inpkts++;
-      svc.stats.inbytes += totalLen;
-    }
-    dest.stats.inpkts++;
-    dest.stats.inbytes += totalLen;
-    this.counters[C.in_packets]++;
-    const fwd = conns.fwd(id);
-    return fwd === FWD_MASQ ? 0 : this.xmitBy(fwd, frame, ipOff, totalLen, conns.daddr(id));
+    const dest = this.usableDest(id);
+    if (dest === null) return D.dest_unavailable;
+    this.account(id, dest, totalLen, false);
+    const fwd = this.conns.fwd(id);
+    return fwd === FWD_MASQ ? 0 : this.xmitBy(fwd, frame, ipOff, totalLen, this.conns.daddr(id));
   }
 
   /** IcmpHost: an ICMP error from a NAT real server relayed to the client of entry id. */
   forwardOut(id: number, totalLen: number): number {
-    const conns = this.conns;
-    const dest = this.services.dest(conns.destId(id));
-    if (!dest || !dest.available) return D.dest_unavailable;
-    const svc = this.services.service(conns.svcId(id));
-    if (svc) {
-      svc.stats.outpkts++;
-      svc.stats.outbytes += totalLen;
-    }
-    dest.stats.outpkts++;
-    dest.stats.outbytes += totalLen;
-    this.counters[C.out_packets]++;
+    const dest = this.usableDest(id);
+    if (dest === null) return D.dest_unavailable;
+    this.account(id, dest, totalLen, true);
     return 0;
   }
 

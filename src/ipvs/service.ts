@@ -115,9 +115,10 @@ export class ServiceTable {
   private readonly fwm = new Map<number, Service>();
   /** Services in the order they were added (ids are never reused). */
   private readonly ordered: Service[] = [];
-  private readonly byId = new Map<number, Service>();
+  /** Indexed by id (ids grow and are never reused): packet-path lookups are array loads. */
+  private readonly byId: Array<Service | undefined> = [];
   /** Every dest by id, including removed ones still referenced by connections. */
-  private readonly destsById = new Map<number, Dest>();
+  private readonly destsById: Array<Dest | undefined> = [];
   private readonly destRefs = new Map<number, number>();
   private nextSvcId = 1;
   private nextDestId = 1;
@@ -138,11 +139,11 @@ export class ServiceTable {
   }
 
   service(id: number): Service | undefined {
-    return this.byId.get(id);
+    return this.byId[id];
   }
 
   dest(id: number): Dest | undefined {
-    return this.destsById.get(id);
+    return this.destsById[id];
   }
 
   services(): readonly Service[] {
@@ -162,8 +163,8 @@ export class ServiceTable {
       return;
     }
     this.destRefs.delete(id);
-    const d = this.destsById.get(id);
-    if (d && !d.available) this.destsById.delete(id);
+    const d = this.destsById[id];
+    if (d && !d.available) this.destsById[id] = undefined;
   }
 
   private mapFor(proto: ServiceProto): Map<number, Service> {
@@ -225,7 +226,7 @@ export class ServiceTable {
     if (fwmark) this.fwm.set(fwmark, svc);
     else map.set(svcKey(addr, port), svc);
     this.ordered.push(svc);
-    this.byId.set(svc.id, svc);
+    this.byId[svc.id] = svc;
     svc.sched.update?.(svc);
     this.hooks.serviceAdded?.(svc);
     return svc;
@@ -262,7 +263,7 @@ export class ServiceTable {
     if (svc.fwmark) this.fwm.delete(svc.fwmark);
     else this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
     this.ordered.splice(this.ordered.indexOf(svc), 1);
-    this.byId.delete(svc.id);
+    this.byId[svc.id] = undefined;
     this.hooks.serviceRemoved?.(svc);
   }
 
@@ -290,7 +291,7 @@ export class ServiceTable {
     dest.upperThreshold = spec.upper ?? 0;
     dest.lowerThreshold = spec.lower ?? 0;
     svc.dests.push(dest);
-    this.destsById.set(dest.id, dest);
+    this.destsById[dest.id] = dest;
     svc.sched.update?.(svc);
     this.hooks.destAdded?.(svc, dest);
     return dest;
@@ -326,7 +327,7 @@ export class ServiceTable {
   private unlinkDest(svc: Service, dest: Dest): void {
     svc.dests.splice(svc.dests.indexOf(dest), 1);
     dest.available = false;
-    if (!this.destRefs.has(dest.id)) this.destsById.delete(dest.id);
+    if (!this.destRefs.has(dest.id)) this.destsById[dest.id] = undefined;
     svc.sched.update?.(svc);
     this.hooks.destRemoved?.(svc, dest);
   }

@@ -9,6 +9,7 @@
  * remembered. Entries unused for `expireMs` (sysctl lblc_expiration, default 24 h) are
  * forgotten. Source: net/netfilter/ipvs/ip_vs_lblc.c.
  */
+import { leastWeighted } from './least';
 import { Dest, destOverhead, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
 
 /** Default lblc_expiration / lblcr_expiration: 24 hours. */
@@ -26,24 +27,7 @@ export function lblcOverloaded(d: Dest, svc: SchedService): boolean {
 
 /** __ip_vs_lblc_schedule: weighted least-connection over non-overloaded servers. */
 export function lblcLeast(dests: readonly Dest[]): Dest | null {
-  let least: Dest | null = null;
-  let loh = 0;
-  for (const d of dests) {
-    if (d.overloaded) continue;
-    if (least === null) {
-      if (d.weight > 0) {
-        least = d;
-        loh = destOverhead(d);
-      }
-      continue;
-    }
-    const doh = destOverhead(d);
-    if (loh * d.weight > doh * least.weight) {
-      least = d;
-      loh = doh;
-    }
-  }
-  return least;
+  return leastWeighted(dests, destOverhead);
 }
 
 interface Entry {

@@ -11,6 +11,7 @@
  *
  * Pure: the table depends only on the (offset, skip, weight) triples and M.
  */
+import { gcd } from './wrr';
 
 /** Default table size: the kernel's CONFIG_IP_VS_MH_TAB_INDEX 12 → prime 4093. */
 export const MH_TAB_SIZE = 4093;
@@ -22,15 +23,6 @@ export interface MaglevServer {
   skip: number;
   /** Non-negative integer weight. */
   weight: number;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
 }
 
 /** Index of the highest set bit plus one (fls); 0 for 0. */

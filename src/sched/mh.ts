@@ -14,31 +14,17 @@
  */
 import { Dest, destUsable, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
 import { MH_TAB_SIZE, maglevTable } from './maglev';
+import { murmurBlock, murmurFinal } from '../ipvs/murmur';
 
 /** The kernel's fixed hash keys (generate_hash_secret). */
 const KEY1 = 2654435761 | 0;
 const KEY2 = 2654435801 | 0;
 
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
 /** Keyed hash of (addr, port, offset), unsigned 32-bit. */
 export function mhHashKey(key: number, addr: number, port: number, offset: number): number {
-  let h = mix(key, addr);
-  h = mix(h, (port << 16) | (offset & 0xffff));
-  h ^= 12;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  let h = murmurBlock(key, addr);
+  h = murmurBlock(h, (port << 16) | (offset & 0xffff));
+  return murmurFinal(h ^ 12);
 }
 
 export function createMh(flags: readonly string[] = [], size = MH_TAB_SIZE): Scheduler {

@@ -8,7 +8,8 @@
  * candidate must be usable (weight > 0, not overloaded); later ones only not overloaded, as
  * a weight of 0 cannot satisfy the strict inequality. Source: net/netfilter/ipvs/ip_vs_sed.c.
  */
-import { Dest, destUsable, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
+import { Dest, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
+import { leastWeighted } from './least';
 
 /** ip_vs_sed_dest_overhead: active connections plus the one being scheduled. */
 export function sedOverhead(d: Dest): number {
@@ -19,23 +20,7 @@ export function createSed(): Scheduler {
   return {
     name: 'sed',
     schedule(svc: SchedService, _pkt: SchedPacket): Dest | null {
-      const dests = svc.dests;
-      const n = dests.length;
-      let i = 0;
-      while (i < n && !destUsable(dests[i])) i++;
-      if (i === n) return null;
-      let least = dests[i];
-      let loh = sedOverhead(least);
-      for (i++; i < n; i++) {
-        const d = dests[i];
-        if (d.overloaded) continue;
-        const doh = sedOverhead(d);
-        if (loh * d.weight > doh * least.weight) {
-          least = d;
-          loh = doh;
-        }
-      }
-      return least;
+      return leastWeighted(svc.dests, sedOverhead);
     },
   };
 }

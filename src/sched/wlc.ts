@@ -12,29 +12,14 @@
  * Exactness: products stay below 2^53 while overhead < 2^37 (weights are ≤ 65535), i.e. for
  * any realistic number of connections.
  */
-import { Dest, destOverhead, destUsable, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
+import { Dest, destOverhead, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
+import { leastWeighted } from './least';
 
 export function createWlc(): Scheduler {
   return {
     name: 'wlc',
     schedule(svc: SchedService, _pkt: SchedPacket): Dest | null {
-      const dests = svc.dests;
-      const n = dests.length;
-      let i = 0;
-      while (i < n && !destUsable(dests[i])) i++;
-      if (i === n) return null;
-      let least = dests[i];
-      let loh = destOverhead(least);
-      for (i++; i < n; i++) {
-        const d = dests[i];
-        if (d.overloaded) continue;
-        const doh = destOverhead(d);
-        if (loh * d.weight > doh * least.weight) {
-          least = d;
-          loh = doh;
-        }
-      }
-      return least;
+      return leastWeighted(svc.dests, destOverhead);
     },
   };
 }

@@ -20,7 +20,8 @@ import { Dest, SchedPacket, SchedService, Scheduler } from '../ipvs/types';
 /** Cursor value meaning "the list head": the next sweep starts at the first server. */
 const HEAD = -1;
 
-function gcd(a: number, b: number): number {
+/** Greatest common divisor of two non-negative integers (Euclid). */
+export function gcd(a: number, b: number): number {
   while (b !== 0) {
     const t = a % b;
     a = b;
