@@ -33,8 +33,9 @@
 
 #include <unordered_map>
 
-// packet.cc
+// packet.cc, sched.cc
 void RegisterPacket(napi_env env, napi_value exports);
+void RegisterSched(napi_env env, napi_value exports);
 
 namespace {
 
@@ -553,6 +554,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_create_int32(env, kVnetHdrLen, &vnet_v);
   napi_set_named_property(env, exports, "VNET_HDR_LEN", vnet_v);
   RegisterPacket(env, exports);  // packet.cc: AF_PACKET send for direct routing
+  RegisterSched(env, exports);   // sched.cc: real-time policy of the packet thread
   return exports;
 }
 

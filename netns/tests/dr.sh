@@ -15,13 +15,21 @@ source "$(dirname "$0")/forwarding-lib.sh"
 topo_nat 3
 direct_return
 run_http_servers
-start_lvsd || die "lvsd did not start"
+start_lvsd --rt-priority 5 || die "lvsd did not start"
 start_realserver 1 --vip "$VIP"
 start_realserver 2 --vip "$VIP" --tunnel
 start_realserver 3 --vip "$VIP"
 
 R1=$(rip 1) R2=$(rip 2) R3=$(rip 3)
 NS_R1=${NS_RS[0]}
+
+# --- scheduling of the packet thread (--rt-priority) ---------------------------------------
+check "lvsd --rt-priority 5: its packet thread runs under SCHED_RR at priority 5" \
+  expect_eq "chrt -p" "$(chrt -p "$LVSD_PID" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' ')" \
+  "SCHED_RR|SCHED_RESET_ON_FORK 5 "
+check "lvsd --rt-priority 100 is refused with one line, before anything changes" \
+  bash -c "out=\$(ip netns exec $NS_D node $LVS_ROOT/dist/src/cli/lvsd.js --rt-priority 100 --tun lvsbad0 2>&1); rc=\$?; \
+    [[ \$rc == 2 && \$(wc -l <<<\"\$out\") == 1 && \$out == *'--rt-priority must be'* ]] && ! ip -n $NS_D link show lvsbad0 >/dev/null 2>&1"
 
 # --- the kernel IPVS selftest's DR check ----------------------------------------------
 lvsadm -A -t "$VIP:8000" -s rr

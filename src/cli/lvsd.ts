@@ -5,7 +5,7 @@
  *
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--nat-xmit packet|tun] [--log-level LEVEL]
- *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...]
+ *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF]
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
@@ -30,13 +30,15 @@ import type { Device } from '../phy/device';
 import { type FrameSink, PacketSocket } from '../phy/packet';
 import { DEFAULT_PCAP_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
 import { createLog } from '../log';
+import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
-  + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--nat-xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...]';
+  + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--nat-xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
+  + '[--rt-priority N]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -69,6 +71,7 @@ async function main(): Promise<void> {
         'nat-xmit': { type: 'string' },
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
+        'rt-priority': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -92,6 +95,7 @@ async function main(): Promise<void> {
   const table = intOpt(values.table, 'table', 1, 0xfffffffe, 4040);
   const batch = intOpt(values.batch, 'batch', 1, 1024, 64);
   const maxConns = intOpt(values['max-conns'], 'max-conns', 1, 1 << 26, 1 << 20);
+  const rtPriority = intOpt(values['rt-priority'], 'rt-priority', 1, RT_PRIORITY_MAX, 0);
   const knobs: Partial<Knobs> = {};
   for (const s of values.sysctl ?? []) {
     try {
@@ -131,6 +135,17 @@ async function main(): Promise<void> {
     } catch (err) {
       fail((err as Error).message);
     }
+  }
+
+  // --rt-priority: the packet thread (this one) under SCHED_RR, before anything in the kernel
+  // changes (see src/phy/sched.ts).
+  if (rtPriority !== 0) {
+    try {
+      setRealtimePriority(rtPriority);
+    } catch (err) {
+      fail(`--rt-priority ${rtPriority}: ${(err as Error).message}`);
+    }
+    log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
   }
 
   const stateFile = `${socketPath}.plumbing.json`;
