@@ -2,6 +2,7 @@
 //
 // Exports (all synchronous, called on the JS thread; see src/phy/native.ts for the typed view):
 //   open({name, vnetHdr, offload, multiQueue}) -> {fd, name}
+//   rawOpen(protocol, rcvbuf) -> fd   (an IPv4 raw socket read with readBatch, vnetHdrLen 0)
 //   readBatch(fd, buf, slotSize, headroom, vnetHdrLen, maxCount, lens) -> count
 //   writeBatch(fd, buf, offs, lens, count) -> written
 //   startPoll(fd, callback) / stopPoll(fd)
@@ -28,7 +29,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <unordered_map>
@@ -255,6 +258,40 @@ napi_value Open(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "fd", fd_v);
   napi_set_named_property(env, result, "name", got_name);
   return result;
+}
+
+// rawOpen(protocol, rcvbuf) -> fd
+// socket(AF_INET, SOCK_RAW, protocol), non-blocking, close-on-exec: read() returns one datagram
+// with its IPv4 header (raw(7)), so readBatch and the poll and counters of TUN devices apply.
+// rcvbuf > 0 sets the receive buffer with SO_RCVBUFFORCE (beyond rmem_max, CAP_NET_ADMIN),
+// falling back to SO_RCVBUF.
+napi_value RawOpen(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Addon* a;
+  int32_t proto, rcvbuf;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "protocol", &proto) ||
+      !GetInt(env, argv[1], "rcvbuf", &rcvbuf))
+    return nullptr;
+  if (proto <= 0 || proto > 255) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "rawOpen: protocol must be 1..255");
+    return nullptr;
+  }
+  int fd = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) {
+    ThrowErrno(env, "socket", "AF_INET/SOCK_RAW", errno);
+    return nullptr;
+  }
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "setsockopt", "SO_RCVBUF", err);
+    return nullptr;
+  }
+  auto it = a->devs.find(fd);
+  if (it != a->devs.end()) delete it->second;
+  a->devs[fd] = new Dev();
+  return Number(env, fd);
 }
 
 void OnPollClosed(uv_handle_t* h) { delete static_cast<Poll*>(h->data); }
@@ -542,6 +579,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_add_async_cleanup_hook(env, Cleanup, a, nullptr);
   const napi_property_descriptor props[] = {
       {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"rawOpen", nullptr, RawOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"readBatch", nullptr, ReadBatch, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"writeBatch", nullptr, WriteBatch, nullptr, nullptr, nullptr, napi_enumerable, a},

@@ -18,7 +18,8 @@ direct_return
 run_http_servers
 PCAP=$LVS_STATE/lvsd.pcap
 start_lvsd --pcap "$PCAP" --pcap-max-bytes 20000000 || die "lvsd did not start"
-for i in 1 2 3; do start_realserver "$i" --vip "$VIP" --tunnel; done
+start_realserver 1 --vip "$VIP" --tunnel --rt-priority 5
+for i in 2 3; do start_realserver "$i" --vip "$VIP" --tunnel; done
 
 R1=$(rip 1)
 NS_R1=${NS_RS[0]}
@@ -28,6 +29,9 @@ check "lvs-realserver: VIP on lo, arp_ignore=1, arp_announce=2, userspace IPIP" 
   [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 1 ]] &&
   [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.eth0.arp_announce) == 2 ]] &&
   grep -q "tunnel=userspace" "$2"' "$NS_R1" "$VIP" "$LVS_STATE/realserver-1.log"
+check "lvs-realserver --rt-priority 5: its decapsulating thread runs under SCHED_RR at priority 5" \
+  expect_eq "chrt -p" "$(chrt -p "${RS_PID[1]}" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' ')" \
+  "SCHED_RR|SCHED_RESET_ON_FORK 5 "
 
 # --- the kernel IPVS selftest's tunnel check ------------------------------------------
 lvsadm -A -t "$VIP:8000" -s rr
@@ -89,6 +93,12 @@ check "lvs-realserver undoes its changes on SIGTERM (VIP gone from lo, arp_ignor
   ! ip netns exec "$0" ip -o addr show dev lo | grep -q "inet $1/32" &&
   [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 0 ]] &&
   ! ip netns exec "$0" ip link show lvsrs0 2>/dev/null' "$NS_R1" "$VIP"
+# Its exit line counts what the userspace decapsulation did: every IPIP datagram of the tests
+# above was well formed and went into its TUN device.
+ipip=$(sed -n 's/^ipip //p' "$LVS_STATE/realserver-1.log")
+log "lvs-realserver 1: $ipip"
+check "lvs-realserver decapsulated in userspace: decapsulated > 0, malformed 0, refused 0" \
+  node -e 'const c = JSON.parse(process.argv[1]); process.exit(c.decapsulated > 0 && c.malformed === 0 && c.refused === 0 ? 0 : 1)' "$ipip"
 
 ((LVS_FAILS == 0)) || die "$LVS_FAILS check(s) failed"
 log "tunnel tests passed"

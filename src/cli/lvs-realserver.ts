@@ -3,7 +3,7 @@
  * lvs-realserver: prepares a real server for LVS direct routing and IP tunneling, in the
  * foreground, as root, and undoes it all on SIGTERM/SIGINT.
  *
- *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME]
+ *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME] [--rt-priority N]
  *
  * - Each VIP goes on the loopback as VIP/32, so the server accepts packets addressed to it
  *   without owning the address on its LAN.
@@ -17,6 +17,8 @@
  *   the tunnel interface, which has no address of its own: rp_filter=0 on it and on `all`
  *   (the effective value is the larger of the two; a loose check, 2, still fails without an
  *   address on the interface, fib_validate_source in net/ipv4/fib_frontend.c).
+ * - --rt-priority N: the decapsulating thread under SCHED_RR at priority N (src/phy/sched.ts),
+ *   as lvsd's option of the same name.
  *
  * Prints "ready" on stdout once everything is in place.
  */
@@ -24,23 +26,19 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipFromString, IPPROTO_IPIP } from '../ipvs/types';
+import { RawIpSocket } from '../phy/raw';
+import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
+import { type DecapCounts, locateInner } from '../realserver/ipip';
 import { ip, readSysctl, writeSysctl } from '../host/plumbing';
 
-const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME]';
+const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME] [--rt-priority N]';
 
-interface RawSocket {
-  on(ev: 'message', cb: (buf: Buffer, source: string) => void): void;
-  on(ev: 'error', cb: (err: Error) => void): void;
-  setOption(level: number, option: number, value: number): void;
-  close(): void;
-}
-
-/** SOL_SOCKET, SO_RCVBUFFORCE (asm-generic/socket.h): a receive buffer beyond rmem_max, as root. */
-const SOL_SOCKET = 1;
-const SO_RCVBUFFORCE = 33;
-/** Room for bursts of TSO-sized tunnel traffic while the event loop is busy. */
+/** Receive buffer of the raw socket: room for bursts of tunnel traffic while the loop is busy. */
 const RAW_RCVBUF = 8 << 20;
+/** Datagrams per batch, and batches per readiness callback. */
+const DECAP_BATCH = 64;
+const DECAP_ROUNDS = 16;
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvs-realserver: ${msg}\n`);
@@ -75,46 +73,31 @@ function hasAddr(dev: string, vip: string): boolean {
 
 /** Userspace IPIP decapsulation: raw socket in, TUN out. Returns a stop function. */
 function userspaceTunnel(tunName: string): () => void {
-  const tun = TunDevice.open({ name: tunName, batch: 1, scratchSlots: 0, vnetHdr: false, offload: false });
+  // Datagrams are read straight into the TUN device's slots and the inner packets written
+  // from there (src/realserver/ipip.ts): one batch per crossing in each direction, no copy.
+  const tun = TunDevice.open({ name: tunName, batch: DECAP_BATCH, scratchSlots: 0, vnetHdr: false, offload: false });
   undo.push(() => tun.close());
   setSysctl(`net.ipv6.conf.${tun.name}.disable_ipv6`, '1');
   setSysctl(`net.ipv4.conf.${tun.name}.rp_filter`, '0');
   ip(['link', 'set', 'dev', tun.name, 'up']);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const raw = require('raw-socket') as { createSocket(o: { protocol: number; bufferSize?: number }): RawSocket };
-  const sock = raw.createSocket({ protocol: IPPROTO_IPIP, bufferSize: 65536 });
-  try {
-    sock.setOption(SOL_SOCKET, SO_RCVBUFFORCE, RAW_RCVBUF);
-  } catch (err) {
-    process.stderr.write(`lvs-realserver: cannot enlarge the raw socket buffer: ${(err as Error).message}\n`);
-  }
-  const offs = Int32Array.of(tun.headroom);
-  const lens = new Int32Array(1);
-  const counts = { decapsulated: 0, malformed: 0, refused: 0 };
-  sock.on('message', (b: Buffer) => {
-    // IPv4 raw sockets deliver the (reassembled) outer header too.
-    if (b.length < 40 || b[0] >>> 4 !== 4) {
-      counts.malformed++;
-      return;
+  const sock = RawIpSocket.open(IPPROTO_IPIP, RAW_RCVBUF);
+  const readLens = new Int32Array(DECAP_BATCH);
+  const offs = new Int32Array(DECAP_BATCH);
+  const lens = new Int32Array(DECAP_BATCH);
+  const counts: DecapCounts = { decapsulated: 0, malformed: 0, refused: 0 };
+  sock.start(() => {
+    // Bounded so that signals and timers still run under a sustained flow.
+    for (let round = 0; round < DECAP_ROUNDS; round++) {
+      const n = sock.read(tun.buf, tun.slotSize, tun.headroom, DECAP_BATCH, readLens);
+      if (n === 0) return;
+      const k = locateInner(tun.buf, tun.slotSize, tun.headroom, readLens, n, offs, lens);
+      counts.malformed += n - k;
+      const w = tun.write(offs, lens, k);
+      counts.decapsulated += w;
+      counts.refused += k - w;
+      if (n < DECAP_BATCH) return;
     }
-    const ohl = (b[0] & 0x0f) << 2;
-    const outerLen = b.readUInt16BE(2);
-    const inner = ohl;
-    if (outerLen > b.length || outerLen < ohl + 20 || b[inner] >>> 4 !== 4) {
-      counts.malformed++;
-      return;
-    }
-    const innerLen = b.readUInt16BE(inner + 2);
-    if (innerLen < 20 || inner + innerLen > outerLen || innerLen > tun.slotSize - tun.headroom) {
-      counts.malformed++;
-      return;
-    }
-    b.copy(tun.buf, tun.headroom, inner, inner + innerLen);
-    lens[0] = innerLen;
-    if (tun.write(offs, lens, 1) === 1) counts.decapsulated++;
-    else counts.refused++;
   });
-  sock.on('error', (err: Error) => process.stderr.write(`lvs-realserver: raw socket: ${err.message}\n`));
   return () => {
     sock.close();
     process.stdout.write(`ipip ${JSON.stringify(counts)}\n`);
@@ -129,6 +112,7 @@ function main(): void {
         vip: { type: 'string', multiple: true },
         tunnel: { type: 'boolean', default: false },
         tun: { type: 'string', default: 'lvsrs%d' },
+        'rt-priority': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -146,6 +130,18 @@ function main(): void {
   for (const v of vips) if (ipFromString(v) < 0) fail(`--vip: not an IPv4 address: '${v}'`, 2);
   const tunName = values.tun ?? 'lvsrs%d';
   if (!/^[A-Za-z0-9_.%-]{1,15}$/.test(tunName)) fail(`--tun: invalid interface name '${tunName}'`, 2);
+  const rt = values['rt-priority'];
+  if (rt !== undefined) {
+    const n = Number(rt);
+    if (!/^\d+$/.test(rt) || n < 1 || n > RT_PRIORITY_MAX) {
+      fail(`--rt-priority must be an integer from 1 to ${RT_PRIORITY_MAX}, got '${rt}'`, 2);
+    }
+    try {
+      setRealtimePriority(n);
+    } catch (err) {
+      fail(`--rt-priority ${n}: ${(err as Error).message}`);
+    }
+  }
 
   let stopTunnel: (() => void) | undefined;
   const restore = (): void => {

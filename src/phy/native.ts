@@ -34,6 +34,10 @@ export interface NativeAddon {
   /** Opens /dev/net/tun (O_NONBLOCK, O_CLOEXEC), IFF_TUN|IFF_NO_PI. Throws an Error whose
    * `code` is the errno name. Returns the name the kernel assigned. */
   open(opts: NativeOpenOptions): { fd: number; name: string };
+  /** socket(AF_INET, SOCK_RAW, protocol), O_NONBLOCK, O_CLOEXEC; rcvbuf > 0 sets its receive
+   * buffer (SO_RCVBUFFORCE, else SO_RCVBUF). Read with readBatch (vnetHdrLen 0): one datagram
+   * per slot, IPv4 header included. Polled, counted and closed like a TUN fd. */
+  rawOpen(protocol: number, rcvbuf: number): number;
   /** Reads frames until EAGAIN or maxCount; frame i lands at i*slotSize+headroom and
    * lens[i] is its length minus vnetHdrLen. Throws only on inconsistent arguments. */
   readBatch(
