@@ -42,7 +42,7 @@ check "wrr 3:2:1: 300 new connections give 150/100/50" \
 # status_counter NAME: a counter of `lvsadm --status`.
 status_counter() { lvsadm --status | awk -v n="$1" '$1 == n { print $2; exit }'; }
 direct=$(status_counter tx_direct) viatun=$(status_counter tx_packets)
-check "--nat-xmit packet (default): NAT packets left through AF_PACKET ($direct), not the TUN ($viatun)" \
+check "--xmit packet (default): NAT packets left through AF_PACKET ($direct), not the TUN ($viatun)" \
   test "$direct" -gt 1000 -a "$viatun" -lt $((direct / 10))
 
 # hold_conns N PORT: N idle TCP connections from the client to VIP:PORT, held 60 s.
@@ -166,14 +166,14 @@ check "-L -n destination line layout (%-28s %-7s %-6d %-10u %-10u)" \
 saved=$LVS_STATE/rules.save
 lvsadm -S -n >"$saved"
 stop_lvsd
-start_lvsd --nat-xmit tun || die "lvsd did not restart"
+start_lvsd --xmit tun || die "lvsd did not restart"
 lvsadm -R <"$saved"
 check "-S output fed to -R on a fresh daemon restores the same table" \
   expect_eq "rules" "$(lvsadm -S -n)" "$(cat "$saved")"
 check "traffic flows after the restore" expect_eq "answer" "$(curl_n 1 "http://$VIP:81/")" "rs3"
-check "--nat-xmit tun: the 32-byte data check passes with every NAT packet through the TUN" \
+check "--xmit tun: the 32-byte data check passes with every NAT packet through the TUN" \
   data_check "$NS_C" "$VIP" 8000 "$NS_R1"
-check "--nat-xmit tun: nothing left through AF_PACKET" test "$(status_counter tx_direct)" -eq 0 -a "$(status_counter tx_packets)" -gt 0
+check "--xmit tun: nothing left through AF_PACKET" test "$(status_counter tx_direct)" -eq 0 -a "$(status_counter tx_packets)" -gt 0
 
 # --- a VIP that is local on the director ----------------------------------------------
 in_ns "$NS_D" ip addr add "$VIP/32" dev lo

@@ -54,6 +54,11 @@ sink=$LVS_LAST_PID
 timeout 20 ip netns exec "$NS_C" socat -u "OPEN:$LVS_STATE/bulk" "TCP:$VIP:8002,connect-timeout=3" || true
 wait_for -t 15 bash -c '! kill -0 "$0" 2>/dev/null' "$sink" || true
 check "3 MB upload through the tunnel arrives intact (segmentation + PMTU)" cmp -s "$LVS_STATE/bulk" "$LVS_STATE/bulk.got"
+# --xmit packet (the default): encapsulated frames leave by AF_PACKET to the real servers'
+# MACs; the TUN carries only what lvsd builds for the client side (ICMP errors).
+direct=$(drop_count tx_direct) viatun=$(drop_count tx_packets)
+check "--xmit packet: tunnel frames left through AF_PACKET ($direct), not the TUN ($viatun)" \
+  test "$direct" -gt 1500 -a "$viatun" -lt 10
 
 # --- path MTU: a 1500-byte DF packet gets frag-needed with MTU 1480 -----------------------
 check "1500-byte DF packet on a tunnel path: frag-needed with MTU 1480 from the VIP" \

@@ -4,7 +4,7 @@
  * and is configured through lvsadm over its control socket (or --config at start).
  *
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
- *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--nat-xmit packet|tun] [--log-level LEVEL]
+ *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF]
  *
@@ -37,7 +37,7 @@ import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../heal
 import { SyncControl } from '../ha/sync-control';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
-  + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--nat-xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
+  + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
   + '[--rt-priority N]';
 
 function fail(msg: string, code = 1): never {
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
         sysctl: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'rps-cpus': { type: 'string' },
-        'nat-xmit': { type: 'string' },
+        xmit: { type: 'string' },
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
@@ -173,12 +173,14 @@ async function main(): Promise<void> {
     const sock = PacketSocket.open(ifname, !values['no-offload']);
     return pcap ? new PcapFrameSink(sock, pcap) : sock;
   };
-  const forwarding = new Forwarding(log, openSink);
   const plumbing = new Plumbing({ tun: dev.name, table, stateFile, rpsCpus: rpsCpus === '0' ? '' : rpsCpus }, log);
 
-  const natXmit = values['nat-xmit'] ?? 'packet';
-  if (natXmit !== 'packet' && natXmit !== 'tun') fail(`--nat-xmit must be 'packet' or 'tun', got '${natXmit}'`, 2);
-  const natDirect = natXmit === 'packet';
+  // --xmit packet (default): NAT and tunnel packets leave through AF_PACKET sockets straight to
+  // the next hop's MAC; tun: back through the TUN and the kernel's forwarding path.
+  const xmit = values.xmit ?? 'packet';
+  if (xmit !== 'packet' && xmit !== 'tun') fail(`--xmit must be 'packet' or 'tun', got '${xmit}'`, 2);
+  const natDirect = xmit === 'packet';
+  const forwarding = new Forwarding(log, openSink, { tunnelDirect: natDirect });
   const director = new Director(dataDev, {
     maxConns,
     knobs,

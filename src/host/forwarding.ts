@@ -9,6 +9,9 @@
  *   kernel neighbour table (`ip -j neigh`); a missing entry is resolved by sending it a datagram, and all
  *   entries are re-read every refresh interval so that a replaced server is followed.
  *
+ * - tunnel with AF_PACKET output (lvsd --xmit packet): the real server's MAC as for direct
+ *   routing when it is on a directly attached LAN; otherwise its packets go through the TUN.
+ *
  * Failures are not fatal: the transmitters count packets for unresolved real servers
  * (tunnel-no-source, dr-no-neigh) and the next refresh retries.
  */
@@ -101,11 +104,29 @@ export function probeNeighbour(addr: number, dev: string, timeoutMs = 1000): Uin
   return undefined;
 }
 
+/** Adds one reference to key. */
+function ref(m: Map<number, number>, key: number): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+/** Drops one reference to key; true when it was the last. */
+function unref(m: Map<number, number>, key: number): boolean {
+  const n = m.get(key) ?? 0;
+  if (n <= 1) {
+    m.delete(key);
+    return true;
+  }
+  m.set(key, n - 1);
+  return false;
+}
+
 export class Forwarding {
   readonly tunnel = new TunnelXmit();
   readonly route = new RouteXmit();
   private readonly tunnelRefs = new Map<number, number>();
   private readonly drRefs = new Map<number, number>();
+  /** Tunnel real servers whose MAC is wanted for AF_PACKET output (optional, no warnings). */
+  private readonly tunnelNeighRefs = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
 
   /**
@@ -113,7 +134,10 @@ export class Forwarding {
    * may wrap it with a capture).
    */
   constructor(private readonly log: ForwardingLogger,
-    private readonly openSink: (dev: string) => FrameSink = (dev) => PacketSocket.open(dev, true)) {}
+    private readonly openSink: (dev: string) => FrameSink = (dev) => PacketSocket.open(dev, true),
+    opts: { tunnelDirect?: boolean } = {}) {
+    if (opts.tunnelDirect) this.tunnel.direct = this.route;
+  }
 
   /** Re-reads routes and neighbours every few seconds (unref'd timer). */
   start(): void {
@@ -128,33 +152,31 @@ export class Forwarding {
   }
 
   addTunnel(rip: number): void {
-    this.tunnelRefs.set(rip, (this.tunnelRefs.get(rip) ?? 0) + 1);
+    ref(this.tunnelRefs, rip);
     this.resolveTunnel(rip);
-  }
-
-  removeTunnel(rip: number): void {
-    const n = this.tunnelRefs.get(rip) ?? 0;
-    if (n <= 1) {
-      this.tunnelRefs.delete(rip);
-      this.tunnel.deleteRoute(rip);
-    } else {
-      this.tunnelRefs.set(rip, n - 1);
+    if (this.tunnel.direct !== null) {
+      ref(this.tunnelNeighRefs, rip);
+      this.resolveNeighbour(rip, true);
     }
   }
 
+  removeTunnel(rip: number): void {
+    if (unref(this.tunnelRefs, rip)) this.tunnel.deleteRoute(rip);
+    if (this.tunnel.direct !== null) this.dropNeighbour(rip, unref(this.tunnelNeighRefs, rip));
+  }
+
   addRoute(rip: number): void {
-    this.drRefs.set(rip, (this.drRefs.get(rip) ?? 0) + 1);
+    ref(this.drRefs, rip);
     this.resolveNeighbour(rip, true);
   }
 
   removeRoute(rip: number): void {
-    const n = this.drRefs.get(rip) ?? 0;
-    if (n <= 1) {
-      this.drRefs.delete(rip);
-      this.route.deleteNeighbour(rip);
-    } else {
-      this.drRefs.set(rip, n - 1);
-    }
+    this.dropNeighbour(rip, unref(this.drRefs, rip));
+  }
+
+  /** Forgets rip's MAC once neither direct routing nor a tunnel wants it. */
+  private dropNeighbour(rip: number, last: boolean): void {
+    if (last && !this.drRefs.has(rip) && !this.tunnelNeighRefs.has(rip)) this.route.deleteNeighbour(rip);
   }
 
   /** A frag-needed reported a smaller path MTU towards a tunnel real server. */
@@ -169,6 +191,7 @@ export class Forwarding {
   refresh(): void {
     for (const rip of this.tunnelRefs.keys()) this.resolveTunnel(rip);
     for (const rip of this.drRefs.keys()) this.resolveNeighbour(rip, false);
+    for (const rip of this.tunnelNeighRefs.keys()) if (!this.drRefs.has(rip)) this.resolveNeighbour(rip, false);
   }
 
   private resolveTunnel(rip: number): void {
@@ -186,7 +209,10 @@ export class Forwarding {
   private resolveNeighbour(rip: number, probe: boolean): void {
     const r = routeTo(rip);
     if (!r || r.gateway) {
-      this.log.warn({ rip: ipToString(rip) }, 'direct routing: the real server is not on a directly attached LAN');
+      // A tunnel real server behind a gateway is reached through the TUN: nothing to report.
+      if (this.drRefs.has(rip)) {
+        this.log.warn({ rip: ipToString(rip) }, 'direct routing: the real server is not on a directly attached LAN');
+      }
       this.route.deleteNeighbour(rip);
       return;
     }

@@ -1,6 +1,6 @@
 /**
  * Next hops towards clients, for NAT replies that leave through AF_PACKET instead of the
- * TUN (lvsd --nat-xmit packet). The main routing table and the neighbour table are read
+ * TUN (lvsd --xmit packet). The main routing table and the neighbour table are read
  * from the kernel (one `ip` call each, at most every REFRESH_MS and only while there are
  * misses); the longest-prefix match is done here. A client whose next hop has no usable
  * MAC address yet keeps going through the TUN, where the kernel resolves it, and is retried

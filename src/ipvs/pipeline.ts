@@ -63,7 +63,8 @@ const D = Object.fromEntries(PIPE_DROPS.map((n, i) => [n.replace(/-/g, '_'), WIR
 export const COUNTER_NAMES = [
   'rx_packets', 'rx_batches', 'tx_packets', 'conns_created', 'conns_expired', 'conns_reused',
   'icmp_sent', 'in_packets', 'out_packets',
-  // NAT packets sent through AF_PACKET (natDirect) instead of the TUN
+  // NAT packets (natDirect) and tunnel frames (TunnelXmit.direct) sent through AF_PACKET
+  // instead of the TUN
   'tx_direct',
 ] as const;
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<(typeof COUNTER_NAMES)[number], number>;
@@ -194,7 +195,8 @@ export class Pipeline implements IcmpHost {
       if (w < this.nOut) this.drops[D.device_refused] += this.nOut - w;
     }
     if (this.route !== null) this.drops[XMIT_BASE + X.dr_send_failed] += this.route.flush();
-    if (this.tunnel !== null) this.tunnel.flush();
+    // A tunnel with AF_PACKET output shares the direct-routing sockets: refusals count alike.
+    if (this.tunnel !== null) this.drops[XMIT_BASE + X.dr_send_failed] += this.tunnel.flush();
   }
 
   /**
@@ -527,6 +529,7 @@ export class Pipeline implements IcmpHost {
   counterValues(): Record<string, number> {
     const out: Record<string, number> = {};
     COUNTER_NAMES.forEach((n, i) => { out[n] = this.counters[i]; });
+    out.tx_direct += this.tunnel?.directFrames ?? 0;
     return out;
   }
 }

@@ -16,6 +16,12 @@
  * without DF may be fragmented by the kernel after encapsulation, RFC 2003 §5.1), TTL 64, a
  * fresh identification per outer packet.
  *
+ * Output: with `direct` set (lvsd --xmit packet), an encapsulated packet leaves through the
+ * AF_PACKET transmitter of direct routing towards the real server's MAC, which writes its
+ * Ethernet (and virtio_net) header into the bytes in front of the outer header; real servers
+ * it cannot reach that way (behind a gateway, MAC not resolved yet) and every real server
+ * without `direct` get the frame through the TUN, and the kernel routes it.
+ *
  * Path MTU (RFC 2003 §5.1, ip_vs_xmit.c ensure_mtu_is_adequate): a DF packet that exceeds the
  * route MTU towards the real server once 20 bytes are added is dropped and answered with ICMP
  * fragmentation-needed carrying MTU-20, from the address the client sent to (the VIP).
@@ -29,6 +35,7 @@ import {
   vnetGsoType, vnetNeedsCsum,
 } from './gso';
 import { type Transmitter, type TxQueue, X, XMIT_QUEUED } from './xmit';
+import { ETH_HDR_LEN } from './dr';
 
 export const IPIP_HDR_LEN = 20;
 /** TTL of outer headers (Linux's default net.ipv4.ip_default_ttl). */
@@ -36,6 +43,8 @@ export const TUNNEL_TTL = 64;
 /** Route MTU assumed when none was configured for a real server (Ethernet). */
 export const DEFAULT_MTU = 1500;
 
+/** Room a direct transmitter needs in front of the outer header: virtio_net_hdr + Ethernet. */
+const DIRECT_ROOM = 10 + ETH_HDR_LEN;
 const IP_FLAGS = 6;
 const IP_DF = 0x40;
 const IP_PROTO = 9;
@@ -82,6 +91,13 @@ export class TunnelXmit implements Transmitter {
   /** Route MTU towards each real server. */
   private readonly mtuByRip = new Map<number, number>();
   private ipId = 0;
+  /**
+   * AF_PACKET output towards real servers on a directly attached LAN (the direct-routing
+   * transmitter, which knows their MACs); null: every frame goes through the TUN.
+   */
+  direct: Transmitter | null = null;
+  /** Frames handed to `direct`. */
+  directFrames = 0;
 
   /** Sets the outer source address and the route MTU used for real server rip. */
   setRoute(rip: number, src: number, mtu = DEFAULT_MTU): void {
@@ -118,31 +134,44 @@ export class TunnelXmit implements Transmitter {
       if (df && segMax + IPIP_HDR_LEN > mtu) return this.fragNeeded(q, ipOff, totalLen, mtu);
       const n = tcpSegmentCount(buf, ipOff, totalLen, mss);
       for (let k = 0; k < n; k++) {
-        const f = q.alloc(vl + IPIP_HDR_LEN + segMax);
-        if (f < 0) return X.xmit_budget;
-        const outer = f + vl;
-        if (vl !== 0) buf.fill(0, f, outer);
+        const room = q.alloc(DIRECT_ROOM + IPIP_HDR_LEN + segMax);
+        if (room < 0) return X.xmit_budget;
+        const outer = room + DIRECT_ROOM;
         const len = tcpWriteSegment(buf, ipOff, totalLen, mss, k, buf, outer + IPIP_HDR_LEN);
         this.ipId = (this.ipId + 1) & 0xffff;
         writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + len, this.ipId, df, tos);
-        q.push(f, vl + IPIP_HDR_LEN + len);
+        this.emit(q, outer, IPIP_HDR_LEN + len, daddr, true);
       }
       return XMIT_QUEUED;
     }
     if (df && totalLen + IPIP_HDR_LEN > mtu) return this.fragNeeded(q, ipOff, totalLen, mtu);
     if (vnetNeedsCsum(buf, frame, vl)) completeChecksumFromVnet(buf, frame, ipOff, totalLen);
     const outer = ipOff - IPIP_HDR_LEN;
-    const f = outer - vl;
-    if (vl !== 0) buf.fill(0, f, outer);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + totalLen, this.ipId, df, tos);
-    q.push(f, vl + IPIP_HDR_LEN + totalLen);
+    this.emit(q, outer, IPIP_HDR_LEN + totalLen, daddr, dev.headroom + vl - IPIP_HDR_LEN >= DIRECT_ROOM);
     return XMIT_QUEUED;
   }
 
-  /** Frames go through the TxQueue: nothing of its own to send. */
+  /**
+   * Hands the encapsulated packet at buf[outer .. outer+len) to `direct` when it may write its
+   * headers in front (roomy) and reaches rip, else queues it on the TUN behind a zeroed
+   * virtio_net_hdr (no offload metadata: checksums are complete).
+   */
+  private emit(q: TxQueue, outer: number, len: number, rip: number, roomy: boolean): void {
+    const vl = q.dev.vnetHdrLen;
+    const f = outer - vl;
+    if (vl !== 0) q.dev.buf.fill(0, f, outer);
+    if (roomy && this.direct !== null && this.direct.xmit(q, f, outer, len, rip) === XMIT_QUEUED) {
+      this.directFrames++;
+      return;
+    }
+    q.push(f, vl + len);
+  }
+
+  /** Frames of the TUN path go through the TxQueue; those of `direct` leave with its flush. */
   flush(): number {
-    return 0;
+    return this.direct === null ? 0 : this.direct.flush();
   }
 
   private fragNeeded(q: TxQueue, ipOff: number, totalLen: number, mtu: number): number {

@@ -55,4 +55,6 @@ export interface Transmitter {
    * Returns how many frames were refused (counted as dr-send-failed).
    */
   flush(): number;
+  /** Frames this transmitter sent through another's AF_PACKET output (tunneling), if any. */
+  readonly directFrames?: number;
 }

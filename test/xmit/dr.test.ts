@@ -5,43 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
-import type { FrameSink } from '../../src/phy/packet';
 import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
 import { RouteXmit } from '../../src/xmit/dr';
 import { ipv4ChecksumOk, ipv4Dst, ipv4Src, l4Checksum } from '../../src/wire/index';
 import { addr, pkt } from '../support/builder';
+import { RecordingSink, vnet } from '../support/frames';
 
 const CIP = '198.18.0.2';
 const VIP = '198.18.100.1';
 const RIP = '198.19.0.11';
 const RS_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 0x11]);
 const BR_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 0x01]);
-
-class Sink implements FrameSink {
-  readonly name = 'br0';
-  readonly mac = BR_MAC;
-  frames: Buffer[] = [];
-  refuse = false;
-  constructor(readonly vnetHdr: boolean) {}
-  send(buf: Buffer, offs: Int32Array, lens: Int32Array, count: number): number {
-    if (this.refuse) return 0;
-    for (let k = 0; k < count; k++) this.frames.push(Buffer.from(buf.subarray(offs[k], offs[k] + lens[k])));
-    return count;
-  }
-  close(): void {}
-}
-
-function vnet(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOff: number) {
-  const b = Buffer.alloc(10);
-  b[0] = flags;
-  b[1] = gsoType;
-  b.writeUInt16LE(hdrLen, 2);
-  b.writeUInt16LE(gsoSize, 4);
-  b.writeUInt16LE(csumStart, 6);
-  b.writeUInt16LE(csumOff, 8);
-  return b;
-}
 
 function setup(vnetHdr: boolean) {
   const dev = new MemoryDevice({ batch: 8, scratchSlots: 2 });
@@ -50,7 +25,7 @@ function setup(vnetHdr: boolean) {
     { op: 'add-service', service: { proto: 'tcp', addr: VIP, port: 80, scheduler: 'rr' } },
     { op: 'add-server', service: { proto: 'tcp', addr: VIP, port: 80 }, dest: { addr: RIP, port: 80, fwd: 'route' } },
   ]);
-  const sink = new Sink(vnetHdr);
+  const sink = new RecordingSink(vnetHdr, 'br0', BR_MAC);
   const route = new RouteXmit();
   route.addSink(sink);
   route.setNeighbour(addr(RIP), 'br0', RS_MAC);

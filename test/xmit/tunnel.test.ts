@@ -8,24 +8,15 @@ import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
 import { TunnelXmit } from '../../src/xmit/tunnel';
+import { RouteXmit } from '../../src/xmit/dr';
 import { csumPartial, ipv4ChecksumOk, ipv4Dst, ipv4Src, l4Checksum } from '../../src/wire/index';
 import { addr, pkt } from '../support/builder';
+import { RecordingSink, vnet } from '../support/frames';
 
 const CIP = '198.18.0.2';
 const VIP = '198.18.100.1';
 const RIP = '198.19.0.11';
 const DIP = '198.19.0.1';
-
-function vnet(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOff: number) {
-  const b = Buffer.alloc(10);
-  b[0] = flags;
-  b[1] = gsoType;
-  b.writeUInt16LE(hdrLen, 2);
-  b.writeUInt16LE(gsoSize, 4);
-  b.writeUInt16LE(csumStart, 6);
-  b.writeUInt16LE(csumOff, 8);
-  return b;
-}
 
 function setup(mtu = 1500) {
   const dev = new MemoryDevice({ batch: 8, scratchSlots: 2 });
@@ -173,4 +164,77 @@ test('the real server port must equal the virtual port for tunneling', () => {
   const d = setup();
   assert.throws(() => d.dir.handle([{ op: 'add-server', service: { proto: 'tcp', addr: VIP, port: 80 },
     dest: { addr: '198.19.0.12', port: 8080, fwd: 'tunnel' } }]));
+});
+
+const RS_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 0x11]);
+const BR_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 0x01]);
+
+/** setup() with the direct-routing transmitter as the tunnel's AF_PACKET output. */
+function setupDirect(vnetHdr: boolean, resolved = true) {
+  const d = setup();
+  const sink = new RecordingSink(vnetHdr, 'br0', BR_MAC);
+  const route = new RouteXmit();
+  route.addSink(sink);
+  if (resolved) route.setNeighbour(addr(RIP), 'br0', RS_MAC);
+  d.tunnel.direct = route;
+  d.dir.pipeline.route = route;
+  return { ...d, sink };
+}
+
+/** Checks the Ethernet header at off and returns the IPIP packet after it. */
+function ipipAfterEth(f: Buffer, off: number): Buffer {
+  assert.deepEqual(new Uint8Array(f.subarray(off, off + 6)), RS_MAC, 'to the real server');
+  assert.deepEqual(new Uint8Array(f.subarray(off + 6, off + 12)), BR_MAC, 'from the interface');
+  assert.equal(f.readUInt16BE(off + 12), 0x0800);
+  return f.subarray(off + 14);
+}
+
+test('with AF_PACKET output the encapsulated packet leaves to the real server MAC, not the TUN', () => {
+  for (const vnetHdr of [true, false]) {
+    const d = setupDirect(vnetHdr);
+    const syn = pkt().ip({ src: CIP, dst: VIP, df: true }).tcp({ sport: 40010, dport: 80, flags: 'S' }).build();
+    assert.deepEqual(d.run(syn), [], 'nothing written to the TUN');
+    const frames = d.sink.take();
+    assert.equal(frames.length, 1);
+    if (vnetHdr) assert.deepEqual(frames[0].subarray(0, 10), Buffer.alloc(10), 'no offload metadata');
+    const p = ipipAfterEth(frames[0], vnetHdr ? 10 : 0);
+    assert.equal(p[9], 4);
+    assert.equal(ipv4Src(p, 0), addr(DIP));
+    assert.equal(ipv4Dst(p, 0), addr(RIP));
+    assert.ok(ipv4ChecksumOk(p, 0));
+    assert.equal(p.readUInt16BE(2), 20 + syn.length);
+    assert.deepEqual(p.subarray(20), syn, 'inner packet untouched');
+    assert.equal(d.dir.pipeline.counterValues().tx_direct, 1);
+  }
+});
+
+test('with AF_PACKET output a super-packet leaves as encapsulated segments, each to the real server MAC', () => {
+  const d = setupDirect(true);
+  d.run(pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 40011, dport: 80, flags: 'S' }).build());
+  d.sink.take();
+  const payload = Buffer.alloc(2500, 9);
+  const gso = pkt().ip({ src: CIP, dst: VIP, df: true }).tcp({ sport: 40011, dport: 80, flags: 'A', seq: 7, csum: 'partial' })
+    .payload(payload).build();
+  assert.deepEqual(d.run(gso, vnet(1, 1, 40, 1000, 20, 16)), []);
+  const frames = d.sink.take();
+  assert.equal(frames.length, 3, '2500 bytes at MSS 1000');
+  frames.forEach((f, k) => {
+    const p = ipipAfterEth(f, 10);
+    assert.ok(ipv4ChecksumOk(p, 0));
+    assert.equal(p.readUInt16BE(2), 20 + 40 + (k === 2 ? 500 : 1000));
+    assert.equal(p.readUInt32BE(20 + 24), 7 + k * 1000, 'sequence number advances');
+    assert.ok(tcpOk(p, 20), `segment ${k} TCP checksum`);
+  });
+  assert.equal(d.dir.pipeline.counterValues().tx_direct, 4);
+});
+
+test('with AF_PACKET output a real server whose MAC is unknown is reached through the TUN', () => {
+  const d = setupDirect(true, false);
+  const syn = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 40012, dport: 80, flags: 'S' }).build();
+  const out = d.run(syn);
+  assert.equal(out.length, 1, 'written to the TUN');
+  assert.deepEqual(out[0].packet.subarray(20), syn);
+  assert.deepEqual(d.sink.take(), []);
+  assert.equal(d.dir.pipeline.counterValues().tx_direct, 0);
+  assert.equal(d.drop('dr-no-neigh'), 0, 'not a drop');
 });
