@@ -140,7 +140,7 @@ export class TunnelXmit implements Transmitter {
         const len = tcpWriteSegment(buf, ipOff, totalLen, mss, k, buf, outer + IPIP_HDR_LEN);
         this.ipId = (this.ipId + 1) & 0xffff;
         writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + len, this.ipId, df, tos);
-        this.emit(q, outer, IPIP_HDR_LEN + len, daddr, true);
+        this.emit(q, outer, IPIP_HDR_LEN + len, daddr, IPIP_HDR_LEN + len <= mtu);
       }
       return XMIT_QUEUED;
     }
@@ -149,20 +149,22 @@ export class TunnelXmit implements Transmitter {
     const outer = ipOff - IPIP_HDR_LEN;
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpipHeader(buf, outer, src, daddr, IPIP_HDR_LEN + totalLen, this.ipId, df, tos);
-    this.emit(q, outer, IPIP_HDR_LEN + totalLen, daddr, dev.headroom + vl - IPIP_HDR_LEN >= DIRECT_ROOM);
+    this.emit(q, outer, IPIP_HDR_LEN + totalLen, daddr,
+      IPIP_HDR_LEN + totalLen <= mtu && dev.headroom + vl - IPIP_HDR_LEN >= DIRECT_ROOM);
     return XMIT_QUEUED;
   }
 
   /**
-   * Hands the encapsulated packet at buf[outer .. outer+len) to `direct` when it may write its
-   * headers in front (roomy) and reaches rip, else queues it on the TUN behind a zeroed
-   * virtio_net_hdr (no offload metadata: checksums are complete).
+   * Hands the encapsulated packet at buf[outer .. outer+len) to `direct` when `eligible` (it
+   * fits the route MTU and `direct` may write its headers in front) and `direct` reaches rip;
+   * else queues it on the TUN behind a zeroed virtio_net_hdr (no offload metadata: checksums
+   * are complete), where the kernel also fragments what does not fit (no DF).
    */
-  private emit(q: TxQueue, outer: number, len: number, rip: number, roomy: boolean): void {
+  private emit(q: TxQueue, outer: number, len: number, rip: number, eligible: boolean): void {
     const vl = q.dev.vnetHdrLen;
     const f = outer - vl;
     if (vl !== 0) q.dev.buf.fill(0, f, outer);
-    if (roomy && this.direct !== null && this.direct.xmit(q, f, outer, len, rip) === XMIT_QUEUED) {
+    if (eligible && this.direct !== null && this.direct.xmit(q, f, outer, len, rip) === XMIT_QUEUED) {
       this.directFrames++;
       return;
     }

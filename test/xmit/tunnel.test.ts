@@ -238,3 +238,13 @@ test('with AF_PACKET output a real server whose MAC is unknown is reached throug
   assert.equal(d.dir.pipeline.counterValues().tx_direct, 0);
   assert.equal(d.drop('dr-no-neigh'), 0, 'not a drop');
 });
+
+test('with AF_PACKET output a packet without DF that exceeds the MTU once encapsulated goes to the TUN', () => {
+  const d = setupDirect(true);
+  const big = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 40013, dport: 80, flags: 'S' }).payload(Buffer.alloc(1460)).build();
+  assert.equal(big.length, 1500);
+  const out = d.run(big);
+  assert.equal(out.length, 1, 'the kernel fragments it after the TUN');
+  assert.equal(out[0].packet.readUInt16BE(2), 1520);
+  assert.deepEqual(d.sink.take(), []);
+});
