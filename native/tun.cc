@@ -36,9 +36,10 @@
 
 #include <unordered_map>
 
-// packet.cc, sched.cc
+// packet.cc, sched.cc, bpf.cc
 void RegisterPacket(napi_env env, napi_value exports);
 void RegisterSched(napi_env env, napi_value exports);
+void RegisterBpf(napi_env env, napi_value exports);
 
 namespace {
 
@@ -593,6 +594,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "VNET_HDR_LEN", vnet_v);
   RegisterPacket(env, exports);  // packet.cc: AF_PACKET send for direct routing
   RegisterSched(env, exports);   // sched.cc: real-time policy of the packet thread
+  RegisterBpf(env, exports);     // bpf.cc: the real server's IPIP decapsulation program
   return exports;
 }
 

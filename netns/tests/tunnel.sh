@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of LVS-TUN (ipvsadm -i) through the real lvsd, with lvs-realserver --tunnel
-# (userspace IPIP decapsulation: this kernel has no ipip module) on the real servers, whose
-# replies reach the client directly. Also: path MTU (frag-needed 1480 for a 1500-byte DF
+# on the real servers (this kernel has no ipip module: rs1 decapsulates in userspace, rs2 and
+# rs3 with the eBPF program), whose replies reach the client directly. Also: path MTU (frag-needed 1480 for a 1500-byte DF
 # packet), a bulk upload through super-packet segmentation, and an lvsd --pcap capture read
 # back with tcpdump -r. Needs root, /dev/net/tun, python3 scapy, a build (dist/ and native/).
 #
@@ -18,7 +18,7 @@ direct_return
 run_http_servers
 PCAP=$LVS_STATE/lvsd.pcap
 start_lvsd --pcap "$PCAP" --pcap-max-bytes 20000000 || die "lvsd did not start"
-start_realserver 1 --vip "$VIP" --tunnel --rt-priority 5
+start_realserver 1 --vip "$VIP" --tunnel --tunnel-mode userspace --rt-priority 5
 for i in 2 3; do start_realserver "$i" --vip "$VIP" --tunnel; done
 
 R1=$(rip 1)
@@ -29,6 +29,12 @@ check "lvs-realserver: VIP on lo, arp_ignore=1, arp_announce=2, userspace IPIP" 
   [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 1 ]] &&
   [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.eth0.arp_announce) == 2 ]] &&
   grep -q "tunnel=userspace" "$2"' "$NS_R1" "$VIP" "$LVS_STATE/realserver-1.log"
+check "lvs-realserver without --tunnel-mode on a kernel without ipip: eBPF decapsulation (rs2, rs3)" \
+  grep -q "tunnel=bpf" "$LVS_STATE/realserver-2.log" "$LVS_STATE/realserver-3.log"
+check "lvs-realserver --tunnel-mode tunl0 on a kernel without ipip: one error line, nothing changed" bash -c '
+  out=$(ip netns exec "$0" node "$1/dist/src/cli/lvs-realserver.js" --vip 198.18.100.9 --tunnel --tunnel-mode tunl0 2>&1)
+  rc=$?; [[ $rc != 0 && $(wc -l <<<"$out") == 1 && $out == *"no ipip module"* ]] &&
+    ! ip netns exec "$0" ip -o addr show dev lo | grep -q "198.18.100.9"' "$NS_R1" "$LVS_ROOT"
 check "lvs-realserver --rt-priority 5: its decapsulating thread runs under SCHED_RR at priority 5" \
   expect_eq "chrt -p" "$(chrt -p "${RS_PID[1]}" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' ')" \
   "SCHED_RR|SCHED_RESET_ON_FORK 5 "
@@ -80,6 +86,19 @@ EOF
 frag_counted() { (($(drop_count tunnel-frag-needed) >= 1)); }
 check "tunnel-frag-needed counted ($(drop_count tunnel-frag-needed))" frag_counted
 
+# --- eBPF decapsulation goes with its process -------------------------------------------------
+# The program is attached through a BPF link owned by the helper: it goes when the process
+# goes, even by SIGKILL (which leaves the VIP on lo, so only the decapsulation is missing).
+NS_R3=${NS_RS[2]} R3=$(rip 3)
+lvsadm -A -t "$VIP:8010" -s rr
+lvsadm -a -t "$VIP:8010" -r "$R3:8010" -i
+check "rs3 (tunnel=bpf): 32 random bytes through the tunnel arrive intact" data_check "$NS_C" "$VIP" 8010 "$NS_R3"
+kill -KILL "${RS_PID[3]}"
+wait "${RS_PID[3]}" 2>/dev/null || true
+no_data() { ! data_check "$@"; }
+check "after SIGKILL of lvs-realserver in rs3 nothing decapsulates there: the same check fails" \
+  no_data "$NS_C" "$VIP" 8010 "$NS_R3"
+
 # --- the capture --------------------------------------------------------------------------
 stop_lvsd
 tcpdump -n -r "$PCAP" 2>/dev/null >"$LVS_STATE/pcap.txt" || true
@@ -104,6 +123,16 @@ ipip=$(sed -n 's/^ipip //p' "$LVS_STATE/realserver-1.log")
 log "lvs-realserver 1: $ipip"
 check "lvs-realserver decapsulated in userspace: decapsulated > 0, malformed 0, refused 0" \
   node -e 'const c = JSON.parse(process.argv[1]); process.exit(c.decapsulated > 0 && c.malformed === 0 && c.refused === 0 ? 0 : 1)' "$ipip"
+
+
+# rs2 took its share of the HTTP requests through the eBPF program: the userspace path of the
+# same helper saw none of it.
+stop_pid "${RS_PID[2]}" 5
+bpf=$(sed -n 's/^ipip-bpf //p' "$LVS_STATE/realserver-2.log") user=$(sed -n 's/^ipip //p' "$LVS_STATE/realserver-2.log")
+log "lvs-realserver 2: ipip-bpf $bpf, ipip $user"
+check "lvs-realserver 2 (tunnel=bpf): the eBPF program decapsulated, the userspace path nothing" \
+  node -e 'const b = JSON.parse(process.argv[1]), u = JSON.parse(process.argv[2]);
+    process.exit(b.decapsulated > 0 && b.failed === 0 && u.decapsulated === 0 ? 0 : 1)' "$bpf" "$user"
 
 ((LVS_FAILS == 0)) || die "$LVS_FAILS check(s) failed"
 log "tunnel tests passed"

@@ -3,36 +3,47 @@
  * lvs-realserver: prepares a real server for LVS direct routing and IP tunneling, in the
  * foreground, as root, and undoes it all on SIGTERM/SIGINT.
  *
- *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME] [--rt-priority N]
+ *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]]
+ *                  [--tun NAME] [--rt-priority N]
  *
  * - Each VIP goes on the loopback as VIP/32, so the server accepts packets addressed to it
  *   without owning the address on its LAN.
  * - ARP suppression (the "ARP problem" of LVS-DR/TUN: only the director may answer ARP for
  *   the VIP): arp_ignore=1 (answer only for addresses of the receiving interface) and
  *   arp_announce=2 (use the best local address as ARP source) on `all` and every interface.
- * - --tunnel: accept IPIP (RFC 2003) from the director. Where the kernel has the ipip module,
- *   tunl0 is brought up. Otherwise protocol-4 packets are received on a raw socket and the
- *   inner packet is written into a TUN device of this process, from which the local stack
- *   delivers it to the VIP. Decapsulated packets carry client sources that are not routed via
- *   the tunnel interface, which has no address of its own: rp_filter=0 on it and on `all`
- *   (the effective value is the larger of the two; a loose check, 2, still fails without an
- *   address on the interface, fib_validate_source in net/ipv4/fib_frontend.c).
+ * - --tunnel: accept IPIP (RFC 2003) from the director, by the first of these that works
+ *   (--tunnel-mode picks one and fails when it does not):
+ *   - tunl0: the kernel's ipip module (`modprobe ipip`), tunl0 brought up;
+ *   - bpf: an eBPF program on the tcx ingress hook of every interface strips the outer header
+ *     of IPIP packets to this host's addresses that carry a packet for a VIP
+ *     (src/realserver/ipip-bpf.ts; Linux 6.6); it detaches when this process exits, however it
+ *     exits. What it leaves alone (fragments, outer options) the userspace path still takes;
+ *   - userspace: protocol-4 packets are received on a raw socket and the inner packet is
+ *     written into a TUN device of this process, from which the local stack delivers it.
+ *   Decapsulated packets carry client sources that may not be routed back through the
+ *   interface they arrive on: rp_filter=0 on that interface (the tunnel, or each interface
+ *   with the program) and on `all` (the effective value is the larger of the two; a loose
+ *   check, 2, still fails on an interface without an address, fib_validate_source in
+ *   net/ipv4/fib_frontend.c).
  * - --rt-priority N: the decapsulating thread under SCHED_RR at priority N (src/phy/sched.ts),
  *   as lvsd's option of the same name.
  *
  * Prints "ready" on stdout once everything is in place.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipFromString, IPPROTO_IPIP } from '../ipvs/types';
 import { RawIpSocket } from '../phy/raw';
 import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import { type DecapCounts, locateInner } from '../realserver/ipip';
+import { BpfDecap } from '../realserver/ipip-bpf';
 import { ip, readSysctl, writeSysctl } from '../host/plumbing';
 
-const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel] [--tun NAME] [--rt-priority N]';
+const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]] '
+  + '[--tun NAME] [--rt-priority N]';
+const TUNNEL_MODES = ['auto', 'tunl0', 'bpf', 'userspace'] as const;
 
 /** Receive buffer of the raw socket: room for bursts of tunnel traffic while the loop is busy. */
 const RAW_RCVBUF = 8 << 20;
@@ -104,6 +115,50 @@ function userspaceTunnel(tunName: string): () => void {
   };
 }
 
+/** Brings up tunl0 of the kernel's ipip module; false when the kernel has none. */
+function kernelTunnel(): boolean {
+  if (!tryRun('ip', ['link', 'show', 'tunl0']) && !(tryRun('modprobe', ['ipip']) && tryRun('ip', ['link', 'show', 'tunl0']))) {
+    return false;
+  }
+  const wasUp = /\bUP\b/.test(ip(['link', 'show', 'tunl0']).split('\n')[0] ?? '');
+  setSysctl('net.ipv4.conf.tunl0.rp_filter', '0');
+  if (!wasUp) {
+    ip(['link', 'set', 'tunl0', 'up']);
+    undo.push(() => ip(['link', 'set', 'tunl0', 'down']));
+  }
+  return true;
+}
+
+/** IPv4 addresses of this host that are not loopback addresses or VIPs. */
+function localAddresses(vips: readonly number[]): number[] {
+  const j = JSON.parse(ip(['-j', '-4', 'addr', 'show'])) as Array<{ addr_info?: Array<{ local?: string }> }>;
+  const out: number[] = [];
+  for (const l of j) {
+    for (const a of l.addr_info ?? []) {
+      const n = a.local === undefined ? -1 : ipFromString(a.local);
+      if (n >= 0 && n >>> 24 !== 127 && !vips.includes(n) && !out.includes(n)) out.push(n);
+    }
+  }
+  return out;
+}
+
+/**
+ * The eBPF decapsulator on the tcx ingress hook of every interface in ifaces; returns a stop
+ * function that detaches it and prints its counters. Throws when the kernel refuses.
+ */
+function bpfTunnel(ifaces: readonly string[], vips: readonly number[]): () => void {
+  const locals = localAddresses(vips);
+  if (locals.length === 0) throw new Error('no IPv4 address to receive tunnelled packets on');
+  const ifindexes = ifaces.map((n) => Number(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8').trim()));
+  const decap = BpfDecap.attach(ifindexes, locals, vips);
+  for (const dev of ifaces) setSysctl(`net.ipv4.conf.${dev}.rp_filter`, '0');
+  return () => {
+    const counts = decap.counts();
+    decap.close();
+    process.stdout.write(`ipip-bpf ${JSON.stringify(counts)}\n`);
+  };
+}
+
 function main(): void {
   let values;
   try {
@@ -111,6 +166,7 @@ function main(): void {
       options: {
         vip: { type: 'string', multiple: true },
         tunnel: { type: 'boolean', default: false },
+        'tunnel-mode': { type: 'string' },
         tun: { type: 'string', default: 'lvsrs%d' },
         'rt-priority': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -130,6 +186,11 @@ function main(): void {
   for (const v of vips) if (ipFromString(v) < 0) fail(`--vip: not an IPv4 address: '${v}'`, 2);
   const tunName = values.tun ?? 'lvsrs%d';
   if (!/^[A-Za-z0-9_.%-]{1,15}$/.test(tunName)) fail(`--tun: invalid interface name '${tunName}'`, 2);
+  const tunnelMode = values['tunnel-mode'] ?? 'auto';
+  if (!(TUNNEL_MODES as readonly string[]).includes(tunnelMode)) {
+    fail(`--tunnel-mode must be one of ${TUNNEL_MODES.join(', ')}, got '${tunnelMode}'`, 2);
+  }
+  if (values['tunnel-mode'] !== undefined && !values.tunnel) fail('--tunnel-mode needs --tunnel', 2);
   const rt = values['rt-priority'];
   if (rt !== undefined) {
     const n = Number(rt);
@@ -181,19 +242,23 @@ function main(): void {
     if (values.tunnel) {
       // The effective rp_filter is max(all, interface): `all` must not force a check either.
       setSysctl('net.ipv4.conf.all.rp_filter', '0');
-      const kernel = tryRun('ip', ['link', 'show', 'tunl0']) || (tryRun('modprobe', ['ipip'])
-        && tryRun('ip', ['link', 'show', 'tunl0']));
-      if (kernel) {
-        const wasUp = /\bUP\b/.test(ip(['link', 'show', 'tunl0']).split('\n')[0] ?? '');
-        setSysctl('net.ipv4.conf.tunl0.rp_filter', '0');
-        if (!wasUp) {
-          ip(['link', 'set', 'tunl0', 'up']);
-          undo.push(() => ip(['link', 'set', 'tunl0', 'down']));
+      if ((tunnelMode === 'auto' || tunnelMode === 'tunl0') && kernelTunnel()) mode = 'tunl0';
+      else if (tunnelMode === 'tunl0') throw new Error('--tunnel-mode tunl0: the kernel has no ipip module (tunl0)');
+      const stops: Array<() => void> = [];
+      stopTunnel = () => stops.splice(0).reverse().forEach((f) => f());
+      if (mode === 'none' && (tunnelMode === 'auto' || tunnelMode === 'bpf')) {
+        try {
+          stops.push(bpfTunnel(ifaces, vips.map(ipFromString)));
+          mode = 'bpf';
+        } catch (err) {
+          if (tunnelMode === 'bpf') throw new Error(`--tunnel-mode bpf: ${(err as Error).message}`);
+          process.stderr.write(`lvs-realserver: no eBPF decapsulation (${(err as Error).message}); decapsulating in userspace\n`);
         }
-        mode = 'tunl0';
-      } else {
-        stopTunnel = userspaceTunnel(tunName);
-        mode = 'userspace';
+      }
+      // With the eBPF program, the userspace path takes what it leaves alone.
+      if (mode !== 'tunl0') {
+        stops.push(userspaceTunnel(tunName));
+        if (mode === 'none') mode = 'userspace';
       }
     }
   } catch (err) {
@@ -202,8 +267,9 @@ function main(): void {
     return;
   }
   process.stdout.write(`ready vips=${vips.join(',')} tunnel=${mode}\n`);
-  // Stay in the foreground until a signal (the raw socket keeps the loop alive in userspace mode).
-  if (mode !== 'userspace') setInterval(() => undefined, 1 << 30);
+  // Stay in the foreground until a signal (the raw socket's watcher keeps the loop alive
+  // whenever the userspace path runs).
+  if (mode === 'none' || mode === 'tunl0') setInterval(() => undefined, 1 << 30);
 }
 
 main();
