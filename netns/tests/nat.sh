@@ -186,7 +186,8 @@ in_ns "$NS_D" ip addr del "$VIP/32" dev lo
 
 # --- clean exit, crash and restart ----------------------------------------------------
 plumbing_gone() {
-  ! in_ns "$NS_D" ip link show lvs0 >/dev/null 2>&1 &&
+  ! in_ns "$NS_D" nft list table ip lvsd_4040 >/dev/null 2>&1 &&
+    ! in_ns "$NS_D" ip link show lvs0 >/dev/null 2>&1 &&
     ! in_ns "$NS_D" ip rule show | grep -q "lookup 4040" &&
     [[ -z $(in_ns "$NS_D" ip route show table 4040 2>/dev/null) ]] &&
     in_ns "$NS_D" ip rule show | grep -q "^0:.*lookup local"
@@ -197,12 +198,17 @@ check "after SIGTERM no TUN device, route or rule of lvsd remains" plumbing_gone
 start_lvsd || die "lvsd did not start"
 lvsadm -A -t "$VIP:80" -s rr
 lvsadm -a -t "$VIP:80" -r "$R2:80" -m
+# A tunnel real server adds the nftables table that steers frag-needed about IPIP packets.
+lvsadm -a -t "$VIP:80" -r "$R1:80" -i
+check "a tunnel real server installs the frag-needed steering table" in_ns "$NS_D" nft list table ip lvsd_4040
 kill -KILL "$LVSD_PID"
 wait "$LVSD_PID" 2>/dev/null || true
 LVSD_PID=
 start_lvsd || die "lvsd did not start after SIGKILL"
 check "after SIGKILL the stale rules are cleaned on the next start" \
   expect_eq "rules" "$(in_ns "$NS_D" ip rule show | grep -c 'lookup 4040' || true)" 0
+check "after SIGKILL the stale nftables table is removed on the next start" \
+  bash -c '! ip netns exec "$0" nft list table ip lvsd_4040 >/dev/null 2>&1' "$NS_D"
 lvsadm -A -t "$VIP:80" -s rr
 lvsadm -a -t "$VIP:80" -r "$R2:80" -m
 check "a start after SIGKILL balances again" expect_eq "answer" "$(curl_n 1 "http://$VIP/")" "rs2"

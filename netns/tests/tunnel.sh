@@ -86,6 +86,49 @@ EOF
 frag_counted() { (($(drop_count tunnel-frag-needed) >= 1)); }
 check "tunnel-frag-needed counted ($(drop_count tunnel-frag-needed))" frag_counted
 
+# --- frag-needed about the director's own IPIP packet --------------------------------------
+# A router between director and rs1 with a 1400-byte MTU (played by scapy in rs1) reports
+# frag-needed for an IPIP packet DIP -> rs1 that carried the client's segment of an open
+# connection. lvsd (nftables mark + rule) gets it, lowers the tunnel MTU towards rs1 and tells
+# the client, from the VIP, MTU 1400 - 20; a ping to the director stays with its kernel.
+lvsadm -A -t "$VIP:8020" -s rr
+lvsadm -a -t "$VIP:8020" -r "$R1:8020" -i
+start_sink "$NS_R1" 8020 "$LVS_STATE/hold.got"
+hold_sink=$LVS_LAST_PID
+bg_in_ns hold "$NS_C" bash -c "sleep 20 | socat -u - TCP:$VIP:8020,sourceport=45678,connect-timeout=3"
+hold=$LVS_LAST_PID
+conn_open() { lvsadm -L -n -c | grep -q "198.18.0.2:45678 *$VIP:8020 *$R1:8020"; }
+check "a tunnel connection from port 45678 is open" wait_for -t 5 conn_open
+check "the frag-needed steering rule is installed (nftables table and fwmark rule)" bash -c '
+  ip netns exec "$0" nft list table ip lvsd_4040 >/dev/null && ip -n "$0" rule show | grep -q "^95:.*fwmark"' "$NS_D"
+bg_in_ns icmp-cap "$NS_C" timeout 20 tcpdump -l -n -v -c 1 -i eth0 "icmp and src host $VIP"
+cap=$LVS_LAST_PID
+wait_for -t 5 grep -q "listening on" "$LVS_STATE/icmp-cap.log" || log "tcpdump in the client did not start"
+in_ns "$NS_R1" timeout 10 /usr/bin/python3 - "$DIP" "$R1" "$VIP" <<'EOF'
+import sys
+from scapy.all import IP, TCP, ICMP, send, conf
+conf.verb = 0
+dip, rip, vip = sys.argv[1:4]
+inner = IP(src='198.18.0.2', dst=vip, flags='DF', id=1) / TCP(sport=45678, dport=8020, flags='A', seq=1, ack=1)
+quote = IP(src=dip, dst=rip, proto=4, flags='DF', id=2) / inner
+send(IP(src=rip, dst=dip) / ICMP(type=3, code=4, nexthopmtu=1400) / bytes(quote)[:20 + 28], iface='eth0')
+EOF
+pmtu_lowered() { grep -q '"mtu":1400.*tunnel path MTU lowered' "$LVSD_LOG"; }
+check "lvsd lowered the tunnel MTU towards rs1 to 1400" wait_for -t 5 pmtu_lowered
+# The client's kernel ignores it (the quoted sequence number is not in its window); what
+# matters is what lvsd sent: from the VIP, MTU 1380, quoting the client's own segment.
+icmp_seen() { grep -q "need to frag (mtu 1380)" "$LVS_STATE/icmp-cap.log"; }
+wait_for -t 5 icmp_seen || true
+stop_pid "$cap" 2
+check "the client got frag-needed from the VIP with MTU 1380, quoting 198.18.0.2.45678 > VIP.8020" bash -c '
+  grep -q "$1 > 198.18.0.2: ICMP $1 unreachable - need to frag (mtu 1380)" "$0" &&
+  grep -q "198.18.0.2.45678 > $1.8020" "$0"' "$LVS_STATE/icmp-cap.log" "$VIP"
+check "icmp-tunnel-pmtu counted" test "$(drop_count icmp-tunnel-pmtu)" -ge 1
+check "a ping to the director's LAN address is still answered by its kernel" \
+  in_ns "$NS_R1" ping -c 1 -W 2 "$DIP"
+stop_pid "$hold" 2
+stop_pid "$hold_sink" 2
+
 # --- eBPF decapsulation goes with its process -------------------------------------------------
 # The program is attached through a BPF link owned by the helper: it goes when the process
 # goes, even by SIGKILL (which leaves the VIP on lo, so only the decapsulation is missing).
@@ -101,6 +144,8 @@ check "after SIGKILL of lvs-realserver in rs3 nothing decapsulates there: the sa
 
 # --- the capture --------------------------------------------------------------------------
 stop_lvsd
+check "lvsd removed its frag-needed steering on exit (nftables table and fwmark rule gone)" bash -c '
+  ! ip netns exec "$0" nft list table ip lvsd_4040 >/dev/null 2>&1 && ! ip -n "$0" rule show | grep -q "^95:"' "$NS_D"
 tcpdump -n -r "$PCAP" 2>/dev/null >"$LVS_STATE/pcap.txt" || true
 check "lvsd --pcap: tcpdump -r shows the client's packets inside IPIP towards the real servers" \
   grep -qE "IP 198\.19\.0\.1 > 198\.19\.0\.1[123]: IP 198\.18\.0\.2\.[0-9]+ > $VIP\.(80|8000):" "$LVS_STATE/pcap.txt"

@@ -201,7 +201,10 @@ async function main(): Promise<void> {
         if (d.fwd === FWD_MASQ && svc.fwmark !== 0) plumbing.replyRule(true, IPPROTO_UDP, d.addr, d.port);
         if (d.fwd === FWD_MASQ) plumbing.replyRule(true, svc.proto, d.addr, d.port);
         if (d.fwd === FWD_MASQ) plumbing.icmpReplyRule(true, d.addr);
-        if (d.fwd === FWD_TUNNEL) forwarding.addTunnel(d.addr);
+        if (d.fwd === FWD_TUNNEL) {
+          forwarding.addTunnel(d.addr);
+          plumbing.tunnelIcmp(true);
+        }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.addRoute(d.addr);
         log.info({ service: svc.id, dest: `${d.addr}:${d.port}`, fwd: d.fwd, weight: d.weight }, 'real server added');
       },
@@ -209,7 +212,10 @@ async function main(): Promise<void> {
         if (d.fwd === FWD_MASQ && svc.fwmark !== 0) plumbing.replyRule(false, IPPROTO_UDP, d.addr, d.port);
         if (d.fwd === FWD_MASQ) plumbing.replyRule(false, svc.proto, d.addr, d.port);
         if (d.fwd === FWD_MASQ) plumbing.icmpReplyRule(false, d.addr);
-        if (d.fwd === FWD_TUNNEL) forwarding.removeTunnel(d.addr);
+        if (d.fwd === FWD_TUNNEL) {
+          forwarding.removeTunnel(d.addr);
+          plumbing.tunnelIcmp(false);
+        }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.removeRoute(d.addr);
         log.info({ service: svc.id, dest: `${d.addr}:${d.port}` }, 'real server removed');
       },

@@ -10,6 +10,7 @@
  *   pref PREF_REPLY    to VIP ipproto icmp lookup TABLE             one per VIP
  *   pref PREF_REPLY    from RIP ipproto icmp lookup TABLE           one per NAT real server address
  *   pref PREF_FWMARK   fwmark M lookup TABLE+k                       one per firewall-mark service
+ *   pref PREF_TUNNEL_ICMP fwmark TUNNEL_ICMP_MARK lookup TABLE       while tunnel real servers exist
  *   table TABLE:       default dev TUN
  *   table TABLE+k:     default dev TUN_M                             the mark's own TUN device
  *
@@ -28,6 +29,14 @@
  * reverse-path check of packets lvsd sends from the VIP (port unreachable) needs a route
  * back to the VIP that does not depend on ports.
  *
+ * A fragmentation-needed about one of the director's own IPIP packets (RFC 2003 §5.1: a router
+ * between director and real server with a smaller MTU) is addressed to the director, and the
+ * local table would deliver it to the kernel, which knows nothing of the client behind it. An
+ * nftables rule (table ip lvsd_TABLE, prerouting at mangle priority) marks exactly those
+ * packets: ICMP frag-needed to a local address whose quoted header has protocol 4; the mark's
+ * rule, ahead of the local table, steers them into the TUN, where lvsd translates them for the
+ * client (src/ipvs/icmp.ts). Pings and every other ICMP to the director stay local.
+ *
  * Everything changed is recorded in a state file before it is changed; a start after a
  * crash reads that file and undoes the stale state first.
  */
@@ -37,6 +46,7 @@ import { dirname } from 'node:path';
 import { ipToString } from '../ipvs/types';
 
 export const PREF_FWMARK = 90;
+export const PREF_TUNNEL_ICMP = 95;
 export const PREF_SERVICE = 100;
 export const PREF_LOCAL = 200;
 export const PREF_REPLY = 300;
@@ -59,6 +69,30 @@ interface PlumbingState {
   sysctls: Record<string, string>;
   /** Firewall-mark rules and their tables (absent in state files of older versions). */
   fwmarks?: Array<{ mark: number; table: number }>;
+  /** The nftables table that marks frag-needed about the director's IPIP packets, if any. */
+  tunnelIcmp?: { nftTable: string; mark: number };
+}
+
+/** Mark of ICMP errors about the director's own IPIP packets: "LV" and the table number. */
+export function tunnelIcmpMark(table: number): number {
+  return (0x4c560000 | (table & 0xffff)) >>> 0;
+}
+
+/** The nftables ruleset that marks them (nft -f input). */
+export function tunnelIcmpRuleset(nftTable: string, mark: number): string {
+  // The quoted IPv4 header starts 8 bytes into the ICMP header: its protocol byte is at
+  // transport offset 17 (bit 136).
+  return `table ip ${nftTable} {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    fib daddr type local icmp type destination-unreachable icmp code frag-needed @th,136,8 4 meta mark set 0x${mark.toString(16)}
+  }
+}
+`;
+}
+
+function nft(args: string[], input?: string): void {
+  execFileSync('nft', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 5000 });
 }
 
 export interface Logger {
@@ -131,6 +165,13 @@ export class Plumbing {
   }
 
   private static undo(st: PlumbingState): void {
+    if (st.tunnelIcmp) {
+      try {
+        nft(['delete', 'table', 'ip', st.tunnelIcmp.nftTable]);
+      } catch {
+        /* already gone */
+      }
+    }
     for (const f of st.fwmarks ?? []) {
       tryIp(['rule', 'del', ...fwmarkRuleArgs(f.mark, f.table)]);
       tryIp(['route', 'flush', 'table', String(f.table)]);
@@ -278,6 +319,53 @@ export class Plumbing {
     this.log.info({ mark, dev, table }, 'firewall-mark route installed');
   }
 
+  /**
+   * Steers frag-needed about the director's own IPIP packets into the TUN (refcounted per
+   * tunnel real server; see the header). Without nft(8) the errors stay with the kernel and
+   * a warning says so.
+   */
+  tunnelIcmp(add: boolean): void {
+    const n = this.refs.get('T') ?? 0;
+    const table = this.opts.table;
+    if (add) {
+      this.refs.set('T', n + 1);
+      if (n > 0) return;
+      const st = { nftTable: `lvsd_${table}`, mark: tunnelIcmpMark(table) };
+      this.state.tunnelIcmp = st;
+      this.save();
+      try {
+        nft(['-f', '-'], tunnelIcmpRuleset(st.nftTable, st.mark));
+        ip(['rule', 'add', ...tunnelIcmpRuleArgs(st.mark, table)]);
+        this.log.info({ nftTable: st.nftTable, mark: st.mark }, 'frag-needed about IPIP packets steered into the TUN');
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message.split('\n')[0] },
+          'cannot steer frag-needed about IPIP packets into the TUN; the kernel keeps them');
+        this.dropTunnelIcmp();
+      }
+      return;
+    }
+    if (n === 0) return;
+    if (n > 1) {
+      this.refs.set('T', n - 1);
+      return;
+    }
+    this.refs.delete('T');
+    this.dropTunnelIcmp();
+  }
+
+  private dropTunnelIcmp(): void {
+    const st = this.state.tunnelIcmp;
+    if (!st) return;
+    tryIp(['rule', 'del', ...tunnelIcmpRuleArgs(st.mark, this.opts.table)]);
+    try {
+      nft(['delete', 'table', 'ip', st.nftTable]);
+    } catch {
+      /* never created */
+    }
+    this.state.tunnelIcmp = undefined;
+    this.save();
+  }
+
   /** Undoes everything setup() and the rules did. Idempotent. */
   teardown(): void {
     Plumbing.undo(this.state);
@@ -289,6 +377,10 @@ export class Plumbing {
     }
     this.log.info({ tun: this.opts.tun }, 'kernel plumbing removed');
   }
+}
+
+function tunnelIcmpRuleArgs(mark: number, table: number): string[] {
+  return ['pref', String(PREF_TUNNEL_ICMP), 'fwmark', `0x${mark.toString(16)}/0xffffffff`, 'lookup', String(table)];
 }
 
 function fwmarkRuleArgs(mark: number, table: number): string[] {
