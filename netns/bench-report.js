@@ -33,9 +33,9 @@ const DOWNLOAD_REFERENCE = 'kernel';
 /** lvsd's forwarding methods are compared with lvsd NAT (target: less CPU per request). */
 const METHOD_REFERENCE = 'lvsd';
 /** The lvsd phases, by forwarding method. */
-const LVSD_PHASES = ['lvsd', 'lvsd-dr', 'lvsd-tun'];
+const LVSD_PHASES = ['lvsd', 'lvsd-dr', 'lvsd-tun', 'lvsd-tun-user'];
 /** The download target for the methods whose replies bypass the director. */
-const BYPASS_PHASES = ['lvsd-dr', 'lvsd-tun'];
+const BYPASS_PHASES = ['lvsd-dr', 'lvsd-tun', 'lvsd-tun-user'];
 const DOWNLOAD_TARGET = 0.9;
 
 const PHASE_LABELS = {
@@ -45,6 +45,7 @@ const PHASE_LABELS = {
   lvsd: 'lvsd NAT',
   'lvsd-dr': 'lvsd direct routing (replies bypass the director)',
   'lvsd-tun': 'lvsd IP tunneling (replies bypass the director)',
+  'lvsd-tun-user': 'lvsd IP tunneling, real servers decapsulating in userspace',
 };
 
 /** /proc/stat cpu line columns (proc(5)); guest time is already inside user. */
@@ -578,7 +579,8 @@ function main(argv) {
   out.push(
     `bench ${meta.date ?? '?'}: ${meta.nproc ?? '?'} CPUs (${meta.cpu_model ?? '?'}${meta.hypervisor ? `, ${meta.hypervisor} guest` : ''}), ` +
       `kernel ${meta.kernel ?? '?'}, ${meta.duration_s ?? '?'} s per run, wrk -t${meta.threads ?? '?'} -c${meta.connections ?? '?'}, ` +
-      `${meta.rounds ?? 1} round(s)${Number(meta.rounds) > 1 ? ': medians' : ''}`,
+      `${meta.rounds ?? 1} round(s)${Number(meta.rounds) > 1 ? ': medians' : ''}` +
+      (Number(meta.rt_priority) > 0 ? `; lvsd in the bypass phases with --rt-priority ${meta.rt_priority}` : ''),
   );
   out.push('');
   out.push(render(mainRows(results)));

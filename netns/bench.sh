@@ -14,7 +14,9 @@
 #            direct return path (bypass_up): replies go from the real servers to the client
 #            over the LAN bridge without the director, as in netns/tests/dr.sh
 #   lvsd-tun lvsd IP tunneling (-i), same services; lvs-realserver --vip VIP --tunnel (IPIP
-#            decapsulated in userspace where the kernel has no ipip module) and the same bypass
+#            decapsulated by its eBPF program where the kernel has no ipip module) and the
+#            same bypass
+#   lvsd-tun-user (only when named in BENCH_PHASES) the same with --tunnel-mode userspace
 # Per phase: wrk keep-alive, wrk with `Connection: close` (a new connection per request),
 # iperf3 one stream upload (client -> server) and one stream download (-R, server -> client);
 # /proc snapshots around each run give the CPU time of the balancing process (haproxy, lvsd),
@@ -28,6 +30,11 @@
 #                    order); the report gives medians, and ratios as the median of the ratios
 #                    within each round. Use 3 rounds of 5 s on a machine with other load.
 #   BENCH_SKIP_DEPS  1: do not run netns/deps.sh first
+#   BENCH_RT_PRIORITY  lvsd --rt-priority in the phases where the
+#                    director forwards only the client's packets (lvsd-dr, lvsd-tun); default
+#                    10, 0 = ordinary scheduling. The NAT phase and HAProxy run without it:
+#                    a real-time balancer preempts the load generator and batches less, which
+#                    costs both of them keep-alive throughput (docs/BENCHMARKS.md)
 #
 # Output: a table on stdout, raw files in bench-results/raw-<stamp>/ and the summary in
 # bench-results/bench-<stamp>.json (netns/bench-report.js). A phase that fails is reported as
@@ -40,6 +47,7 @@ CONNS=${BENCH_CONNS:-50}
 THREADS=${BENCH_THREADS:-2}
 PHASES=${BENCH_PHASES:-kernel nft haproxy lvsd lvsd-dr lvsd-tun}
 ROUNDS=${BENCH_ROUNDS:-1}
+RT=${BENCH_RT_PRIORITY:-10}
 # A run that does not end within its duration plus this many seconds is killed.
 RUN_SLACK=30
 IPERF_PORT=5201
@@ -48,6 +56,10 @@ HTTP_PORT=80
 [[ $(id -u) -eq 0 ]] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 [[ $DUR =~ ^[1-9][0-9]*$ ]] && ((DUR <= 120)) || { echo "bench: BENCH_DURATION must be 1..120" >&2; exit 1; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_ROUNDS must be a positive integer" >&2; exit 1; }
+[[ $RT =~ ^[0-9]+$ ]] && ((RT <= 99)) || { echo "bench: BENCH_RT_PRIORITY must be 0..99" >&2; exit 1; }
+# Scheduling of lvsd in the bypass phases.
+RT_ARGS=()
+if ((RT > 0)); then RT_ARGS=(--rt-priority "$RT"); fi
 # Four runs of DUR per phase plus about 8 s of setup and teardown; the whole bench stays under
 # 10 minutes.
 read -ra phase_list <<<"$PHASES"
@@ -79,6 +91,7 @@ mkdir -p "$RAW"
   echo "threads=$THREADS"
   echo "phases=$PHASES"
   echo "rounds=$ROUNDS"
+  echo "rt_priority=$RT"
   echo "nproc=$(nproc)"
   echo "cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
   echo "hypervisor=$(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -n 1)"
@@ -398,7 +411,7 @@ lvsd_bypass_up() {
   BAL_PID=
   bypass_up || return 1
   start_realservers --vip "$VIP" "$@" || return 1
-  start_lvsd || return 1
+  start_lvsd "${RT_ARGS[@]}" || return 1
   BAL_PID=$LVSD_PID
   lvsadm -A -t "$VIP:$HTTP_PORT" -s rr &&
     lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 1):$HTTP_PORT" "$flag" -w 1 &&
@@ -419,6 +432,9 @@ phase_lvsd_dr_up() { lvsd_bypass_up -g; }
 phase_lvsd_dr_down() { lvsd_bypass_down; }
 phase_lvsd_tun_up() { lvsd_bypass_up -i --tunnel; }
 phase_lvsd_tun_down() { lvsd_bypass_down; }
+# Not in the default list: tunneling with the real servers decapsulating in userspace.
+phase_lvsd_tun_user_up() { lvsd_bypass_up -i --tunnel --tunnel-mode userspace; }
+phase_lvsd_tun_user_down() { lvsd_bypass_down; }
 
 # ---------------------------------------------------------------------------------------------
 # Measurements
