@@ -291,7 +291,8 @@ start_realservers() {
     log=$LVS_STATE/realserver-$i.log
     # A previous phase's log holds "ready" too.
     rm -f "$log"
-    bg_in_ns "realserver-$i" "${NS_RS[i - 1]}" node "$LVS_ROOT/dist/src/cli/lvs-realserver.js" "$@"
+    bg_in_ns "realserver-$i" "${NS_RS[i - 1]}" node "$LVS_ROOT/dist/src/cli/lvs-realserver.js" \
+      --state "$LVS_STATE/realserver-$i.state.json" "$@"
     HELPER_PIDS+=("$LVS_LAST_PID")
     if ! wait_for -t 10 grep -q '^ready' "$log"; then
       log "lvs-realserver in rs$i did not start: $(tail -n 5 "$log")"

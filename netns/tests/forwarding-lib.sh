@@ -27,12 +27,14 @@ direct_return() {
   done
 }
 
-# start_realserver I [ARGS...]: lvs-realserver in real server I, waits for its "ready" line.
+# start_realserver I [ARGS...]: lvs-realserver in real server I (its state file in this run's
+# state directory), waits for its "ready" line.
 start_realserver() {
   local i=$1 ns
   shift
   ns=${NS_RS[i - 1]}
-  bg_in_ns "realserver-$i" "$ns" node "$LVS_ROOT/dist/src/cli/lvs-realserver.js" "$@"
+  bg_in_ns "realserver-$i" "$ns" node "$LVS_ROOT/dist/src/cli/lvs-realserver.js" \
+    --state "$LVS_STATE/realserver-$i.state.json" "$@"
   RS_PID[i]=$LVS_LAST_PID
   wait_for -t 10 grep -q '^ready' "$LVS_STATE/realserver-$i.log" \
     || die "lvs-realserver in $ns: $(tail -n 5 "$LVS_STATE/realserver-$i.log")"

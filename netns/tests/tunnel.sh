@@ -141,6 +141,19 @@ wait "${RS_PID[3]}" 2>/dev/null || true
 no_data() { ! data_check "$@"; }
 check "after SIGKILL of lvs-realserver in rs3 nothing decapsulates there: the same check fails" \
   no_data "$NS_C" "$VIP" 8010 "$NS_R3"
+# Its VIP and sysctls are still set; its state file lists them. The next start undoes them
+# first, and its own SIGTERM leaves rs3 as it was before either.
+check "after SIGKILL the state file of rs3's helper remains" test -s "$LVS_STATE/realserver-3.state.json"
+start_realserver 3 --vip "$VIP" --tunnel
+check "the next lvs-realserver in rs3 undid what the killed one left" \
+  grep -q "undid what an unclean stop left (1 VIPs" "$LVS_STATE/realserver-3.log"
+check "and decapsulates again: 32 random bytes arrive intact" data_check "$NS_C" "$VIP" 8010 "$NS_R3"
+stop_pid "${RS_PID[3]}" 5
+check "its SIGTERM restores rs3 (VIP gone from lo, arp_ignore 0, rp_filter as before, no state file)" bash -c '
+  ! ip netns exec "$0" ip -o addr show dev lo | grep -q "inet $1/32" &&
+  [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.all.arp_ignore) == 0 ]] &&
+  [[ $(ip netns exec "$0" sysctl -n net.ipv4.conf.eth0.rp_filter) == $(ip netns exec "$0" sysctl -n net.ipv4.conf.default.rp_filter) ]] &&
+  [[ ! -e $2 ]]' "$NS_R3" "$VIP" "$LVS_STATE/realserver-3.state.json"
 
 # --- the capture --------------------------------------------------------------------------
 stop_lvsd

@@ -4,7 +4,7 @@
  * foreground, as root, and undoes it all on SIGTERM/SIGINT.
  *
  *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]]
- *                  [--tun NAME] [--rt-priority N]
+ *                  [--tun NAME] [--rt-priority N] [--state FILE]
  *
  * - Each VIP goes on the loopback as VIP/32, so the server accepts packets addressed to it
  *   without owning the address on its LAN.
@@ -25,6 +25,9 @@
  *   with the program) and on `all` (the effective value is the larger of the two; a loose
  *   check, 2, still fails on an interface without an address, fib_validate_source in
  *   net/ipv4/fib_frontend.c).
+ * - Every change is recorded in a state file (--state, default one per network namespace under
+ *   /run/lvs-realserver) before it is made; a start after a crash undoes what the file lists
+ *   first (src/realserver/state.ts).
  * - --rt-priority N: the decapsulating thread under SCHED_RR at priority N (src/phy/sched.ts),
  *   as lvsd's option of the same name.
  *
@@ -39,10 +42,11 @@ import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import { type DecapCounts, locateInner } from '../realserver/ipip';
 import { BpfDecap } from '../realserver/ipip-bpf';
+import { ChangeFile, defaultStateFile } from '../realserver/state';
 import { ip, readSysctl, writeSysctl } from '../host/plumbing';
 
 const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]] '
-  + '[--tun NAME] [--rt-priority N]';
+  + '[--tun NAME] [--rt-priority N] [--state FILE]';
 const TUNNEL_MODES = ['auto', 'tunl0', 'bpf', 'userspace'] as const;
 
 /** Receive buffer of the raw socket: room for bursts of tunnel traffic while the loop is busy. */
@@ -67,10 +71,13 @@ function tryRun(cmd: string, args: string[]): boolean {
 
 /** LIFO list of actions that restore what was changed. */
 const undo: Array<() => void> = [];
+/** The same changes on disk, for a start after a crash (src/realserver/state.ts). */
+let changes: ChangeFile | undefined;
 
 function setSysctl(key: string, value: string): void {
   const old = readSysctl(key);
   if (old === undefined || old === value) return;
+  changes?.setSysctl(key, old);
   if (!writeSysctl(key, value)) throw new Error(`cannot set ${key}=${value}`);
   undo.push(() => {
     writeSysctl(key, old); // the interface may be gone
@@ -123,6 +130,7 @@ function kernelTunnel(): boolean {
   const wasUp = /\bUP\b/.test(ip(['link', 'show', 'tunl0']).split('\n')[0] ?? '');
   setSysctl('net.ipv4.conf.tunl0.rp_filter', '0');
   if (!wasUp) {
+    changes?.tunl0Up();
     ip(['link', 'set', 'tunl0', 'up']);
     undo.push(() => ip(['link', 'set', 'tunl0', 'down']));
   }
@@ -169,6 +177,7 @@ function main(): void {
         'tunnel-mode': { type: 'string' },
         tun: { type: 'string', default: 'lvsrs%d' },
         'rt-priority': { type: 'string' },
+        state: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -204,6 +213,24 @@ function main(): void {
     }
   }
 
+  // A previous instance that was killed left its changes in the state file: undo them first,
+  // so that this instance records the host's own values.
+  const stateFile = values.state ?? defaultStateFile();
+  try {
+    const stale = ChangeFile.recover(stateFile, {
+      delVip: (v) => ip(['addr', 'del', `${v}/32`, 'dev', 'lo']),
+      writeSysctl: (k, v) => writeSysctl(k, v),
+      tunl0Down: () => ip(['link', 'set', 'tunl0', 'down']),
+    });
+    if (stale) {
+      process.stderr.write(`lvs-realserver: undid what an unclean stop left (${stale.vips.length} VIPs, `
+        + `${stale.sysctls.length} sysctls, ${stateFile})\n`);
+    }
+  } catch (err) {
+    fail(`state file ${stateFile}: ${(err as Error).message}`);
+  }
+  changes = new ChangeFile(stateFile);
+
   let stopTunnel: (() => void) | undefined;
   const restore = (): void => {
     stopTunnel?.();
@@ -215,6 +242,7 @@ function main(): void {
         /* keep undoing the rest */
       }
     }
+    changes?.remove();
   };
   const exit = (code: number): void => {
     restore();
@@ -231,6 +259,7 @@ function main(): void {
   try {
     for (const v of vips) {
       if (hasAddr('lo', v)) continue;
+      changes.addVip(v);
       ip(['addr', 'add', `${v}/32`, 'dev', 'lo']);
       undo.push(() => ip(['addr', 'del', `${v}/32`, 'dev', 'lo']));
     }
