@@ -27,9 +27,22 @@ NS_R1=${NS_RS[0]}
 check "lvsd --rt-priority 5: its packet thread runs under SCHED_RR at priority 5" \
   expect_eq "chrt -p" "$(chrt -p "$LVSD_PID" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' ')" \
   "SCHED_RR|SCHED_RESET_ON_FORK 5 "
+# refused_cleanly MESSAGE ARGS...: lvsd ARGS exits 2 with one line containing MESSAGE, and
+# neither its TUN device (lvsbad0) nor its capture file was created.
+refused_cleanly() {
+  local want=$1 out rc=0 cap=$LVS_STATE/refused.pcap
+  shift
+  out=$(ip netns exec "$NS_D" node "$LVS_ROOT/dist/src/cli/lvsd.js" --tun lvsbad0 --socket "$LVS_STATE/bad.sock" \
+    --pcap "$cap" "$@" 2>&1) || rc=$?
+  [[ $rc == 2 && $(wc -l <<<"$out") == 1 && $out == *"$want"* ]] &&
+    ! ip -n "$NS_D" link show lvsbad0 >/dev/null 2>&1 && [[ ! -e $cap ]]
+}
 check "lvsd --rt-priority 100 is refused with one line, before anything changes" \
-  bash -c "out=\$(ip netns exec $NS_D node $LVS_ROOT/dist/src/cli/lvsd.js --rt-priority 100 --tun lvsbad0 2>&1); rc=\$?; \
-    [[ \$rc == 2 && \$(wc -l <<<\"\$out\") == 1 && \$out == *'--rt-priority must be'* ]] && ! ip -n $NS_D link show lvsbad0 >/dev/null 2>&1"
+  refused_cleanly "--rt-priority must be" --rt-priority 100
+check "lvsd --xmit bogus is refused with one line, before anything changes" \
+  refused_cleanly "--xmit must be 'packet' or 'tun'" --xmit bogus
+check "lvsd --pcap-max-bytes 5 is refused with one line, before anything changes" \
+  refused_cleanly "--pcap-max-bytes must be" --pcap-max-bytes 5
 
 # --- the kernel IPVS selftest's DR check ----------------------------------------------
 lvsadm -A -t "$VIP:8000" -s rr

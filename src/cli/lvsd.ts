@@ -96,6 +96,12 @@ async function main(): Promise<void> {
   const batch = intOpt(values.batch, 'batch', 1, 1024, 64);
   const maxConns = intOpt(values['max-conns'], 'max-conns', 1, 1 << 26, 1 << 20);
   const rtPriority = intOpt(values['rt-priority'], 'rt-priority', 1, RT_PRIORITY_MAX, 0);
+  // --xmit packet (default): NAT and tunnel packets leave through AF_PACKET sockets straight to
+  // the next hop's MAC; tun: back through the TUN and the kernel's forwarding path.
+  const xmit = values.xmit ?? 'packet';
+  if (xmit !== 'packet' && xmit !== 'tun') fail(`--xmit must be 'packet' or 'tun', got '${xmit}'`, 2);
+  const natDirect = xmit === 'packet';
+  const pcapMax = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', 24, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
   const knobs: Partial<Knobs> = {};
   for (const s of values.sysctl ?? []) {
     try {
@@ -161,9 +167,8 @@ async function main(): Promise<void> {
   // --pcap FILE: what lvsd reads and sends, up to --pcap-max-bytes (then no more is written).
   let pcap: PcapWriter | undefined;
   if (values.pcap !== undefined) {
-    const max = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', 24, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
     try {
-      pcap = new PcapWriter(values.pcap, max);
+      pcap = new PcapWriter(values.pcap, pcapMax);
     } catch (err) {
       fail(`--pcap ${values.pcap}: ${(err as Error).message}`);
     }
@@ -175,11 +180,6 @@ async function main(): Promise<void> {
   };
   const plumbing = new Plumbing({ tun: dev.name, table, stateFile, rpsCpus: rpsCpus === '0' ? '' : rpsCpus }, log);
 
-  // --xmit packet (default): NAT and tunnel packets leave through AF_PACKET sockets straight to
-  // the next hop's MAC; tun: back through the TUN and the kernel's forwarding path.
-  const xmit = values.xmit ?? 'packet';
-  if (xmit !== 'packet' && xmit !== 'tun') fail(`--xmit must be 'packet' or 'tun', got '${xmit}'`, 2);
-  const natDirect = xmit === 'packet';
   const forwarding = new Forwarding(log, openSink, { tunnelDirect: natDirect });
   const director = new Director(dataDev, {
     maxConns,
