@@ -19,6 +19,8 @@
 
 #include <node_api.h>
 
+#include "napi_util.h"
+
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stdint.h>
@@ -31,50 +33,11 @@ namespace {
 
 long Bpf(int cmd, union bpf_attr* attr) { return syscall(SYS_bpf, cmd, attr, sizeof *attr); }
 
-napi_value ThrowErrno(napi_env env, const char* what, int err, const char* detail = nullptr) {
-  char msg[1200];
-  if (detail != nullptr && detail[0] != '\0') {
-    snprintf(msg, sizeof msg, "%s: %s; %s", what, strerror(err), detail);
-  } else {
-    snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  }
-  const char* code = strerrorname_np(err);
-  napi_throw_error(env, code ? code : "EOTHER", msg);
-  return nullptr;
-}
-
-template <size_t N>
-bool Args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
-  size_t argc = N;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < N) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "missing arguments");
-    return false;
-  }
-  return true;
-}
-
-bool Int(napi_env env, napi_value v, int32_t* out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_number) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a number");
-    return false;
-  }
-  napi_get_value_int32(env, v, out);
-  return true;
-}
-
-bool Buf(napi_env env, napi_value v, uint8_t** data, size_t* len) {
-  bool ok = false;
-  napi_is_buffer(env, v, &ok);
-  if (!ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected a Buffer");
-    return false;
-  }
-  napi_get_buffer_info(env, v, reinterpret_cast<void**>(data), len);
-  return true;
-}
+using lvs::GetArgs;
+using lvs::GetBuffer;
+using lvs::GetInt;
+using lvs::Int32;
+using lvs::ThrowErrno;
 
 bool Str(napi_env env, napi_value v, char* out, size_t cap) {
   size_t n = 0;
@@ -83,12 +46,6 @@ bool Str(napi_env env, napi_value v, char* out, size_t cap) {
     return false;
   }
   return true;
-}
-
-napi_value Int32(napi_env env, int32_t v) {
-  napi_value r;
-  napi_create_int32(env, v, &r);
-  return r;
 }
 
 // The last lines of a verifier log that fit in about 900 bytes.
@@ -103,8 +60,9 @@ napi_value ProgLoad(napi_env env, napi_callback_info info) {
   uint8_t* insns;
   size_t len;
   char license[64], name[BPF_OBJ_NAME_LEN];
-  if (!Args(env, info, argv) || !Int(env, argv[0], &type) || !Buf(env, argv[1], &insns, &len) ||
-      !Str(env, argv[2], license, sizeof license) || !Str(env, argv[3], name, sizeof name))
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "progType", &type) ||
+      !GetBuffer(env, argv[1], "insns", &insns, &len) || !Str(env, argv[2], license, sizeof license) ||
+      !Str(env, argv[3], name, sizeof name))
     return nullptr;
   if (len == 0 || len % sizeof(struct bpf_insn) != 0) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "insns must hold whole 8-byte instructions");
@@ -138,8 +96,9 @@ napi_value MapCreate(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   int32_t type, key, value, max;
   char name[BPF_OBJ_NAME_LEN];
-  if (!Args(env, info, argv) || !Int(env, argv[0], &type) || !Int(env, argv[1], &key) ||
-      !Int(env, argv[2], &value) || !Int(env, argv[3], &max) || !Str(env, argv[4], name, sizeof name))
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "mapType", &type) || !GetInt(env, argv[1], "keySize", &key) ||
+      !GetInt(env, argv[2], "valueSize", &value) || !GetInt(env, argv[3], "maxEntries", &max) ||
+      !Str(env, argv[4], name, sizeof name))
     return nullptr;
   union bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -158,8 +117,8 @@ napi_value MapLookup(napi_env env, napi_callback_info info) {
   int32_t fd;
   uint8_t *key, *value;
   size_t key_len, value_len;
-  if (!Args(env, info, argv) || !Int(env, argv[0], &fd) || !Buf(env, argv[1], &key, &key_len) ||
-      !Buf(env, argv[2], &value, &value_len))
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "fd", &fd) || !GetBuffer(env, argv[1], "key", &key, &key_len) ||
+      !GetBuffer(env, argv[2], "value", &value, &value_len))
     return nullptr;
   union bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -179,8 +138,8 @@ napi_value MapLookup(napi_env env, napi_callback_info info) {
 napi_value LinkCreate(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t prog, ifindex, type;
-  if (!Args(env, info, argv) || !Int(env, argv[0], &prog) || !Int(env, argv[1], &ifindex) ||
-      !Int(env, argv[2], &type))
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "progFd", &prog) ||
+      !GetInt(env, argv[1], "ifindex", &ifindex) || !GetInt(env, argv[2], "attachType", &type))
     return nullptr;
   union bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -197,8 +156,8 @@ napi_value ProgTestRun(napi_env env, napi_callback_info info) {
   int32_t prog;
   uint8_t *in, *out;
   size_t in_len, out_len;
-  if (!Args(env, info, argv) || !Int(env, argv[0], &prog) || !Buf(env, argv[1], &in, &in_len) ||
-      !Buf(env, argv[2], &out, &out_len))
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "progFd", &prog) ||
+      !GetBuffer(env, argv[1], "dataIn", &in, &in_len) || !GetBuffer(env, argv[2], "dataOut", &out, &out_len))
     return nullptr;
   union bpf_attr a;
   memset(&a, 0, sizeof a);
@@ -219,7 +178,7 @@ napi_value ProgTestRun(napi_env env, napi_callback_info info) {
 napi_value BpfClose(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
-  if (!Args(env, info, argv) || !Int(env, argv[0], &fd)) return nullptr;
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "fd", &fd)) return nullptr;
   if (close(fd) < 0) return ThrowErrno(env, "close", errno);
   return nullptr;
 }

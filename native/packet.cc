@@ -18,6 +18,8 @@
 
 #include <node_api.h>
 
+#include "napi_util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -34,45 +36,12 @@ namespace {
 
 constexpr int kChunk = 64;
 
-bool Fail(napi_env env, const char* code, const char* msg) {
-  napi_throw_error(env, code, msg);
-  return false;
-}
-
-napi_value ThrowErrnoValue(napi_env env, const char* what, int err) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  const char* code = strerrorname_np(err);
-  napi_throw_error(env, code ? code : "EOTHER", msg);
-  return nullptr;
-}
-
-template <size_t N>
-bool GetArgs(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
-  size_t argc = N;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < N) return Fail(env, "ERR_MISSING_ARGS", "missing arguments");
-  return true;
-}
-
-bool ToInt(napi_env env, napi_value v, int32_t* out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_number) return Fail(env, "ERR_INVALID_ARG_TYPE", "expected a number");
-  napi_get_value_int32(env, v, out);
-  return true;
-}
-
-bool ToInt32Array(napi_env env, napi_value v, int32_t** data, size_t* len) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  napi_typedarray_type type = napi_uint8_array;
-  void* p = nullptr;
-  if (is_ta) napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr);
-  if (!is_ta || type != napi_int32_array) return Fail(env, "ERR_INVALID_ARG_TYPE", "expected an Int32Array");
-  *data = static_cast<int32_t*>(p);
-  return true;
-}
+using lvs::Fail;
+using lvs::GetArgs;
+using lvs::GetBuffer;
+using lvs::GetInt;
+using lvs::GetInt32Array;
+using lvs::ThrowErrno;
 
 // packetOpen(ifname, vnetHdr) -> {fd, ifindex, mac, vnetHdr}
 napi_value PacketOpen(napi_env env, napi_callback_info info) {
@@ -89,20 +58,20 @@ napi_value PacketOpen(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[1], &want_vnet);
 
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ThrowErrnoValue(env, "socket(AF_PACKET)", errno);
+  if (fd < 0) return ThrowErrno(env, "socket(AF_PACKET)", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, name_len);
   if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
     int err = errno;
     ::close(fd);
-    return ThrowErrnoValue(env, name, err);
+    return ThrowErrno(env, name, err);
   }
   int ifindex = ifr.ifr_ifindex;
   if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
     int err = errno;
     ::close(fd);
-    return ThrowErrnoValue(env, name, err);
+    return ThrowErrno(env, name, err);
   }
   uint8_t mac[6];
   memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
@@ -131,19 +100,14 @@ napi_value PacketSend(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   if (!GetArgs(env, info, argv)) return nullptr;
   int32_t fd, ifindex, count;
-  if (!ToInt(env, argv[0], &fd) || !ToInt(env, argv[1], &ifindex) || !ToInt(env, argv[5], &count)) return nullptr;
-  bool is_buf = false;
-  napi_is_buffer(env, argv[2], &is_buf);
-  if (!is_buf) {
-    Fail(env, "ERR_INVALID_ARG_TYPE", "buf must be a Buffer");
-    return nullptr;
-  }
   uint8_t* data = nullptr;
   size_t data_len = 0;
-  napi_get_buffer_info(env, argv[2], reinterpret_cast<void**>(&data), &data_len);
   int32_t *offs, *lens;
   size_t offs_n, lens_n;
-  if (!ToInt32Array(env, argv[3], &offs, &offs_n) || !ToInt32Array(env, argv[4], &lens, &lens_n)) return nullptr;
+  if (!GetInt(env, argv[0], "fd", &fd) || !GetInt(env, argv[1], "ifindex", &ifindex) ||
+      !GetBuffer(env, argv[2], "buf", &data, &data_len) || !GetInt32Array(env, argv[3], "offs", &offs, &offs_n) ||
+      !GetInt32Array(env, argv[4], "lens", &lens, &lens_n) || !GetInt(env, argv[5], "count", &count))
+    return nullptr;
   if (count < 0 || static_cast<size_t>(count) > offs_n || static_cast<size_t>(count) > lens_n) {
     Fail(env, "ERR_OUT_OF_RANGE", "count exceeds offs/lens");
     return nullptr;
@@ -196,8 +160,8 @@ napi_value PacketClose(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!GetArgs(env, info, argv)) return nullptr;
   int32_t fd;
-  if (!ToInt(env, argv[0], &fd)) return nullptr;
-  if (::close(fd) < 0) return ThrowErrnoValue(env, "close", errno);
+  if (!GetInt(env, argv[0], "fd", &fd)) return nullptr;
+  if (::close(fd) < 0) return ThrowErrno(env, "close", errno);
   return nullptr;
 }
 

@@ -17,6 +17,8 @@
 
 #include <node_api.h>
 
+#include "napi_util.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,13 +30,7 @@
 
 namespace {
 
-napi_value ThrowErrno(napi_env env, const char* what, int err) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  const char* code = strerrorname_np(err);
-  napi_throw_error(env, code ? code : "EOTHER", msg);
-  return nullptr;
-}
+using lvs::ThrowErrno;
 
 napi_value SetRealtime(napi_env env, napi_callback_info info) {
   size_t argc = 1;

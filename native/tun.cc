@@ -20,6 +20,8 @@
 //   include/uapi/linux/virtio_net.h); lens[] reported by readBatch exclude it.
 
 #include <node_api.h>
+
+#include "napi_util.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -100,59 +102,16 @@ Counters& CountersFor(Addon* a, int fd) {
 
 // ---- argument helpers: each returns false with a pending JS exception on failure ----
 
-bool Throw(napi_env env, const char* code, const char* msg) {
-  napi_throw_error(env, code, msg);
-  return false;
-}
+using lvs::GetBuffer;
+using lvs::GetInt;
+using lvs::GetInt32Array;
+using lvs::Fail;
 
-bool ThrowErrno(napi_env env, const char* what, const char* name, int err) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s %s: %s", what, name, strerror(err));
-  const char* code = strerrorname_np(err);
-  napi_throw_error(env, code ? code : "EOTHER", msg);
-  return false;
-}
-
-bool GetInt(napi_env env, napi_value v, const char* what, int32_t* out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_number) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  napi_get_value_int32(env, v, out);
-  return true;
-}
-
-bool GetBuffer(napi_env env, napi_value v, const char* what, uint8_t** data, size_t* len) {
-  bool is_buf = false;
-  napi_is_buffer(env, v, &is_buf);
-  if (!is_buf) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a Buffer", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  napi_get_buffer_info(env, v, reinterpret_cast<void**>(data), len);
-  return true;
-}
-
-bool GetInt32Array(napi_env env, napi_value v, const char* what, int32_t** data, size_t* len) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  napi_typedarray_type type = napi_uint8_array;
-  void* p = nullptr;
-  if (is_ta) napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr);
-  if (!is_ta || type != napi_int32_array) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be an Int32Array", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  *data = static_cast<int32_t*>(p);
-  return true;
+// "what name: strerror(err)", code the errno name.
+void ThrowErrno(napi_env env, const char* what, const char* name, int err) {
+  char prefix[96];
+  snprintf(prefix, sizeof prefix, "%s %s", what, name);
+  lvs::ThrowErrno(env, prefix, err);
 }
 
 bool GetBoolProp(napi_env env, napi_value obj, const char* key, bool* out) {
@@ -174,17 +133,10 @@ bool GetBoolProp(napi_env env, napi_value obj, const char* key, bool* out) {
 
 template <size_t N>
 bool Args(napi_env env, napi_callback_info info, napi_value (&argv)[N], Addon** addon) {
-  size_t argc = N;
   void* data = nullptr;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  const bool ok = lvs::GetArgs(env, info, argv, &data);
   *addon = static_cast<Addon*>(data);
-  if (argc < N) {
-    char msg[64];
-    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", N, argc);
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", msg);
-    return false;
-  }
-  return true;
+  return ok;
 }
 
 napi_value Number(napi_env env, double d) {
@@ -220,7 +172,7 @@ napi_value Open(napi_env env, napi_callback_info info) {
     return nullptr;
   if (offload && !vnet) {
     // Without the header the kernel cannot mark partial checksums or GSO frames.
-    Throw(env, "ERR_INVALID_ARG_VALUE", "offload requires vnetHdr");
+    Fail(env, "ERR_INVALID_ARG_VALUE", "offload requires vnetHdr");
     return nullptr;
   }
 
@@ -312,7 +264,7 @@ napi_value Close(napi_env env, napi_callback_info info) {
   if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "fd", &fd)) return nullptr;
   auto it = a->devs.find(fd);
   if (it == a->devs.end()) {
-    Throw(env, "EBADF", "close: fd was not opened by lvs_native or is already closed");
+    Fail(env, "EBADF", "close: fd was not opened by lvs_native or is already closed");
     return nullptr;
   }
   Dev* d = it->second;
@@ -454,17 +406,17 @@ napi_value StartPoll(napi_env env, napi_callback_info info) {
   }
   auto it = a->devs.find(fd);
   if (it == a->devs.end()) {
-    Throw(env, "EBADF", "startPoll: fd was not opened by lvs_native");
+    Fail(env, "EBADF", "startPoll: fd was not opened by lvs_native");
     return nullptr;
   }
   Dev* d = it->second;
   if (d->poll) {
-    Throw(env, "ERR_ALREADY_POLLING", "startPoll: fd is already polled");
+    Fail(env, "ERR_ALREADY_POLLING", "startPoll: fd is already polled");
     return nullptr;
   }
   uv_loop_t* loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    Throw(env, "ERR_NO_LOOP", "startPoll: no event loop");
+    Fail(env, "ERR_NO_LOOP", "startPoll: no event loop");
     return nullptr;
   }
   Poll* p = new Poll();

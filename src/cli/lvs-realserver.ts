@@ -38,7 +38,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipFromString, IPPROTO_IPIP } from '../ipvs/types';
 import { RawIpSocket } from '../phy/raw';
-import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
+import { applyRtPriorityOption } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import { type DecapCounts, locateInner } from '../realserver/ipip';
 import { BpfDecap } from '../realserver/ipip-bpf';
@@ -200,18 +200,7 @@ function main(): void {
     fail(`--tunnel-mode must be one of ${TUNNEL_MODES.join(', ')}, got '${tunnelMode}'`, 2);
   }
   if (values['tunnel-mode'] !== undefined && !values.tunnel) fail('--tunnel-mode needs --tunnel', 2);
-  const rt = values['rt-priority'];
-  if (rt !== undefined) {
-    const n = Number(rt);
-    if (!/^\d+$/.test(rt) || n < 1 || n > RT_PRIORITY_MAX) {
-      fail(`--rt-priority must be an integer from 1 to ${RT_PRIORITY_MAX}, got '${rt}'`, 2);
-    }
-    try {
-      setRealtimePriority(n);
-    } catch (err) {
-      fail(`--rt-priority ${n}: ${(err as Error).message}`);
-    }
-  }
+  applyRtPriorityOption(values['rt-priority'], fail);
 
   // A previous instance that was killed left its changes in the state file: undo them first,
   // so that this instance records the host's own values.

@@ -30,7 +30,7 @@ import type { Device } from '../phy/device';
 import { type FrameSink, PacketSocket } from '../phy/packet';
 import { DEFAULT_PCAP_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
 import { createLog } from '../log';
-import { RT_PRIORITY_MAX, setRealtimePriority } from '../phy/sched';
+import { applyRtPriorityOption } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
@@ -95,7 +95,6 @@ async function main(): Promise<void> {
   const table = intOpt(values.table, 'table', 1, 0xfffffffe, 4040);
   const batch = intOpt(values.batch, 'batch', 1, 1024, 64);
   const maxConns = intOpt(values['max-conns'], 'max-conns', 1, 1 << 26, 1 << 20);
-  const rtPriority = intOpt(values['rt-priority'], 'rt-priority', 1, RT_PRIORITY_MAX, 0);
   // --xmit packet (default): NAT and tunnel packets leave through AF_PACKET sockets straight to
   // the next hop's MAC; tun: back through the TUN and the kernel's forwarding path.
   const xmit = values.xmit ?? 'packet';
@@ -145,14 +144,8 @@ async function main(): Promise<void> {
 
   // --rt-priority: the packet thread (this one) under SCHED_RR, before anything in the kernel
   // changes (see src/phy/sched.ts).
-  if (rtPriority !== 0) {
-    try {
-      setRealtimePriority(rtPriority);
-    } catch (err) {
-      fail(`--rt-priority ${rtPriority}: ${(err as Error).message}`);
-    }
-    log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
-  }
+  const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
+  if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
 
   const stateFile = `${socketPath}.plumbing.json`;
   Plumbing.recover(stateFile, log);

@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { type FrameSink, PacketSocket } from '../phy/packet';
 import { ipFromString, ipToString } from '../ipvs/types';
 import { RouteXmit } from '../xmit/dr';
+import { RefCounts } from './refcount';
 import { DEFAULT_MTU, TunnelXmit } from '../xmit/tunnel';
 
 export interface RouteInfo {
@@ -104,29 +105,13 @@ export function probeNeighbour(addr: number, dev: string, timeoutMs = 1000): Uin
   return undefined;
 }
 
-/** Adds one reference to key. */
-function ref(m: Map<number, number>, key: number): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
-}
-
-/** Drops one reference to key; true when it was the last. */
-function unref(m: Map<number, number>, key: number): boolean {
-  const n = m.get(key) ?? 0;
-  if (n <= 1) {
-    m.delete(key);
-    return true;
-  }
-  m.set(key, n - 1);
-  return false;
-}
-
 export class Forwarding {
   readonly tunnel = new TunnelXmit();
   readonly route = new RouteXmit();
-  private readonly tunnelRefs = new Map<number, number>();
-  private readonly drRefs = new Map<number, number>();
+  private readonly tunnelRefs = new RefCounts<number>();
+  private readonly drRefs = new RefCounts<number>();
   /** Tunnel real servers whose MAC is wanted for AF_PACKET output (optional, no warnings). */
-  private readonly tunnelNeighRefs = new Map<number, number>();
+  private readonly tunnelNeighRefs = new RefCounts<number>();
   private timer: NodeJS.Timeout | undefined;
 
   /**
@@ -152,26 +137,26 @@ export class Forwarding {
   }
 
   addTunnel(rip: number): void {
-    ref(this.tunnelRefs, rip);
+    this.tunnelRefs.add(rip);
     this.resolveTunnel(rip);
     if (this.tunnel.direct !== null) {
-      ref(this.tunnelNeighRefs, rip);
+      this.tunnelNeighRefs.add(rip);
       this.resolveNeighbour(rip, true);
     }
   }
 
   removeTunnel(rip: number): void {
-    if (unref(this.tunnelRefs, rip)) this.tunnel.deleteRoute(rip);
-    if (this.tunnel.direct !== null) this.dropNeighbour(rip, unref(this.tunnelNeighRefs, rip));
+    if (this.tunnelRefs.drop(rip)) this.tunnel.deleteRoute(rip);
+    if (this.tunnel.direct !== null) this.dropNeighbour(rip, this.tunnelNeighRefs.drop(rip));
   }
 
   addRoute(rip: number): void {
-    ref(this.drRefs, rip);
+    this.drRefs.add(rip);
     this.resolveNeighbour(rip, true);
   }
 
   removeRoute(rip: number): void {
-    this.dropNeighbour(rip, unref(this.drRefs, rip));
+    this.dropNeighbour(rip, this.drRefs.drop(rip));
   }
 
   /** Forgets rip's MAC once neither direct routing nor a tunnel wants it. */

@@ -44,6 +44,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ipToString } from '../ipvs/types';
+import { RefCounts } from './refcount';
 
 export const PREF_FWMARK = 90;
 export const PREF_TUNNEL_ICMP = 95;
@@ -142,7 +143,7 @@ function protoWord(proto: number): string {
 }
 
 export class Plumbing {
-  private readonly refs = new Map<string, number>();
+  private readonly refs = new RefCounts<string>();
   private state: PlumbingState;
 
   constructor(private readonly opts: PlumbingOptions, private readonly log: Logger) {
@@ -241,17 +242,10 @@ export class Plumbing {
   }
 
   private rule(add: boolean, key: string, args: string[]): void {
-    const n = this.refs.get(key) ?? 0;
     if (add) {
-      this.refs.set(key, n + 1);
-      if (n === 0) ip(['rule', 'add', ...args, 'lookup', String(this.opts.table)]);
-    } else if (n > 0) {
-      if (n === 1) {
-        this.refs.delete(key);
-        tryIp(['rule', 'del', ...args, 'lookup', String(this.opts.table)]);
-      } else {
-        this.refs.set(key, n - 1);
-      }
+      if (this.refs.add(key)) ip(['rule', 'add', ...args, 'lookup', String(this.opts.table)]);
+    } else if (this.refs.drop(key)) {
+      tryIp(['rule', 'del', ...args, 'lookup', String(this.opts.table)]);
     }
   }
 
@@ -325,11 +319,9 @@ export class Plumbing {
    * a warning says so.
    */
   tunnelIcmp(add: boolean): void {
-    const n = this.refs.get('T') ?? 0;
     const table = this.opts.table;
     if (add) {
-      this.refs.set('T', n + 1);
-      if (n > 0) return;
+      if (!this.refs.add('T')) return;
       const st = { nftTable: `lvsd_${table}`, mark: tunnelIcmpMark(table) };
       this.state.tunnelIcmp = st;
       this.save();
@@ -344,13 +336,7 @@ export class Plumbing {
       }
       return;
     }
-    if (n === 0) return;
-    if (n > 1) {
-      this.refs.set('T', n - 1);
-      return;
-    }
-    this.refs.delete('T');
-    this.dropTunnelIcmp();
+    if (this.refs.drop('T')) this.dropTunnelIcmp();
   }
 
   private dropTunnelIcmp(): void {

@@ -52,3 +52,23 @@ export function setRealtimePriority(priority: number): void {
 export function currentScheduling(): Scheduling {
   return addon().getScheduling();
 }
+
+/**
+ * The --rt-priority N option of lvsd and lvs-realserver: absent (undefined) leaves the thread
+ * alone and returns 0; otherwise N must be 1..RT_PRIORITY_MAX and the calling thread goes
+ * under SCHED_RR at N. A bad value or a refusal ends in fail(one line, exit code): 2 for the
+ * value, 1 for the kernel's refusal.
+ */
+export function applyRtPriorityOption(v: string | undefined, fail: (msg: string, code: number) => never): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > RT_PRIORITY_MAX) {
+    fail(`--rt-priority must be an integer from 1 to ${RT_PRIORITY_MAX}, got '${v}'`, 2);
+  }
+  try {
+    setRealtimePriority(n);
+  } catch (err) {
+    fail(`--rt-priority ${n}: ${(err as Error).message}`, 1);
+  }
+  return n;
+}

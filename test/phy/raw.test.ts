@@ -7,21 +7,15 @@
 import { test, TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { nativeAddonPath } from '../../src/phy/native';
 import { RawIpSocket } from '../../src/phy/raw';
+import { kernelPrereqs } from '../support/prereqs';
 
 const PROTO = 253;
 const SLOT = 2048;
 const HEADROOM = 32;
 
 function prereqs(t: TestContext): boolean {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  if (nativeAddonPath() === undefined) missing.push('lvs_native addon (npm run build:native)');
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') assert.fail(`raw socket test prerequisites missing under CI: ${missing.join(', ')}`);
-  t.skip(`needs ${missing.join(', ')}`);
-  return false;
+  return kernelPrereqs(t, 'raw socket test');
 }
 
 interface Sender {

@@ -9,20 +9,14 @@ import * as assert from 'node:assert/strict';
 import { spawnSync, SpawnSyncOptions } from 'node:child_process';
 import * as path from 'node:path';
 
-import { nativeAddonPath } from '../../src/phy/native';
 import { setRealtimePriority } from '../../src/phy/sched';
+import { kernelPrereqs } from '../support/prereqs';
 
 const SCHED_OTHER = 0;
 const SCHED_RR = 2;
 
 function prereqs(t: TestContext): boolean {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  if (nativeAddonPath() === undefined) missing.push('lvs_native addon (npm run build:native)');
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') assert.fail(`scheduling test prerequisites missing under CI: ${missing.join(', ')}`);
-  t.skip(`needs ${missing.join(', ')}`);
-  return false;
+  return kernelPrereqs(t, 'scheduling test');
 }
 
 const schedJs = path.resolve(__dirname, '../../src/phy/sched.js');

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { TunDevice, TunOpenOptions } from '../../src/phy/tun';
-import { nativeAddonPath } from '../../src/phy/native';
+import { kernelPrereqs } from '../support/prereqs';
 import {
   VNET_HDR_LEN,
   VNET_F_NEEDS_CSUM,
@@ -38,22 +38,12 @@ const WAIT_MS = 3000;
 
 // ---------- prerequisites ----------
 
-function missingPrereqs(): string[] {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  if (!fs.existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
-  if (nativeAddonPath() === undefined) missing.push('lvs_native addon (npm run build:native)');
-  if (spawnSync('ip', ['-V']).status !== 0) missing.push('iproute2 (ip)');
-  return missing;
-}
-
 /** True when the test may run; otherwise skips it, or fails it under CI=true. */
 function prereqs(t: TestContext): boolean {
-  const missing = missingPrereqs();
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') assert.fail(`TUN test prerequisites missing under CI: ${missing.join(', ')}`);
-  t.skip(`needs ${missing.join(', ')}`);
-  return false;
+  const missing: string[] = [];
+  if (!fs.existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
+  if (spawnSync('ip', ['-V']).status !== 0) missing.push('iproute2 (ip)');
+  return kernelPrereqs(t, 'TUN test', missing);
 }
 
 // ---------- addressing and plumbing ----------

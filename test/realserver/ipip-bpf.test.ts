@@ -7,11 +7,11 @@
 import { test, TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { nativeAddonPath } from '../../src/phy/native';
 import { BpfAsm } from '../../src/phy/bpf';
 import { BpfDecap, decapProgram } from '../../src/realserver/ipip-bpf';
 import { IPPROTO_IPIP } from '../../src/ipvs/types';
 import { addr, pkt } from '../support/builder';
+import { kernelPrereqs } from '../support/prereqs';
 
 const DIP = '198.19.0.1';
 const RIP = '198.19.0.11';
@@ -19,13 +19,7 @@ const VIP = '198.18.100.1';
 const CIP = '198.18.0.2';
 
 function prereqs(t: TestContext): boolean {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  if (nativeAddonPath() === undefined) missing.push('lvs_native addon (npm run build:native)');
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') assert.fail(`eBPF test prerequisites missing under CI: ${missing.join(', ')}`);
-  t.skip(`needs ${missing.join(', ')}`);
-  return false;
+  return kernelPrereqs(t, 'eBPF test');
 }
 
 function eth(ip: Buffer, dstMac = Buffer.alloc(6)): Buffer {
