@@ -168,7 +168,7 @@ export class Forwarding {
   reportMtu(rip: number, mtu: number): void {
     const r = this.tunnel.route(rip);
     if (r && mtu >= 68 && mtu < r.mtu) {
-      this.tunnel.setRoute(rip, r.src, mtu);
+      this.tunnel.learnMtu(rip, mtu);
       this.log.info({ rip: ipToString(rip), mtu }, 'tunnel path MTU lowered');
     }
   }

@@ -25,7 +25,15 @@
  * Path MTU (RFC 2003 §5.1, ip_vs_xmit.c ensure_mtu_is_adequate): a DF packet that exceeds the
  * route MTU towards the real server once 20 bytes are added is dropped and answered with ICMP
  * fragmentation-needed carrying MTU-20, from the address the client sent to (the VIP).
+ *
+ * Learnt path MTU (learnMtu, from a frag-needed about the director's own IPIP packets) is kept
+ * apart from the route MTU, as the kernel keeps a PMTU exception beside the route
+ * (net/ipv4/route.c __ip_rt_update_pmtu): a reported MTU below net.ipv4.route.min_pmtu (552 by
+ * default) is raised to it, so a forged frag-needed cannot shrink the tunnel to 68 bytes; a
+ * learnt MTU is forgotten net.ipv4.route.mtu_expires (600 s by default) after it was learnt, and
+ * the route MTU applies again. Both sysctls are read once, when the transmitter is created.
  */
+import { readFileSync } from 'node:fs';
 import { VNET_GSO_NONE } from '../phy/device';
 import { IPPROTO_IPIP } from '../ipvs/types';
 import { ipv4HeaderChecksum } from '../wire/checksum';
@@ -42,6 +50,35 @@ export const IPIP_HDR_LEN = 20;
 export const TUNNEL_TTL = 64;
 /** Route MTU assumed when none was configured for a real server (Ethernet). */
 export const DEFAULT_MTU = 1500;
+
+/** net.ipv4.route.min_pmtu and mtu_expires defaults (Documentation/networking/ip-sysctl.rst). */
+export const DEFAULT_MIN_PMTU = 552;
+export const DEFAULT_MTU_EXPIRES_SEC = 600;
+
+/** How learnt path MTUs are bounded and aged. */
+export interface PmtuPolicy {
+  /** Floor of a learnt MTU (bytes). */
+  minPmtu: number;
+  /** Lifetime of a learnt MTU (ms). */
+  expiresMs: number;
+}
+
+function sysctlInt(path: string, dflt: number): number {
+  try {
+    const v = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(v) && v > 0 ? v : dflt;
+  } catch {
+    return dflt;
+  }
+}
+
+/** The kernel's policy of this network namespace (start-up only: synchronous reads of /proc). */
+export function kernelPmtuPolicy(): PmtuPolicy {
+  return {
+    minPmtu: Math.min(DEFAULT_MTU, Math.max(68, sysctlInt('/proc/sys/net/ipv4/route/min_pmtu', DEFAULT_MIN_PMTU))),
+    expiresMs: sysctlInt('/proc/sys/net/ipv4/route/mtu_expires', DEFAULT_MTU_EXPIRES_SEC) * 1000,
+  };
+}
 
 /** Room a direct transmitter needs in front of the outer header: virtio_net_hdr + Ethernet. */
 const DIRECT_ROOM = 10 + ETH_HDR_LEN;
@@ -90,6 +127,9 @@ export class TunnelXmit implements Transmitter {
   private readonly srcByRip = new Map<number, number>();
   /** Route MTU towards each real server. */
   private readonly mtuByRip = new Map<number, number>();
+  /** Learnt path MTU towards a real server and when it is forgotten (clock ms). */
+  private readonly learntMtu = new Map<number, number>();
+  private readonly learntUntil = new Map<number, number>();
   private ipId = 0;
   /**
    * AF_PACKET output towards real servers on a directly attached LAN (the direct-routing
@@ -98,6 +138,12 @@ export class TunnelXmit implements Transmitter {
   direct: Transmitter | null = null;
   /** Frames handed to `direct`. */
   directFrames = 0;
+
+  constructor(
+    readonly pmtu: PmtuPolicy = kernelPmtuPolicy(),
+    /** Milliseconds clock (monotonic), read only while some learnt MTU exists. */
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   /** Sets the outer source address and the route MTU used for real server rip. */
   setRoute(rip: number, src: number, mtu = DEFAULT_MTU): void {
@@ -108,18 +154,51 @@ export class TunnelXmit implements Transmitter {
   deleteRoute(rip: number): void {
     this.srcByRip.delete(rip >>> 0);
     this.mtuByRip.delete(rip >>> 0);
+    this.learntMtu.delete(rip >>> 0);
+    this.learntUntil.delete(rip >>> 0);
   }
 
-  /** The configured source and MTU towards rip, or undefined. */
+  /** The configured source and route MTU towards rip, or undefined. */
   route(rip: number): { src: number; mtu: number } | undefined {
     const src = this.srcByRip.get(rip >>> 0);
     return src === undefined ? undefined : { src, mtu: this.mtuByRip.get(rip >>> 0) ?? DEFAULT_MTU };
   }
 
+  /**
+   * A frag-needed reported `mtu` on the path to rip: below the route MTU it is remembered,
+   * raised to pmtu.minPmtu, for pmtu.expiresMs (each report restarts the lifetime). Returns
+   * the MTU now in force, or undefined when rip has no route.
+   */
+  learnMtu(rip: number, mtu: number): number | undefined {
+    const r = rip >>> 0;
+    const route = this.mtuByRip.get(r);
+    if (route === undefined || !Number.isFinite(mtu)) return undefined;
+    const m = Math.max(this.pmtu.minPmtu, Math.floor(mtu));
+    if (m >= route) return this.pathMtu(r);
+    this.learntMtu.set(r, m);
+    this.learntUntil.set(r, this.clock() + this.pmtu.expiresMs);
+    return m;
+  }
+
+  /** MTU used towards rip: the unexpired learnt one, else the route's. */
+  pathMtu(rip: number): number {
+    const r = rip >>> 0;
+    const route = this.mtuByRip.get(r) ?? DEFAULT_MTU;
+    if (this.learntMtu.size === 0) return route;
+    const l = this.learntMtu.get(r);
+    if (l === undefined) return route;
+    if (this.clock() >= (this.learntUntil.get(r) as number)) {
+      this.learntMtu.delete(r);
+      this.learntUntil.delete(r);
+      return route;
+    }
+    return l < route ? l : route;
+  }
+
   xmit(q: TxQueue, frame: number, ipOff: number, totalLen: number, daddr: number): number {
     const src = this.srcByRip.get(daddr);
     if (src === undefined) return X.tunnel_no_source;
-    const mtu = this.mtuByRip.get(daddr) ?? DEFAULT_MTU;
+    const mtu = this.pathMtu(daddr);
     const dev = q.dev;
     const buf = dev.buf;
     const vl = dev.vnetHdrLen;

@@ -248,3 +248,43 @@ test('with AF_PACKET output a packet without DF that exceeds the MTU once encaps
   assert.equal(out[0].packet.readUInt16BE(2), 1520);
   assert.deepEqual(d.sink.take(), []);
 });
+
+test('learnt path MTU: raised to min_pmtu, used for DF packets, forgotten after mtu_expires', () => {
+  let now = 5000;
+  const tunnel = new TunnelXmit({ minPmtu: 552, expiresMs: 600_000 }, () => now);
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  assert.equal(tunnel.learnMtu(addr(RIP), 68), 552, 'a forged frag-needed of 68 cannot go below min_pmtu');
+  assert.equal(tunnel.pathMtu(addr(RIP)), 552);
+  assert.equal(tunnel.route(addr(RIP))?.mtu, 1500, 'the route MTU itself is unchanged');
+  now += 599_999;
+  assert.equal(tunnel.pathMtu(addr(RIP)), 552);
+  now += 1;
+  assert.equal(tunnel.pathMtu(addr(RIP)), 1500, 'expired after mtu_expires');
+  assert.equal(tunnel.learnMtu(addr(RIP), 1400), 1400);
+  assert.equal(tunnel.learnMtu(addr(RIP), 1600), 1400, 'a report above the route MTU changes nothing');
+  assert.equal(tunnel.learnMtu(addr('198.19.0.99'), 600), undefined, 'no route, nothing learnt');
+  tunnel.deleteRoute(addr(RIP));
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  assert.equal(tunnel.pathMtu(addr(RIP)), 1500, 'deleteRoute forgets the learnt MTU');
+});
+
+test('a DF packet above the learnt (clamped) MTU is answered with frag-needed at min_pmtu - 20', () => {
+  const d = setup();
+  let now = 0;
+  const tunnel = new TunnelXmit({ minPmtu: 552, expiresMs: 1000 }, () => now);
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  d.dir.pipeline.tunnel = tunnel;
+  tunnel.learnMtu(addr(RIP), 68);
+  const syn = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 40001, dport: 80, flags: 'S' }).build();
+  assert.equal(d.run(syn).length, 1);
+  const big = pkt().ip({ src: CIP, dst: VIP, df: true }).tcp({ sport: 40001, dport: 80, flags: 'A' })
+    .payload(Buffer.alloc(1000, 7)).build();
+  const err = d.run(big);
+  assert.equal(err.length, 1);
+  assert.equal(err[0].packet[20], 3, 'ICMP destination unreachable');
+  assert.equal(err[0].packet.readUInt16BE(26), 532, 'next-hop MTU = 552 - 20, never 68 - 20');
+  now = 1000;
+  const out = d.run(big);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].packet[9], 4, 'after expiry the 1500-byte route MTU applies: encapsulated');
+});
