@@ -5,7 +5,7 @@
  *   lvs-dlm --listen ADDR:PORT --secret-file FILE --data DIR [--standby-of ADDR:PORT]
  *           [--max-connections N] [--max-sessions N] [--max-locks N] [--max-waiters N]
  *           [--min-lease-ms N] [--max-lease-ms N] [--failover-ms N] [--heartbeat-ms N]
- *           [--grace-margin-ms N]
+ *           [--grace-margin-ms N] [--auth-timeout-ms N] [--max-unauth-per-source N]
  *
  * Logs JSON lines (pino) to stdout; the first is {"msg":"listening",...,"port":N}.
  * SIGTERM/SIGINT close the server and exit 0. Exit 64 on a usage error, 1 on a start failure.
@@ -27,6 +27,7 @@ const NUMERIC: Record<string, keyof DlmServerOptions> = {
   'heartbeat-ms': 'heartbeatMs',
   'grace-margin-ms': 'graceMarginMs',
   'auth-timeout-ms': 'authTimeoutMs',
+  'max-unauth-per-source': 'maxUnauthPerSource',
 };
 
 const USAGE =
