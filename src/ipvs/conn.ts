@@ -151,6 +151,11 @@ export class ConnTable {
   /** Chain link of the in-index; for a free id, the next free id. */
   private inNext: Int32Array;
   private outNext: Int32Array;
+  /** TCP: next sequence number expected from the client / the real server (./proto/tcp.ts RST window). */
+  private seqInA: Uint32Array;
+  private seqOutA: Uint32Array;
+  /** Bit 0: seqInA learnt, bit 1: seqOutA learnt. */
+  private seqSeenA: Uint8Array;
 
   private inHeads: Int32Array;
   private outHeads: Int32Array;
@@ -200,6 +205,9 @@ export class ConnTable {
     this.ctlA = column(Int32Array, c, m);
     this.inNext = column(Int32Array, c, m);
     this.outNext = column(Int32Array, c, m);
+    this.seqInA = column(Uint32Array, c, m);
+    this.seqOutA = column(Uint32Array, c, m);
+    this.seqSeenA = column(Uint8Array, c, m);
     this.wheel = new TimerWheel(c, { tickMs: opts.tickMs, slots: opts.wheelSlots });
     this.fireBound = (id: number) => this.fire(id);
   }
@@ -358,6 +366,7 @@ export class ConnTable {
     this.destA[id] = destId;
     this.svcA[id] = svcId;
     this.ctlA[id] = NIL;
+    this.seqSeenA[id] = 0;
     this.live++;
     if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
     if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
@@ -407,6 +416,9 @@ export class ConnTable {
     this.ctlA = growColumn(this.ctlA, Int32Array, c);
     this.inNext = growColumn(this.inNext, Int32Array, c);
     this.outNext = growColumn(this.outNext, Int32Array, c);
+    this.seqInA = growColumn(this.seqInA, Uint32Array, c);
+    this.seqOutA = growColumn(this.seqOutA, Uint32Array, c);
+    this.seqSeenA = growColumn(this.seqSeenA, Uint8Array, c);
     this.wheel.grow(c);
     this.cap = c;
   }
@@ -549,6 +561,14 @@ export class ConnTable {
   /** Rebinds the entry to another real server id (keys unchanged). */
   setDestId(id: number, destId: number): void { this.destA[id] = destId; }
   svcId(id: number): number { return this.svcA[id]; }
+  /** TCP sequence tracking: `out` selects the real server's side; seqSeen is 0 until learnt. */
+  seqNext(id: number, out: boolean): number { return out ? this.seqOutA[id] : this.seqInA[id]; }
+  seqSeen(id: number, out: boolean): number { return this.seqSeenA[id] & (out ? 2 : 1); }
+  setSeqNext(id: number, out: boolean, seq: number): void {
+    if (out) this.seqOutA[id] = seq;
+    else this.seqInA[id] = seq;
+    this.seqSeenA[id] |= out ? 2 : 1;
+  }
 
   /** Earliest time (ms, caller's clock) at which the entry may expire. */
   expiresAt(id: number): number {

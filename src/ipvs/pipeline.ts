@@ -22,7 +22,7 @@ import { HalfOpenGuard } from './flood';
 import { type Knobs, createKnobs } from './knobs';
 import { Persistence } from './persist';
 import {
-  COUNT_TO_ACTIVE, COUNT_TO_INACTIVE, DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_SYN_RECV,
+  COUNT_TO_ACTIVE, COUNT_TO_INACTIVE, DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_SYN_RECV, tcpSeqAccept,
   TCP_S_TIME_WAIT, type TcpTimeouts, createTcpTimeouts, tcpSetState,
 } from './proto/tcp';
 import { UDP_S_NORMAL, type UdpTimeouts, createUdpTimeouts } from './proto/udp';
@@ -43,6 +43,7 @@ const PIPE_DROPS = [
   'fwd-unsupported', // the real server's forwarding method is not available here
   'icmp-budget', // no scratch slot left in this batch for an ICMP error
   'device-refused', // the device did not take the frame
+  'tcp-rst-window', // an RST far from the sequence space of its entry (src/ipvs/proto/tcp.ts)
 ] as const;
 
 export const DROP_NAMES: readonly string[] = [
@@ -293,6 +294,7 @@ export class Pipeline implements IcmpHost {
     const conns = this.conns;
     const dest = this.usableDest(id);
     if (dest === null) return this.noDest(id);
+    if (proto === IPPROTO_TCP && !tcpSeqAccept(conns, id, DIR_INPUT, this.dev.buf, ipOff, l4Off, totalLen, flags)) return D.tcp_rst_window;
     this.advance(id, dest, proto, DIR_INPUT, flags, now);
     this.account(id, dest, totalLen, false);
     const fwd = conns.fwd(id);
@@ -310,6 +312,7 @@ export class Pipeline implements IcmpHost {
     const conns = this.conns;
     const dest = this.usableDest(id);
     if (dest === null) return this.noDest(id);
+    if (proto === IPPROTO_TCP && !tcpSeqAccept(conns, id, DIR_OUTPUT, this.dev.buf, ipOff, l4Off, totalLen, flags)) return D.tcp_rst_window;
     this.advance(id, dest, proto, DIR_OUTPUT, flags, now);
     this.account(id, dest, totalLen, true);
     const buf = this.dev.buf;
