@@ -98,6 +98,10 @@ export interface SyncDaemonInfo {
   group?: string;
   port?: number;
   ttl?: number;
+  /** lvsd extension (--sync-peer): a unicast peer instead of the group; the only source a backup accepts. */
+  peer?: string;
+  /** lvsd extension (--sync-key FILE, read by lvsadm): the shared HMAC key, hex; never listed back. */
+  key?: string;
 }
 
 export interface DestInfo {

@@ -13,6 +13,7 @@
  *
  * All accept --socket PATH like every lvsadm command.
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { CheckServiceInfo, Command, ConnInfo, ProtoName, Result, ServiceKey, SyncDaemonInfo, SyncState } from './command';
 import { EXIT, LvsadmError } from './errors';
 
@@ -144,6 +145,31 @@ export function formatChecks(services: readonly CheckServiceInfo[]): string {
 
 const SYNC_STATES: readonly string[] = ['master', 'backup'];
 
+/** Shortest and longest --sync-key (bytes of the file, one trailing newline ignored). */
+export const SYNC_KEY_MIN = 16;
+export const SYNC_KEY_MAX = 1024;
+
+/**
+ * The key file of --sync-key, as hex: it must not be readable by group or others, as ssh
+ * refuses loose private keys.
+ */
+export function readSyncKey(file: string): string {
+  let st;
+  let b: Buffer;
+  try {
+    st = statSync(file);
+    b = readFileSync(file);
+  } catch (err) {
+    throw new LvsadmError('EINVAL', `--sync-key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if ((st.mode & 0o077) !== 0) throw new LvsadmError('EINVAL', `--sync-key ${file}: permissions too open (use chmod 600)`);
+  if (b.length > 0 && b[b.length - 1] === 0x0a) b = b.subarray(0, b.length - 1);
+  if (b.length < SYNC_KEY_MIN || b.length > SYNC_KEY_MAX) {
+    throw new LvsadmError('EINVAL', `--sync-key ${file}: the key must have ${SYNC_KEY_MIN}..${SYNC_KEY_MAX} bytes`);
+  }
+  return b.toString('hex');
+}
+
 /** --start-daemon / --stop-daemon arguments as a command. */
 export function parseDaemon(argv: readonly string[]): Command {
   let cmd: 'start-daemon' | 'stop-daemon' | undefined;
@@ -173,6 +199,8 @@ export function parseDaemon(argv: readonly string[]): Command {
       case '--mcast-group': d.group = val(); break;
       case '--mcast-port': d.port = num(1, 65535); break;
       case '--mcast-ttl': d.ttl = num(1, 255); break;
+      case '--sync-peer': d.peer = val(); break;
+      case '--sync-key': d.key = readSyncKey(val()); break;
       default:
         if (a.startsWith('--socket=')) break;
         throw new LvsadmError('EINVAL', `unexpected argument '${a}' with ${cmd ?? '--start-daemon'}`);

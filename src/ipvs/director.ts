@@ -40,6 +40,7 @@ export class Director {
   /** Devices and pipelines of firewall-mark services (src/ipvs/fwmark.ts). */
   readonly fwmarks: FwmarkDevices;
   private readonly estimator = new Estimator();
+  private readonly counterSources: Array<() => Record<string, number>> = [];
   private readonly clock: () => number;
   private readonly started: number;
   private timers: NodeJS.Timeout[] = [];
@@ -128,6 +129,11 @@ export class Director {
     this.fwmarks.syncSettings();
   }
 
+  /** Lets an extension add named counters to `--status` (e.g. the sync daemon's sync_*). */
+  registerCounters(fn: () => Record<string, number>): void {
+    this.counterSources.push(fn);
+  }
+
   /** Lets an extension answer a query op that the director itself does not know. */
   registerQuery(op: Command['op'], fn: (cmd: Command) => Result): void {
     this.queryHandlers.set(op, fn);
@@ -161,6 +167,7 @@ export class Director {
               ...addCounts(this.pipeline.counterValues(), this.fwmarks.totals().counters),
               half_open: this.pipeline.halfOpen.count,
               half_open_evicted: this.pipeline.halfOpen.evicted,
+              ...Object.assign({}, ...this.counterSources.map((f) => f())),
             },
           },
         };
