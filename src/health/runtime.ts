@@ -7,7 +7,7 @@ import { type KeepalivedConfig, parseKeepalivedFile } from '../control/keepalive
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';
 import { HealthManager } from './manager';
-import { VrrpRuntime } from '../ha/vrrp-node';
+import { VrrpRuntime, type VrrpRuntimeOptions } from '../ha/vrrp-node';
 import { SyncDaemon } from '../ha/sync';
 
 export interface KeepalivedRuntime {
@@ -30,7 +30,9 @@ export function loadKeepalived(file: string): KeepalivedConfig {
 }
 
 /** Applies an already parsed configuration to `director` and keeps it current. */
-export function startKeepalived(director: Director, log: Log, file: string, initial: KeepalivedConfig): KeepalivedRuntime {
+export function startKeepalived(
+  director: Director, log: Log, file: string, initial: KeepalivedConfig, vrrpOpts: VrrpRuntimeOptions = {},
+): KeepalivedRuntime {
   const manager = new HealthManager(director, log);
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: manager.snapshot() }));
   logWarnings(log, initial);
@@ -50,10 +52,10 @@ export function startKeepalived(director: Director, log: Log, file: string, init
   const vrrp = initial.vrrpInstances.length > 0
     ? new VrrpRuntime(log, initial.vrrpInstances, (name, state) => {
       if (sd?.instance === name && (state === 'MASTER' || state === 'BACKUP')) setSyncRole(state === 'MASTER');
-    }, initial.vrrpSyncGroups)
+    }, initial.vrrpSyncGroups, vrrpOpts)
     : undefined;
   if (sync && !vrrp?.info().some((i) => i.name === sd?.instance)) setSyncRole(false);
-  vrrp?.start();
+  vrrp?.start().catch((err: Error) => log.error({ err: err.message }, 'VRRP failed to start'));
   log.info({ file, virtualServers: initial.virtualServers.length }, 'keepalived configuration loaded');
   const vrrpText = JSON.stringify(initial.vrrpInstances);
   return {
