@@ -279,7 +279,7 @@ async function main(): Promise<void> {
   try {
     plumbing.setup();
     director.handle(initial);
-    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { vipStateFile: `${socketPath}.vips.json` });
+    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
     log.fatal({ err }, 'startup failed');

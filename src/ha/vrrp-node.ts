@@ -54,17 +54,24 @@ function readFileText(path: string): Promise<string> {
 }
 
 /**
- * A shell that deletes the virtual addresses when lvsd's end of its stdin pipe closes (lvsd
- * exited, however). Spawned detached, so a signal to lvsd's process group spares it; it
- * runs `ip addr del` once per address and exits.
+ * A shell that acts when lvsd's end of its stdin pipe closes without the line "stop" (lvsd
+ * died, SIGKILL included): with blackholeTable, it first adds a blackhole default route of
+ * the lowest priority (metric 2^32-1) to lvsd's routing table, so that the policy rules lvsd
+ * leaves behind drop the VIP's traffic and the real servers' replies instead of letting the
+ * kernel forward them untranslated (the client would answer those with resets, killing the
+ * connections the backup now serves); the next start's recovery flushes that table. Then it
+ * deletes every virtual address. Spawned detached, so a signal to lvsd's process group
+ * spares it. A clean stop sends "stop": the reaper exits doing nothing.
  */
 export class VipReaper {
   private child: ReturnType<typeof spawn> | undefined;
 
-  constructor(vips: readonly Vip[]) {
+  constructor(vips: readonly Vip[], blackholeTable?: number) {
     if (vips.length === 0) return;
-    const args = vips.flatMap((v) => [`${v.addr}/${v.len}`, v.dev]);
-    const script = 'while read -r _; do :; done; while [ $# -ge 2 ]; do ip addr del "$1" dev "$2" 2>/dev/null; shift 2; done';
+    const args = [String(blackholeTable ?? ''), ...vips.flatMap((v) => [`${v.addr}/${v.len}`, v.dev])];
+    const script = 'while read -r l; do [ "$l" = stop ] && exit 0; done; '
+      + 'if [ -n "$1" ]; then ip route add blackhole default table "$1" metric 4294967295 2>/dev/null; fi; shift; '
+      + 'while [ $# -ge 2 ]; do ip addr del "$1" dev "$2" 2>/dev/null; shift 2; done';
     const child = spawn('/bin/sh', ['-c', script, 'lvsd-vip-reaper', ...args], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     child.on('error', () => undefined);
     child.stdin?.on('error', () => undefined);
@@ -77,9 +84,9 @@ export class VipReaper {
     return this.child?.pid;
   }
 
-  /** Lets the reaper run now (a clean stop: the addresses are already released). */
+  /** A clean stop (the addresses are already released): the reaper exits doing nothing. */
   release(): void {
-    this.child?.stdin?.end();
+    this.child?.stdin?.end('stop\n');
     this.child = undefined;
   }
 }
@@ -362,6 +369,8 @@ class Instance {
 export interface VrrpRuntimeOptions {
   /** Where the addresses this run adds are recorded, for the next start to remove after a crash. */
   vipStateFile?: string;
+  /** lvsd's routing table (--table): the reaper blackholes it after a crash (VipReaper). */
+  blackholeTable?: number;
 }
 
 /** The VRRP instances of a keepalived configuration. */
@@ -428,7 +437,7 @@ export class VrrpRuntime {
       const msg = await runIp(['addr', 'del', `${v.addr}/${v.len}`, 'dev', v.dev]);
       if (!msg) this.log.warn({ vip: v.addr, dev: v.dev }, 'address left by an unclean stop removed');
     }
-    this.reaper = new VipReaper(this.instances.flatMap((i) => i.addresses));
+    this.reaper = new VipReaper(this.instances.flatMap((i) => i.addresses), this.opts.blackholeTable);
     for (const i of this.instances) {
       await i.pollLinks();
       if (i.machine.state === 'INIT') i.machine.start();
