@@ -37,9 +37,8 @@ import { networkInterfaces } from 'node:os';
 import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
 import {
-  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
+  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
-import { TCP_S_LAST } from '../ipvs/proto/tcp';
 import { UDP_S_NORMAL } from '../ipvs/proto/udp';
 import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
 import type { Log } from '../log';
@@ -55,6 +54,8 @@ const UNSYNCED_TCP = new Set([TCP_S_NONE, TCP_S_SYN_SENT, TCP_S_SYN_RECV, TCP_S_
 
 export const DEFAULT_SCAN_MS = 250;
 export const DEFAULT_REFRESH_MS = 30_000;
+/** Entries of the sync quota re-examined per entry received while the quota is full. */
+const PRUNE_STEP = 256;
 
 interface Sent { caddr: number; cport: number; state: number; at: number; seen: number }
 
@@ -94,7 +95,7 @@ export interface SyncStats {
   heartbeats: number;
 }
 
-/** Highest number of refusal counters a message error code maps to (SYNC_ERR_NAMES order). */
+/** The counter of each message error code (SYNC_ERR_NAMES order). */
 const MESSAGE_ERROR_COUNTER = [undefined, 'short', 'version', 'size', 'syncid', 'auth'] as const;
 
 function unicastClient(a: number): boolean {
@@ -119,10 +120,23 @@ export class SyncEngine {
     this.maxSyncConns = maxSyncConns ?? Math.max(1, Math.floor(director.conns.maxConns / 2));
   }
 
-  /** Live entries created by this engine (drops those that expired or were replaced). */
+  private pruneAt: Iterator<[number, number]> | undefined;
+
+  /**
+   * Entries created by this engine still live, after forgetting those that expired or were
+   * replaced among the next PRUNE_STEP examined: bounded work per received entry, so that a
+   * flood at the quota cannot turn every datagram into a walk over the whole table.
+   */
   private syncLive(): number {
     const c = this.director.conns;
-    for (const [id, key] of this.created) {
+    for (let k = 0; k < PRUNE_STEP; k++) {
+      let r = this.pruneAt?.next();
+      if (!r || r.done) {
+        this.pruneAt = this.created.entries();
+        r = this.pruneAt.next();
+        if (r.done) break;
+      }
+      const [id, key] = r.value;
       if (!c.has(id) || (c.flags(id) & F_SYNC) === 0 || ((c.caddr(id) ^ c.cport(id)) >>> 0) !== key) this.created.delete(id);
     }
     return this.created.size;

@@ -11,15 +11,16 @@
  * all up again moves it to BACKUP and the election runs again. No socket or capture handle
  * stays bound to a link in a way that its loss could abort the process.
  *
- * Addresses after a crash: a reaper (a small shell, VipReaper) holds a pipe from lvsd and
- * deletes every virtual address when the pipe closes, which happens however lvsd ends, SIGKILL
- * included: the dead director does not keep answering for the VIP (its kernel would reset the
- * clients' connections the backup now serves). The addresses added are also recorded in a
+ * Addresses after a crash: a reaper (a small shell, VipReaper) holds a pipe from lvsd and,
+ * when the pipe closes without a clean stop (SIGKILL included), blackholes lvsd's routing
+ * table and deletes every virtual address: the dead director neither keeps the VIP nor
+ * forwards untranslated replies (which the clients would answer with resets, killing the
+ * connections the backup now serves). The addresses added are also recorded in a
  * state file (vipStateFile); the next start removes what it lists before anything else.
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
-import { readFile as readFileText0, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import type { VrrpInstanceSpec } from '../control/keepalived';
@@ -49,10 +50,6 @@ export function operUp(state: string): boolean {
   return s === 'up' || s === 'unknown';
 }
 
-function readFileText(path: string): Promise<string> {
-  return readFileText0(path, 'utf8');
-}
-
 /**
  * A shell that acts when lvsd's end of its stdin pipe closes without the line "stop" (lvsd
  * died, SIGKILL included): with blackholeTable, it first adds a blackhole default route of
@@ -78,10 +75,6 @@ export class VipReaper {
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     this.child = child;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   /** A clean stop (the addresses are already released): the reaper exits doing nothing. */
@@ -276,7 +269,7 @@ class Instance {
     return this.vips;
   }
 
-  /** Starts the interface watch; FAULT at once if an interface is already down. */
+  /** Polls the interfaces every LINK_POLL_MS from now on. */
   watchLinks(): void {
     this.linkTimer = setInterval(() => void this.pollLinks(), LINK_POLL_MS);
     this.linkTimer.unref();
@@ -290,7 +283,7 @@ class Instance {
       for (const d of this.devs) {
         let st: string;
         try {
-          st = await readFileText(`/sys/class/net/${d}/operstate`);
+          st = await readFile(`/sys/class/net/${d}/operstate`, 'utf8');
         } catch {
           st = 'absent';
         }
