@@ -51,7 +51,7 @@ export function startKeepalived(
   };
   const vrrp = initial.vrrpInstances.length > 0
     ? new VrrpRuntime(log, initial.vrrpInstances, (name, state) => {
-      if (sd?.instance === name && (state === 'MASTER' || state === 'BACKUP')) setSyncRole(state === 'MASTER');
+      if (sd?.instance === name && (state === 'MASTER' || state === 'BACKUP' || state === 'FAULT')) setSyncRole(state === 'MASTER');
     }, initial.vrrpSyncGroups, vrrpOpts)
     : undefined;
   if (sync && !vrrp?.info().some((i) => i.name === sd?.instance)) setSyncRole(false);
