@@ -8,7 +8,6 @@ import * as dgram from 'node:dgram';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { SyncDaemon, SyncEngine } from '../../src/ha/sync';
-import { SeqWindow, SEQ_REPLAY, SEQ_NEW, unwrap16 } from '../../src/ha/sync-seq';
 import {
   type SyncConn, decodeSyncNack, encodeSync, encodeSyncNack, sealSync, SYNC_OK,
 } from '../../src/wire/ipvs-sync';
@@ -66,23 +65,6 @@ test('forged entries cannot fill --max-conns: sync creates at most half of it', 
   dir.pipeline.expire(1000 + 901_000 + 2000);
   assert.equal(dir.conns.size, 0);
   assert.equal(e.apply({ ...base, cport: 9 }, 1000 + 903_000), true);
-});
-
-test('sequence window: new, duplicate, too old; gaps reported; 16-bit unwrap', () => {
-  const w = new SeqWindow();
-  const miss: number[] = [];
-  assert.equal(w.accept(10, miss, 63), SEQ_NEW);
-  assert.equal(w.accept(13, miss, 63), SEQ_NEW);
-  assert.deepEqual(miss, [11, 12]);
-  assert.equal(w.accept(13, miss, 63), SEQ_REPLAY);
-  assert.equal(w.accept(12, miss, 63), SEQ_NEW, 'a resent message fills its gap');
-  assert.equal(w.accept(12, miss, 63), SEQ_REPLAY);
-  miss.length = 0;
-  assert.equal(w.accept(200, miss, 63), SEQ_NEW);
-  assert.deepEqual(miss, [], 'a gap wider than the master keeps is not asked for');
-  assert.equal(w.accept(100, miss, 63), SEQ_REPLAY, 'older than the window');
-  assert.equal(unwrap16(2, 65535), 65538);
-  assert.equal(unwrap16(65535, 65538), 65535);
 });
 
 function daemon(dir: Director, extra: Partial<ConstructorParameters<typeof SyncDaemon>[2]> = {}): SyncDaemon {
