@@ -158,7 +158,7 @@ class Instance {
         execFileSync('ip', ['addr', own ? 'add' : 'del', `${v.addr}/${v.len}`, 'dev', v.dev], { stdio: 'pipe' });
       } catch (err) {
         const msg = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim();
-        if (!/File exists|Cannot assign/.test(msg)) this.log.warn({ vip: v.addr, dev: v.dev, error: msg }, 'ip addr failed');
+        if (!/File exists|Cannot assign|Address not found/.test(msg)) this.log.warn({ vip: v.addr, dev: v.dev, error: msg }, 'ip addr failed');
       }
     }
     if (this.garpTimer) clearTimeout(this.garpTimer);
