@@ -37,6 +37,8 @@ lvsadm -A -t "$VIP:80" -s rr
 lvsadm -a -t "$VIP:80" -r "$R1:80" -m -w 2
 lvsadm -e -t "$VIP:80" -r "$R1:80" -m -w 3
 lvsadm --set 900 120 300
+check "lvsadm --vrrp answers without vrrp_instance" \
+  expect_eq "--vrrp" "$(lvsadm --vrrp)" "no VRRP instances (lvsd runs without vrrp_instance)"
 check "traffic through the VIP" expect_eq "answers" "$(curl_n 3 "http://$VIP/" | tr '\n' ' ')" "rs1 rs1 rs1 "
 
 # --- the capture, read while lvsd runs --------------------------------------------------

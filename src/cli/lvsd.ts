@@ -254,6 +254,7 @@ async function main(): Promise<void> {
   const syncControl = new SyncControl(director, log);
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
+  director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.vrrp?.info() ?? [] }));
   let stopping = false;
   let control: ControlServer | undefined;
   const shutdown = async (reason: string, code: number): Promise<void> => {
