@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,4 +143,45 @@ test('the pid file is written whole and removed only while it is ours', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('lvs-dlm under a notify socket: READY=1 once listening, pid file, STOPPING=1, readable records', { skip: noAddon }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'notify-dlm-'));
+  const sock = join(dir, 'notify.sock');
+  const pidFile = join(dir, 'lvs-dlm.pid');
+  writeFileSync(join(dir, 'secret'), 'notify-test-secret-0123456789abcdef\n', { mode: 0o600 });
+  const l = await listen(sock);
+  const bin = join(__dirname, '../../src/cli/lvs-dlm.js');
+  const p = spawn(process.execPath, [bin, '--listen', '127.0.0.1:0', '--secret-file', join(dir, 'secret'),
+    '--data', join(dir, 'data'), '--pid-file', pidFile], { env: { ...process.env, NOTIFY_SOCKET: sock }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  try {
+    await until(() => l.lines().includes('READY=1'));
+    assert.match(out, /"msg":"listening"/, 'READY=1 comes after the listening record');
+    assert.equal(readFileSync(pidFile, 'utf8'), `${p.pid}\n`);
+    const first = JSON.parse(out.split('\n')[0]) as Record<string, unknown>;
+    assert.equal(first.level, 'info');
+    assert.match(String(first.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    p.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => p.on('exit', r));
+    assert.equal(code, 0);
+    await until(() => l.lines().includes('STOPPING=1'));
+    assert.ok(!existsSync(pidFile));
+  } finally {
+    p.kill('SIGKILL');
+    l.proc.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--version on every command prints the package version', () => {
+  const version = (JSON.parse(readFileSync(join(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+  for (const c of ['lvsd', 'lvs-realserver', 'lvs-dlm', 'lvs-lock']) {
+    const r = spawnSync(process.execPath, [join(__dirname, `../../src/cli/${c}.js`), '--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, c);
+    assert.equal(r.stdout, `${c} ${version}\n`);
+  }
+  const a = spawnSync(process.execPath, [join(__dirname, '../../src/cli/lvsadm.js'), '--version'], { encoding: 'utf8' });
+  assert.equal(a.stdout, `lvsadm v${version} (ipvsadm-compatible, IPVS v1.2.1)\n`);
 });
