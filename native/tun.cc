@@ -38,10 +38,11 @@
 
 #include <unordered_map>
 
-// packet.cc, sched.cc, bpf.cc
+// packet.cc, sched.cc, bpf.cc, notify.cc
 void RegisterPacket(napi_env env, napi_value exports);
 void RegisterSched(napi_env env, napi_value exports);
 void RegisterBpf(napi_env env, napi_value exports);
+void RegisterNotify(napi_env env, napi_value exports);
 
 namespace {
 
@@ -547,6 +548,7 @@ napi_value Init(napi_env env, napi_value exports) {
   RegisterPacket(env, exports);  // packet.cc: AF_PACKET send for direct routing
   RegisterSched(env, exports);   // sched.cc: real-time policy of the packet thread
   RegisterBpf(env, exports);     // bpf.cc: the real server's IPIP decapsulation program
+  RegisterNotify(env, exports);  // notify.cc: readiness datagrams to the service manager
   return exports;
 }
 

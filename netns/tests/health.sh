@@ -196,7 +196,7 @@ removed_ms() {
     for (const l of require("fs").readFileSync(log, "utf8").split("\n")) {
       if (!l.startsWith("{")) continue;
       const j = JSON.parse(l);
-      if (j.msg === "table updated" && j.op === svc && j.dest === dest && j.time >= Number(t0)) { t = j.time - Number(t0); break; }
+      if (j.msg === "table updated" && j.op === svc && j.dest === dest && Date.parse(j.time) >= Number(t0)) { t = Date.parse(j.time) - Number(t0); break; }
     }
     console.log(t);' "$LVSD_LOG" "$1" "$2" "$3"
 }

@@ -6,11 +6,15 @@
  *           [--max-connections N] [--max-sessions N] [--max-locks N] [--max-waiters N]
  *           [--min-lease-ms N] [--max-lease-ms N] [--failover-ms N] [--heartbeat-ms N]
  *           [--grace-margin-ms N] [--auth-timeout-ms N] [--max-unauth-per-source N]
+ *           [--pid-file PATH] [--log-format json|pretty] [--log-level LEVEL] [--version]
  *
- * Logs JSON lines (pino) to stdout; the first is {"msg":"listening",...,"port":N}.
+ * Logs JSON lines (pino, src/log.ts) to stdout; the first is {"msg":"listening",...,"port":N}.
+ * Under a Type=notify unit it reports READY=1 once listening and STOPPING=1 (src/daemon/lifecycle.ts).
  * SIGTERM/SIGINT close the server and exit 0. Exit 64 on a usage error, 1 on a start failure.
  */
-import pino from 'pino';
+import { createLog, type LogFormat, logFormatError } from '../log';
+import { Lifecycle } from '../daemon/lifecycle';
+import { versionLine } from '../daemon/version';
 import { parseArgs } from 'node:util';
 import { readSecretFile } from '../dlm/auth';
 import { parseHostPort } from '../dlm/protocol';
@@ -32,7 +36,7 @@ const NUMERIC: Record<string, keyof DlmServerOptions> = {
 
 const USAGE =
   'usage: lvs-dlm --listen ADDR:PORT --secret-file FILE --data DIR [--standby-of ADDR:PORT] ' +
-  Object.keys(NUMERIC).map((k) => `[--${k} N]`).join(' ');
+  Object.keys(NUMERIC).map((k) => `[--${k} N]`).join(' ') + ' [--pid-file PATH] [--log-format json|pretty] [--log-level LEVEL] [--version]';
 
 function usage(msg: string): never {
   process.stderr.write(`lvs-dlm: ${msg}\n${USAGE}\n`);
@@ -48,6 +52,10 @@ async function main(): Promise<void> {
       data: { type: 'string' },
       'standby-of': { type: 'string' },
       help: { type: 'boolean' },
+      version: { type: 'boolean' },
+      'pid-file': { type: 'string' },
+      'log-format': { type: 'string' },
+      'log-level': { type: 'string' },
     };
     for (const k of Object.keys(NUMERIC)) options[k] = { type: 'string' };
     values = parseArgs({ options, strict: true }).values as Record<string, string | boolean | undefined>;
@@ -58,11 +66,19 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE + '\n');
     return;
   }
+  if (values.version) {
+    process.stdout.write(versionLine('lvs-dlm'));
+    return;
+  }
+  const logFormat = typeof values['log-format'] === 'string' ? values['log-format'] : 'json';
+  if (logFormatError(logFormat)) usage(logFormatError(logFormat)!);
   const listen = values.listen, secretFile = values['secret-file'], data = values.data;
   if (typeof listen !== 'string' || typeof secretFile !== 'string' || typeof data !== 'string') {
     usage('--listen, --secret-file and --data are required');
   }
-  const log = pino({ name: 'lvs-dlm' });
+  const logLevel = typeof values['log-level'] === 'string' ? values['log-level'] : undefined;
+  const log = createLog('lvs-dlm', logLevel, { format: logFormat as LogFormat });
+  const lifecycle = new Lifecycle(log, typeof values['pid-file'] === 'string' ? values['pid-file'] : undefined);
   let opts: DlmServerOptions;
   try {
     const addr = parseHostPort(listen);
@@ -91,8 +107,13 @@ async function main(): Promise<void> {
     log.error({ error: (e as Error).message }, 'start failed');
     process.exit(1);
   }
+  lifecycle.started();
   const stop = (): void => {
-    void server.close().then(() => process.exit(0));
+    lifecycle.stopping();
+    void server.close().then(() => {
+      lifecycle.exited();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -4,6 +4,7 @@
  *
  *   lvs-lock --server ADDR:PORT [--server ADDR:PORT ...] --secret-file FILE
  *            [--shared] [--timeout SEC] [--connect-timeout SEC] [--lease-ms N] NAME -- COMMAND [ARG...]
+ *   lvs-lock --version | --help
  *
  * The command runs with LVS_LOCK_NAME and LVS_LOCK_TOKEN (the fencing token, decimal) in its
  * environment. --timeout 0 tries once; without --timeout it waits until granted (at most
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { readSecretFile } from '../dlm/auth';
 import { DlmClient } from '../dlm/client';
 import { DlmError } from '../dlm/protocol';
+import { versionLine } from '../daemon/version';
 
 /** Largest --timeout: the wire carries a u32 of milliseconds, 0xffffffff meaning forever. */
 export const MAX_TIMEOUT_SEC = Math.floor(0xfffffffe / 1000);
@@ -39,15 +41,25 @@ const EXIT_BY_CODE: Record<string, number> = {
   DISCONNECTED: EXIT.noServer,
 };
 
+const USAGE = 'lvs-lock --server ADDR:PORT [--server ...] --secret-file FILE [--shared] [--timeout SEC] [--connect-timeout SEC] [--lease-ms N] NAME -- COMMAND...';
+
 function usage(msg: string): never {
   process.stderr.write(
-    `lvs-lock: ${msg}\nusage: lvs-lock --server ADDR:PORT [--server ...] --secret-file FILE [--shared] [--timeout SEC] [--connect-timeout SEC] [--lease-ms N] NAME -- COMMAND...\n`,
+    `lvs-lock: ${msg}\nusage: ${USAGE}\n`,
   );
   process.exit(EXIT.usage);
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(versionLine('lvs-lock'));
+    return;
+  }
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return;
+  }
   const dd = argv.indexOf('--');
   if (dd < 0 || dd === argv.length - 1) usage('missing -- COMMAND');
   let values: { server?: string[]; 'secret-file'?: string; shared?: boolean; timeout?: string; 'connect-timeout'?: string; 'lease-ms'?: string };

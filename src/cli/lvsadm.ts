@@ -16,8 +16,9 @@ import { type NameDb, parseArgs, type ParsedInvocation, systemNames, usageText }
 import { formatSave, parseRestore } from '../control/save';
 import { defaultSocketPath, request } from '../control/socket';
 import { formatDaemons, isHaInvocation, runHa, socketArg } from '../control/ha-cli';
+import { packageVersion } from '../daemon/version';
 
-export const LVSADM_VERSION = 'lvsadm v0.1.0 (ipvsadm-compatible, IPVS v1.2.1)';
+export const LVSADM_VERSION = `lvsadm v${packageVersion()} (ipvsadm-compatible, IPVS v1.2.1)`;
 
 export interface CliIo {
   stdout: (text: string) => void;

@@ -6,7 +6,7 @@
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
- *        [-f|--use-file KEEPALIVED_CONF]
+ *        [-f|--use-file KEEPALIVED_CONF] [--pid-file PATH] [--log-format json|pretty] [--version]
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -28,8 +28,11 @@ import { Forwarding } from '../host/forwarding';
 import { ClientNextHops } from '../host/nexthop';
 import type { Device } from '../phy/device';
 import { type FrameSink, PacketSocket } from '../phy/packet';
-import { DEFAULT_PCAP_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
-import { createLog } from '../log';
+import { DEFAULT_PCAP_MAX_BYTES, PCAP_MIN_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
+import { createLog, endpointText, fwdText, type LogFormat, logFormatError, serviceText } from '../log';
+import { handleLogged } from '../control/audit';
+import { Lifecycle } from '../daemon/lifecycle';
+import { versionLine } from '../daemon/version';
 import { applyRtPriorityOption } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
@@ -38,7 +41,7 @@ import { SyncControl } from '../ha/sync-control';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N]';
+  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
+        'pid-file': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -86,7 +91,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.version) {
-    process.stdout.write(`lvsd ${VERSION}\n`);
+    process.stdout.write(versionLine('lvsd'));
     return;
   }
   const socketPath = values.socket ?? defaultSocketPath();
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
   const xmit = values.xmit ?? 'packet';
   if (xmit !== 'packet' && xmit !== 'tun') fail(`--xmit must be 'packet' or 'tun', got '${xmit}'`, 2);
   const natDirect = xmit === 'packet';
-  const pcapMax = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', 24, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
+  const pcapMax = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', PCAP_MIN_MAX_BYTES, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
   const knobs: Partial<Knobs> = {};
   for (const s of values.sysctl ?? []) {
     try {
@@ -110,7 +115,11 @@ async function main(): Promise<void> {
       fail(`--sysctl: ${(err as Error).message}`, 2);
     }
   }
-  const log = createLog('lvsd', values['log-level']);
+  const logFormat = values['log-format'] ?? 'json';
+  if (logFormatError(logFormat)) fail(logFormatError(logFormat)!, 2);
+  // --pcap - puts the capture on stdout: the log goes to stderr.
+  const log = createLog('lvsd', values['log-level'], { format: logFormat as LogFormat, fd: values.pcap === '-' ? 2 : 1 });
+  const lifecycle = new Lifecycle(log, values['pid-file']);
   const cpus = availableParallelism();
   const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
   if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
@@ -157,11 +166,13 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(`cannot open TUN device ${tunName}: ${(err as Error).message}`);
   }
-  // --pcap FILE: what lvsd reads and sends, up to --pcap-max-bytes (then no more is written).
+  // --pcap FILE|-: what lvsd reads and sends; a file rotates at --pcap-max-bytes (src/phy/pcap.ts).
   let pcap: PcapWriter | undefined;
   if (values.pcap !== undefined) {
     try {
-      pcap = new PcapWriter(values.pcap, pcapMax);
+      pcap = new PcapWriter(values.pcap, pcapMax, 65535, {
+        onError: (err) => log.error({ file: values.pcap, error: err.message }, 'capture stopped: the output failed'),
+      });
     } catch (err) {
       fail(`--pcap ${values.pcap}: ${(err as Error).message}`);
     }
@@ -181,13 +192,12 @@ async function main(): Promise<void> {
       serviceAdded: (svc) => {
         if (svc.fwmark !== 0) openFwmark(svc.fwmark);
         else plumbing.serviceRule(true, svc.proto, svc.addr, svc.port);
-        log.info({ service: `${svc.proto}:${svc.addr}:${svc.port}`, fwmark: svc.fwmark, scheduler: svc.schedName },
-          'service added');
+        log.debug({ service: serviceText(svc), scheduler: svc.schedName }, 'service added');
       },
       serviceRemoved: (svc) => {
         if (svc.fwmark !== 0) closeFwmark(svc.fwmark);
         else plumbing.serviceRule(false, svc.proto, svc.addr, svc.port);
-        log.info({ service: `${svc.proto}:${svc.addr}:${svc.port}`, fwmark: svc.fwmark }, 'service removed');
+        log.debug({ service: serviceText(svc) }, 'service removed');
       },
       destAdded: (svc, d) => {
         // A firewall-mark service may carry TCP and UDP: replies of both enter the TUN.
@@ -199,7 +209,7 @@ async function main(): Promise<void> {
           plumbing.tunnelIcmp(true);
         }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.addRoute(d.addr);
-        log.info({ service: svc.id, dest: `${d.addr}:${d.port}`, fwd: d.fwd, weight: d.weight }, 'real server added');
+        log.debug({ service: serviceText(svc), dest: endpointText(d.addr, d.port), fwd: fwdText(d.fwd), weight: d.weight }, 'real server added');
       },
       destRemoved: (svc, d) => {
         if (d.fwd === FWD_MASQ && svc.fwmark !== 0) plumbing.replyRule(false, IPPROTO_UDP, d.addr, d.port);
@@ -210,7 +220,7 @@ async function main(): Promise<void> {
           plumbing.tunnelIcmp(false);
         }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.removeRoute(d.addr);
-        log.info({ service: svc.id, dest: `${d.addr}:${d.port}` }, 'real server removed');
+        log.debug({ service: serviceText(svc), dest: endpointText(d.addr, d.port) }, 'real server removed');
       },
     },
   });
@@ -244,11 +254,13 @@ async function main(): Promise<void> {
   const syncControl = new SyncControl(director, log);
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
+  director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.vrrp?.info() ?? [] }));
   let stopping = false;
   let control: ControlServer | undefined;
   const shutdown = async (reason: string, code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    lifecycle.stopping();
     log.info({ reason }, 'stopping');
     try {
       await keepalived?.stop();
@@ -256,21 +268,25 @@ async function main(): Promise<void> {
       director.stop();
       director.services.clear();
       forwarding.stop();
-      pcap?.close();
+      if (pcap) {
+        await pcap.close();
+        log.info({ packets: pcap.packets, dropped: pcap.dropped, rotations: pcap.rotations }, 'capture closed');
+      }
     } catch (err) {
       log.error({ err }, 'error while stopping the datapath');
     }
     plumbing.teardown();
     if (control) await control.close().catch(() => undefined);
     log.flush?.();
+    lifecycle.exited();
     process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
-  process.on('SIGHUP', () => {
+  process.on('SIGHUP', () => void lifecycle.reload(() => {
     if (keepalived) keepalived.reload();
     else log.info({}, 'SIGHUP ignored (no reloadable configuration)');
-  });
+  }));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     void shutdown('uncaughtException', 1);
@@ -279,6 +295,7 @@ async function main(): Promise<void> {
   try {
     plumbing.setup();
     director.handle(initial);
+    if (initial.length > 0) log.info({ file: values.config, commands: initial.length }, 'configuration loaded');
     if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
@@ -288,7 +305,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => director.handle(cmds));
+  control = new ControlServer(socketPath, (cmds) => handleLogged(log, (c) => director.handle(c), cmds));
   try {
     await control.listen();
   } catch (err) {
@@ -300,6 +317,7 @@ async function main(): Promise<void> {
   director.start();
   forwarding.start();
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
+  lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);
 }
 
 void main();

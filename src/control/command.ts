@@ -75,6 +75,8 @@ export type Command =
   | { op: 'status' }
   /** lvsd extension: health checker states (lvsadm --checks). */
   | { op: 'list-checks' }
+  /** lvsd extension: VRRP instance states of lvsd -f (lvsadm --vrrp). */
+  | { op: 'list-vrrp' }
   /** --start-daemon master|backup: the connection sync daemon (src/ha/sync.ts). */
   | { op: 'start-daemon'; daemon: SyncDaemonInfo }
   | { op: 'stop-daemon'; state: SyncState }
@@ -86,6 +88,15 @@ export type Command =
   | { op: 'get-sysctl' };
 
 export type SyncState = 'master' | 'backup';
+
+/** One VRRP instance (src/ha/vrrp-node.ts): keepalived's state name, its priority, the master seen. */
+export interface VrrpStateInfo {
+  name: string;
+  state: string;
+  priority: number;
+  /** Address of the current master ('' while none is known). */
+  master: string;
+}
 
 /** A connection sync daemon as ipvsadm shows it: "master sync daemon (mcast=eth0, syncid=1)". */
 export interface SyncDaemonInfo {
@@ -181,6 +192,7 @@ export type Result =
   | { kind: 'timeout'; timeout: TimeoutInfo }
   | { kind: 'status'; status: StatusInfo }
   | { kind: 'checks'; services: CheckServiceInfo[] }
+  | { kind: 'vrrp'; instances: VrrpStateInfo[] }
   | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'sysctl'; values: Record<string, number> };
 

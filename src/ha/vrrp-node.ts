@@ -305,7 +305,7 @@ class Instance {
       if (own) this.onAdded(v);
       this.ipQueue = this.ipQueue.then(async () => {
         const msg = await runIp(['addr', own ? 'add' : 'del', `${v.addr}/${v.len}`, 'dev', v.dev]);
-        if (msg && !/File exists|Cannot assign/.test(msg)) this.log.warn({ vip: v.addr, dev: v.dev, error: msg }, 'ip addr failed');
+        if (msg && !/File exists|Cannot assign|Address not found/.test(msg)) this.log.warn({ vip: v.addr, dev: v.dev, error: msg }, 'ip addr failed');
       });
     }
     if (this.garpTimer) clearTimeout(this.garpTimer);

@@ -205,7 +205,7 @@ export class Forwarding {
       try {
         const sink = this.openSink(r.dev);
         this.route.addSink(sink);
-        this.log.info({ dev: r.dev, vnetHdr: sink.vnetHdr }, 'direct routing: AF_PACKET socket opened');
+        this.log.info({ dev: r.dev, vnetHdr: sink.vnetHdr }, 'AF_PACKET socket opened');
       } catch (err) {
         this.log.warn({ dev: r.dev, err: (err as Error).message }, 'direct routing: cannot open AF_PACKET socket');
         return;
