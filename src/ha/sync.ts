@@ -61,6 +61,12 @@ export class SyncEngine {
 
   /** Entries due for sending at `now` (ms, the director's clock). */
   collect(now: number): SyncConn[] {
+    const feed = this.director.syncFeed;
+    if (feed !== null) {
+      const fed = feed.take(now);
+      this.stats.sent += fed.length;
+      return fed;
+    }
     const c = this.director.conns;
     const tcpT = this.director.pipeline.tcpTimeouts;
     const udpT = this.director.pipeline.udpTimeouts;
@@ -115,6 +121,11 @@ export class SyncEngine {
     if (!dest) {
       this.stats.noDest++;
       return false;
+    }
+    if (this.director.syncFeed !== null) {
+      this.director.syncFeed.insert(m);
+      this.stats.applied++;
+      return true;
     }
     const c = this.director.conns;
     const active = proto === IPPROTO_TCP && m.state === TCP_S_ESTABLISHED;

@@ -36,9 +36,15 @@ export class PcapWriter {
   private staged = 0;
   private written = 0;
 
-  constructor(readonly path: string, readonly maxBytes = DEFAULT_PCAP_MAX_BYTES, readonly snaplen = 65535) {
+  /**
+   * append: another writer (thread) created the file and its header; this one appends whole
+   * records (O_APPEND), each flush one write, so several writers interleave by batches.
+   */
+  constructor(readonly path: string, readonly maxBytes = DEFAULT_PCAP_MAX_BYTES, readonly snaplen = 65535,
+    append = false) {
     if (maxBytes < PCAP_FILE_HDR_LEN) throw new RangeError(`maxBytes must be at least ${PCAP_FILE_HDR_LEN}`);
-    this.fd = openSync(path, 'w', 0o600);
+    this.fd = openSync(path, append ? 'a' : 'w', 0o600);
+    if (append) return;
     const h = this.stage;
     h.writeUInt32LE(PCAP_MAGIC, 0);
     h.writeUInt16LE(2, 4);
