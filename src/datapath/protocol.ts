@@ -49,7 +49,9 @@ export type ToWorker =
   | { t: 'conns'; id: number; from: number; max: number }
   | { t: 'sync-feed'; on: boolean }
   | { t: 'sync-in'; conns: SyncConn[] }
-  | { t: 'crash' };
+  | { t: 'crash' }
+  /** Stop reading, flush the capture, end the thread. */
+  | { t: 'stop' };
 
 export type FromWorker =
   | { t: 'ready'; index: number; version: number }

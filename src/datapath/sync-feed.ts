@@ -62,7 +62,7 @@ export class SyncFeed {
   /** The due entries of this period, handed to send() in one batch. */
   flush(): void {
     const c = this.director.conns;
-    const slice = Math.max(64, Math.ceil(c.capacity * FLUSH_MS / REFRESH_MS));
+    const slice = Math.ceil(c.capacity * FLUSH_MS / REFRESH_MS);
     const end = Math.min(c.capacity, this.cursor + slice);
     for (let id = this.cursor; id < end; id++) if (c.has(id)) this.dirty.add(id);
     this.cursor = end >= c.capacity ? 0 : end;

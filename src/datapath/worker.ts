@@ -84,6 +84,12 @@ function sinkFor(dev: string): boolean {
   }
 }
 
+/** This worker's share of max_half_open (0: no cap). */
+function shareHalfOpen(): void {
+  const total = pipeline.knobs.max_half_open;
+  pipeline.halfOpen.setBudget(total === 0 ? 0 : Math.ceil(total / cfg.workers));
+}
+
 const feed = new SyncFeed(director, (conns) => post({ t: 'sync-out', conns }));
 let version = 0;
 
@@ -93,6 +99,9 @@ port.on('message', (m: ToWorker) => {
       pendingSlots = new Map(m.slots);
       pendingFwmarkFds = new Map(m.fwmarkFds);
       director.handle(m.cmds);
+      // max_half_open bounds all workers together: each holds its share (the steering hash
+      // spreads a flood of spoofed sources evenly).
+      if (m.cmds.some((c) => c.op === 'set-sysctl' && c.name === 'max_half_open')) shareHalfOpen();
       director.fwmarks.syncSettings();
       version = m.version;
       return;
@@ -136,6 +145,12 @@ port.on('message', (m: ToWorker) => {
       post({ t: 'sync-applied', applied, failed: m.conns.length - applied });
       return;
     }
+    case 'stop':
+      director.stop();
+      route.close();
+      pcap?.close();
+      port.close();
+      return;
     case 'crash':
       // Test-only hook (LVSD_TEST_CRASH_HOOK=1): an exception outside any handler ends this thread.
       if (cfg.crashHook) setImmediate(() => { throw new Error(`worker ${cfg.index}: crash requested by the test hook`); });
@@ -143,5 +158,6 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
+shareHalfOpen();
 director.start();
 post({ t: 'ready', index: cfg.index, version });

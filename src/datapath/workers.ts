@@ -28,6 +28,7 @@ export const MAX_WORKERS = 64;
 const RESTART_DELAY_MS = 200;
 const QUERY_TIMEOUT_MS = 2000;
 const CONN_CHUNK = 4096;
+const STOP_TIMEOUT_MS = 2000;
 /** Buffered sync entries at most (the sender drains every scan). */
 const SYNC_QUEUE_MAX = 1 << 20;
 
@@ -181,7 +182,7 @@ export class PacketWorkers implements SyncFeed {
     this.director = director;
     director.onApplied = (cmds) => this.applied(cmds);
     director.syncFeed = this;
-    for (const s of this.slots) this.spawn(s, true);
+    for (const s of this.slots) this.spawn(s);
     this.timers.push(setInterval(() => void this.estimate(), ESTIMATOR_INTERVAL_MS));
     for (const t of this.timers) t.unref();
   }
@@ -269,7 +270,7 @@ export class PacketWorkers implements SyncFeed {
     return { t: 'apply', version: this.version, cmds, slots, fwmarkFds };
   }
 
-  private spawn(s: Slot, first: boolean): void {
+  private spawn(s: Slot): void {
     const cfg: WorkerConfig = {
       index: s.index, workers: this.count, tunFd: this.queues[s.index].fd, batch: this.opts.batch,
       vnetHdr: this.opts.vnetHdr, offload: this.opts.offload, natDirect: this.opts.natDirect, maxConns: this.opts.maxConns,
@@ -277,8 +278,8 @@ export class PacketWorkers implements SyncFeed {
     };
     const w = new Worker(join(__dirname, 'worker.js'), { workerData: cfg });
     s.worker = w;
-    // Workers started with lvsd get the configuration as it is applied; a restarted one at once.
-    if (!first || this.version > 0) w.postMessage(this.snapshot(s.index));
+    // The configuration as it is now (with lvsd's --sysctl knobs); later batches follow in order.
+    w.postMessage(this.snapshot(s.index));
     w.postMessage({ t: 'facts', facts: [...this.facts.values()] } satisfies ToWorker);
     if (this.syncOn) w.postMessage({ t: 'sync-feed', on: true } satisfies ToWorker);
     w.on('message', (m: FromWorker) => this.message(s, m));
@@ -292,7 +293,7 @@ export class PacketWorkers implements SyncFeed {
       if (this.stopping) return;
       s.restarts++;
       this.opts.log.error({ worker: s.index, code, restarts: s.restarts }, 'packet worker exited; restarting with a fresh shard');
-      setTimeout(() => { if (!this.stopping) this.spawn(s, false); }, RESTART_DELAY_MS).unref();
+      setTimeout(() => { if (!this.stopping) this.spawn(s); }, RESTART_DELAY_MS).unref();
     });
   }
 
@@ -455,7 +456,19 @@ export class PacketWorkers implements SyncFeed {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    await Promise.all(this.slots.map((s) => {
+      const w = s.worker;
+      if (!w) return undefined;
+      // The worker ends by itself once its device and sockets are closed; terminate() if not.
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => void w.terminate().then(() => resolve()), STOP_TIMEOUT_MS);
+        w.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        w.postMessage({ t: 'stop' } satisfies ToWorker);
+      });
+    }));
     for (const q of this.queues.slice(1)) q.close();
     for (const mark of [...this.fwmarkQueues.keys()]) this.closeFwmark(mark);
     this.steering?.close();
