@@ -110,6 +110,7 @@ export class PacketWorkers implements SyncFeed {
   onMtu: ((rip: number, mtu: number) => void) | null = null;
 
   constructor(private readonly opts: PacketWorkersOptions) {
+    this.queues = [opts.dev];
     let n = opts.workers;
     let steering: Steering | undefined;
     if (n > 1) {
@@ -123,7 +124,6 @@ export class PacketWorkers implements SyncFeed {
     }
     this.steering = steering;
     this.count = n;
-    this.queues = [opts.dev];
     for (let i = 1; i < n; i++) this.queues.push(this.openQueue(opts.dev.name));
     for (let i = 0; i < n; i++) this.slots.push({ index: i, worker: undefined, restarts: 0, lastError: '' });
   }
@@ -133,11 +133,10 @@ export class PacketWorkers implements SyncFeed {
       multiQueue: true });
   }
 
+  /** Attaches (or replaces) the steering program on the main device and every firewall-mark device. */
   private attachSteering(progFd: number): void {
-    // Called while the constructor runs (queues not set yet) and on every reload.
-    const devs: TunDevice[] = [this.queues?.[0] ?? this.opts.dev];
-    for (const q of this.fwmarkQueues?.values() ?? []) devs.push(q[0]);
-    for (const d of devs) d.setSteering(progFd);
+    this.queues[0].setSteering(progFd);
+    for (const q of this.fwmarkQueues.values()) q[0].setSteering(progFd);
   }
 
   /** The service hooks for the main director: shared counts, then `inner`'s own hooks. */
