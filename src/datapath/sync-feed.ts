@@ -30,12 +30,18 @@ export class SyncFeed {
   private cursor = 0;
   private on = false;
 
-  constructor(private readonly director: Director, private readonly send: (conns: SyncConn[]) => void) {
-    const c = director.conns;
+  private hooked = false;
+
+  constructor(private readonly director: Director, private readonly send: (conns: SyncConn[]) => void) {}
+
+  /** Marks entries as the pipeline creates them and moves them between states (from the first enable on). */
+  private hook(): void {
+    if (this.hooked) return;
+    this.hooked = true;
+    const c = this.director.conns;
     const insert = c.insert.bind(c);
     const setState = c.setState.bind(c);
     const dirty = this.dirty;
-    // Marks entries as the pipeline creates them and moves them between states.
     c.insert = (...args: Parameters<typeof c.insert>): number => {
       const id = insert(...args);
       if (this.on && id >= 0) dirty.add(id);
@@ -49,6 +55,7 @@ export class SyncFeed {
 
   enable(on: boolean): void {
     if (on === this.on) return;
+    if (on) this.hook();
     this.on = on;
     this.dirty.clear();
     if (this.timer) clearInterval(this.timer);

@@ -25,7 +25,11 @@ import { SLOTS, SharedCounts, createCountsBuffer } from './shared-counts';
 import { Steering, steerQueue } from './steering';
 
 export const MAX_WORKERS = 64;
+/** A dead worker is restarted after 200 ms, doubling per restart up to 6.4 s. */
 const RESTART_DELAY_MS = 200;
+const RESTART_DELAY_MAX_MS = 6400;
+/** The sync feed stops when the sender has not taken entries for this long (no longer master). */
+const SYNC_IDLE_MS = 3000;
 const QUERY_TIMEOUT_MS = 2000;
 const CONN_CHUNK = 4096;
 const STOP_TIMEOUT_MS = 2000;
@@ -103,6 +107,7 @@ export class PacketWorkers implements SyncFeed {
   private readonly waiting = new Map<number, (m: FromWorker) => void>();
   private readonly syncQueue: SyncConn[] = [];
   private syncOn = false;
+  private syncTaken = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   /** Next-hop misses and path-MTU reports of the workers (lvsd wires them to host/). */
@@ -292,7 +297,8 @@ export class PacketWorkers implements SyncFeed {
       if (this.stopping) return;
       s.restarts++;
       this.opts.log.error({ worker: s.index, code, restarts: s.restarts }, 'packet worker exited; restarting with a fresh shard');
-      setTimeout(() => { if (!this.stopping) this.spawn(s); }, RESTART_DELAY_MS).unref();
+      const delay = Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_MS * 2 ** Math.min(s.restarts - 1, 5));
+      setTimeout(() => { if (!this.stopping) this.spawn(s); }, delay).unref();
     });
   }
 
@@ -317,6 +323,12 @@ export class PacketWorkers implements SyncFeed {
         this.onMtu?.(m.rip, m.mtu);
         return;
       case 'sync-out':
+        if (performance.now() - this.syncTaken > SYNC_IDLE_MS) {
+          this.syncOn = false;
+          this.syncQueue.length = 0;
+          this.broadcast({ t: 'sync-feed', on: false });
+          return;
+        }
         for (const c of m.conns) if (this.syncQueue.length < SYNC_QUEUE_MAX) this.syncQueue.push(c);
         return;
       case 'sync-applied':
@@ -438,6 +450,7 @@ export class PacketWorkers implements SyncFeed {
 
   // SyncFeed (src/ipvs/director.ts)
   take(): SyncConn[] {
+    this.syncTaken = performance.now();
     if (!this.syncOn) {
       this.syncOn = true;
       this.broadcast({ t: 'sync-feed', on: true });
