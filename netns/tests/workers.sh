@@ -65,6 +65,9 @@ nconns=$(lvsadm -L -n -c | grep -c "$VIP:80" || true)
 check "-L -n -c merges both workers' entries (200 in TIME_WAIT or closing: $nconns)" test "$nconns" -eq 200
 st=$(lvsadm -L -n --stats -t "$VIP:80" | awk -v s="$VIP:80" '$1 == "TCP" && $2 == s {print $3}')
 check "--stats sums both workers: 200 connections ($st)" expect_eq "stats conns" "$st" 200
+lvsadm -Z
+st=$(lvsadm -L -n --stats -t "$VIP:80" | awk -v s="$VIP:80" '$1 == "TCP" && $2 == s {print $3 "/" $4}')
+check "-Z zeroes the counters of both workers (conns/inpkts $st)" expect_eq "stats after -Z" "$st" "0/0"
 
 # --- persistence: every client on one real server --------------------------------------------
 lvsadm -C

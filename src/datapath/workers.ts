@@ -21,7 +21,7 @@ import type { RouteXmit } from '../xmit/dr';
 import type { TunnelXmit } from '../xmit/tunnel';
 import type { SyncConn } from '../wire/ipvs-sync';
 import { type Fact, type FromWorker, type ToWorker, type WorkerConfig, destKey } from './protocol';
-import { SLOTS, SharedCounts, createCountsBuffer } from './shared-counts';
+import { SharedCounts, createCountsBuffer } from './shared-counts';
 import { Steering, steerQueue } from './steering';
 
 export const MAX_WORKERS = 64;
@@ -54,7 +54,7 @@ export interface PacketWorkersOptions {
   rtPriority: number;
   pcap?: { path: string; maxBytes: number };
   log: WorkerLog;
-  /** Environment of the test-only crash hook (LVSD_TEST_CRASH_HOOK=1 enables `crash-worker`). */
+  /** Test only (lvsd: LVSD_TEST_CRASH_HOOK=1): crash(index) makes a worker throw. */
   crashHook?: boolean;
 }
 
@@ -296,7 +296,9 @@ export class PacketWorkers implements SyncFeed {
       s.worker = undefined;
       if (this.stopping) return;
       s.restarts++;
-      this.opts.log.error({ worker: s.index, code, restarts: s.restarts }, 'packet worker exited; restarting with a fresh shard');
+      this.opts.log.error({ worker: s.index, code, restarts: s.restarts, err: s.lastError },
+        'packet worker exited; restarting with a fresh shard');
+      s.lastError = '';
       const delay = Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_MS * 2 ** Math.min(s.restarts - 1, 5));
       setTimeout(() => { if (!this.stopping) this.spawn(s); }, delay).unref();
     });
@@ -487,4 +489,3 @@ export class PacketWorkers implements SyncFeed {
   }
 }
 
-export { SLOTS };
