@@ -214,6 +214,64 @@ napi_value Open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// adopt(fd, offload) -> {fd, name}: a duplicate of a TUN queue fd opened elsewhere in this
+// process (another thread's addon instance), registered here like one this addon opened. The
+// queue stays attached (and keeps its index, which a steering program returns) while any
+// duplicate is open, so a thread that ends closes only its own. With offload, TUNSETOFFLOAD is
+// applied to the queue again (offloads are per queue).
+napi_value Adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Addon* a;
+  int32_t src;
+  bool offload = false;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "fd", &src)) return nullptr;
+  if (napi_get_value_bool(env, argv[1], &offload) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "offload must be a boolean");
+    return nullptr;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(src, TUNGETIFF, &ifr) < 0) {
+    ThrowErrno(env, "TUNGETIFF", "fd", errno);
+    return nullptr;
+  }
+  int fd = fcntl(src, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowErrno(env, "dup", "fd", errno);
+    return nullptr;
+  }
+  if (offload && ioctl(fd, TUNSETOFFLOAD, kOffloads) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "TUNSETOFFLOAD", ifr.ifr_name, err);
+    return nullptr;
+  }
+  auto it = a->devs.find(fd);
+  if (it != a->devs.end()) delete it->second;
+  a->devs[fd] = new Dev();
+  napi_value result, fd_v, got_name;
+  napi_create_object(env, &result);
+  napi_create_int32(env, fd, &fd_v);
+  napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &got_name);
+  napi_set_named_property(env, result, "fd", fd_v);
+  napi_set_named_property(env, result, "name", got_name);
+  return result;
+}
+
+// setSteering(fd, progFd): TUNSETSTEERINGEBPF on the device of queue fd; progFd -1 detaches.
+// The program (BPF_PROG_TYPE_SOCKET_FILTER) returns the queue index of each packet the
+// kernel sends into the device (tun_ebpf_select_queue: ret % numqueues).
+napi_value SetSteering(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Addon* a;
+  int32_t fd, prog;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "fd", &fd) || !GetInt(env, argv[1], "progFd", &prog))
+    return nullptr;
+  int p = prog;
+  if (ioctl(fd, TUNSETSTEERINGEBPF, &p) < 0) ThrowErrno(env, "TUNSETSTEERINGEBPF", "fd", errno);
+  return nullptr;
+}
+
 // rawOpen(protocol, rcvbuf) -> fd
 // socket(AF_INET, SOCK_RAW, protocol), non-blocking, close-on-exec: read() returns one datagram
 // with its IPv4 header (raw(7)), so readBatch and the poll and counters of TUN devices apply.
@@ -534,6 +592,8 @@ napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"rawOpen", nullptr, RawOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"adopt", nullptr, Adopt, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"setSteering", nullptr, SetSteering, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"readBatch", nullptr, ReadBatch, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"writeBatch", nullptr, WriteBatch, nullptr, nullptr, nullptr, napi_enumerable, a},

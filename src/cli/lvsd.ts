@@ -6,7 +6,7 @@
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
- *        [-f|--use-file KEEPALIVED_CONF] [--pid-file PATH] [--log-format json|pretty] [--version]
+ *        [-f|--use-file KEEPALIVED_CONF] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N]
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -38,10 +38,12 @@ import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
+import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
+import { setRealtimePriority } from '../phy/sched';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version]';
+  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
         'rt-priority': { type: 'string' },
         'pid-file': { type: 'string' },
         'log-format': { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -121,6 +124,8 @@ async function main(): Promise<void> {
   const log = createLog('lvsd', values['log-level'], { format: logFormat as LogFormat, fd: values.pcap === '-' ? 2 : 1 });
   const lifecycle = new Lifecycle(log, values['pid-file']);
   const cpus = availableParallelism();
+  // --workers N: packet worker threads, one TUN queue each (default: one per CPU lvsd may use).
+  const nWorkers = intOpt(values.workers, 'workers', 1, MAX_WORKERS, Math.min(cpus, MAX_WORKERS));
   const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
   if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
 
@@ -154,7 +159,9 @@ async function main(): Promise<void> {
   // --rt-priority: the packet thread (this one) under SCHED_RR, before anything in the kernel
   // changes (see src/phy/sched.ts).
   const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
-  if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
+  // The packet workers run under SCHED_RR; the main thread (control plane) goes back to ordinary.
+  if (rtPriority !== 0) setRealtimePriority(0);
+  if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet worker scheduling');
 
   const stateFile = `${socketPath}.plumbing.json`;
   Plumbing.recover(stateFile, log);
@@ -162,7 +169,7 @@ async function main(): Promise<void> {
   try {
     // Scratch slots hold ICMP errors and the segments of tunnelled super-packets.
     dev = TunDevice.open({ name: tunName, batch, scratchSlots: batch + 16, vnetHdr: !values['no-offload'],
-      offload: !values['no-offload'] });
+      offload: !values['no-offload'], multiQueue: true });
   } catch (err) {
     fail(`cannot open TUN device ${tunName}: ${(err as Error).message}`);
   }
@@ -185,10 +192,14 @@ async function main(): Promise<void> {
   const plumbing = new Plumbing({ tun: dev.name, table, stateFile, rpsCpus: rpsCpus === '0' ? '' : rpsCpus }, log);
 
   const forwarding = new Forwarding(log, openSink, { tunnelDirect: natDirect });
+  const workers = new PacketWorkers({ dev, workers: nWorkers, batch, vnetHdr: !values['no-offload'],
+    offload: !values['no-offload'], natDirect, maxConns, rtPriority, log,
+    pcap: pcap && values.pcap !== undefined ? { path: values.pcap, maxBytes: pcapMax } : undefined, capture: pcap,
+    crashHook: process.env.LVSD_TEST_CRASH_HOOK === '1' });
   const director = new Director(dataDev, {
     maxConns,
     knobs,
-    hooks: {
+    hooks: workers.hooks({
       serviceAdded: (svc) => {
         if (svc.fwmark !== 0) openFwmark(svc.fwmark);
         else plumbing.serviceRule(true, svc.proto, svc.addr, svc.port);
@@ -222,7 +233,7 @@ async function main(): Promise<void> {
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.removeRoute(d.addr);
         log.debug({ service: serviceText(svc), dest: endpointText(d.addr, d.port) }, 'real server removed');
       },
-    },
+    }),
   });
 
   director.pipeline.tunnel = forwarding.tunnel;
@@ -231,6 +242,9 @@ async function main(): Promise<void> {
   const nextHops = natDirect ? new ClientNextHops(forwarding.route, openSink) : undefined;
   if (nextHops) director.pipeline.onNextHopMiss = (a) => nextHops.miss(a);
   director.pipeline.onMtu = (rip, mtu) => forwarding.reportMtu(rip, mtu);
+  workers.mirror(forwarding.route, forwarding.tunnel);
+  if (nextHops) workers.onNextHopMiss = (a) => nextHops.miss(a);
+  workers.onMtu = (rip, mtu) => forwarding.reportMtu(rip, mtu);
 
   // Firewall-mark services (src/ipvs/fwmark.ts): a TUN device per mark, opened like the main
   // one, and its policy route. A device that cannot be opened leaves the service without
@@ -239,7 +253,7 @@ async function main(): Promise<void> {
   function openFwmark(mark: number): void {
     const name = fwmarkDeviceName(dev.name, mark);
     try {
-      const markDev = TunDevice.open({ name, batch, scratchSlots: batch + 16, vnetHdr: markOffload, offload: markOffload });
+      const markDev = workers.openFwmark(mark, name);
       director.fwmarks.attach(mark, pcap ? new PcapDevice(markDev, pcap) : markDev);
       plumbing.fwmarkRoute(true, mark, markDev.name);
     } catch (err) {
@@ -249,6 +263,7 @@ async function main(): Promise<void> {
   function closeFwmark(mark: number): void {
     plumbing.fwmarkRoute(false, mark, fwmarkDeviceName(dev.name, mark));
     director.fwmarks.detach(mark);
+    workers.closeFwmark(mark);
   }
 
   const syncControl = new SyncControl(director, log);
@@ -265,6 +280,7 @@ async function main(): Promise<void> {
     try {
       await keepalived?.stop();
       syncControl.close();
+      await workers.stop();
       director.stop();
       director.services.clear();
       forwarding.stop();
@@ -292,6 +308,13 @@ async function main(): Promise<void> {
     void shutdown('uncaughtException', 1);
   });
 
+  workers.start(director);
+  if (workers.count !== nWorkers) log.warn({ workers: workers.count, wanted: nWorkers }, 'fewer packet workers than asked');
+  // Test-only hook, enabled by LVSD_TEST_CRASH_HOOK=1: SIGUSR1/SIGUSR2 make worker 0/1 throw.
+  if (process.env.LVSD_TEST_CRASH_HOOK === '1') {
+    process.on('SIGUSR1', () => workers.crash(0));
+    process.on('SIGUSR2', () => workers.crash(1));
+  }
   try {
     plumbing.setup();
     director.handle(initial);
@@ -305,7 +328,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => handleLogged(log, (c) => director.handle(c), cmds));
+  control = new ControlServer(socketPath, (cmds) => handleLogged(log, (c) => workers.handle(c), cmds));
   try {
     await control.listen();
   } catch (err) {
@@ -314,9 +337,9 @@ async function main(): Promise<void> {
     await shutdown('control socket', 1);
     return;
   }
-  director.start();
   forwarding.start();
-  log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
+  log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch,
+    workers: workers.count }, 'lvsd started');
   lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);
 }
 

@@ -144,6 +144,12 @@ export class SyncEngine {
 
   /** Entries due for sending at `now` (ms, the director's clock). */
   collect(now: number): SyncConn[] {
+    const feed = this.director.syncFeed;
+    if (feed !== null) {
+      const fed = feed.take(now);
+      this.stats.sent += fed.length;
+      return fed;
+    }
     const c = this.director.conns;
     const tcpT = this.director.pipeline.tcpTimeouts;
     const udpT = this.director.pipeline.udpTimeouts;
@@ -206,13 +212,19 @@ export class SyncEngine {
       this.stats.noDest++;
       return false;
     }
-    const c = this.director.conns;
     const active = proto === IPPROTO_TCP && m.state === TCP_S_ESTABLISHED;
     const state = proto === IPPROTO_TCP ? m.state : UDP_S_NORMAL;
     // ip_vs_proc_conn: timeout 0 means the table's; above the table's it is clamped (lvsd).
     const limit = proto === IPPROTO_TCP ? this.director.pipeline.tcpTimeouts[state] : this.director.pipeline.udpTimeouts[UDP_S_NORMAL];
     if (m.timeoutSec > limit) this.stats.timeoutClamped++;
     const timeout = m.timeoutSec === 0 || m.timeoutSec > limit ? limit : m.timeoutSec;
+    if (this.director.syncFeed !== null) {
+      // Packet workers: the entry goes to the worker that will see its packets, clamped as here.
+      this.director.syncFeed.insert(timeout === m.timeoutSec ? m : { ...m, timeoutSec: timeout });
+      this.stats.applied++;
+      return true;
+    }
+    const c = this.director.conns;
     const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
     if (id >= 0) {
       if (c.destId(id) !== dest.id) {

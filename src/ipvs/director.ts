@@ -5,6 +5,7 @@
  */
 import type { Command, ConnInfo, Result } from '../control/command';
 import type { Device } from '../phy/device';
+import type { SyncConn } from '../wire/ipvs-sync';
 import { ConnTable, F_TEMPLATE } from './conn';
 import { IpvsError, E } from './errors';
 import { ESTIMATOR_INTERVAL_MS, Estimator } from './estimator';
@@ -18,6 +19,14 @@ import { ServiceTable, protoName, type ServiceHooks } from './service';
 import { FWD_MASQ, IPPROTO_TCP, ipToString } from './types';
 
 export const VERSION = '0.1.0';
+
+/** Connection sync over a sharded table (src/datapath/workers.ts). */
+export interface SyncFeed {
+  /** Created and changed entries reported since the last call (master). */
+  take(now: number): SyncConn[];
+  /** Inserts a received entry into the shard that will see its packets (backup). */
+  insert(m: SyncConn): void;
+}
 
 export interface DirectorOptions {
   hooks?: ServiceHooks;
@@ -45,6 +54,16 @@ export class Director {
   private readonly started: number;
   private timers: NodeJS.Timeout[] = [];
   private lastEstimate: number;
+  /**
+   * Called after a batch of configuration commands was applied whole (packet workers apply
+   * the same batch to their replicas: src/datapath/workers.ts).
+   */
+  onApplied: ((cmds: Command[]) => void) | null = null;
+  /**
+   * Where connection sync gets its entries and puts received ones when the connection table
+   * is sharded over packet workers; null: this director's own table.
+   */
+  syncFeed: SyncFeed | null = null;
   /** Queries answered by daemon extensions (e.g. list-checks by the health manager). */
   private readonly queryHandlers = new Map<Command['op'], (cmd: Command) => Result>();
 
@@ -118,6 +137,7 @@ export class Director {
       setUdpTimeout(this.pipeline.udpTimeouts, t.udp);
     }
     for (const k of sysctls) if (isKnobName(k.name)) this.setKnob(k.name, k.value);
+    this.onApplied?.(cmds);
     return { kind: 'done' };
   }
 
@@ -182,23 +202,31 @@ export class Director {
   }
 
   connInfo(): ConnInfo[] {
-    const c = this.conns;
     const now = this.clock();
     const out: ConnInfo[] = [];
-    c.forEach((id) => {
-      const proto = c.proto(id);
-      out.push({
-        // A firewall-mark template has protocol IPPROTO_IP (src/ipvs/persist.ts), listed as "IP".
-        proto: proto === TEMPLATE_PROTO_ANY ? 'ip' : protoName(proto),
-        expires: Math.max(0, Math.round(c.remaining(id, now))),
-        // Templates print the template state table's name (ip_vs_state_name: "NONE").
-        state: (c.flags(id) & F_TEMPLATE) !== 0 ? 'NONE' : proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
-        caddr: ipToString(c.caddr(id)), cport: c.cport(id),
-        vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
-        daddr: ipToString(c.daddr(id)), dport: c.dport(id),
-      });
-    });
+    this.conns.forEach((id) => { out.push(this.connRow(id, now)); });
     return out;
+  }
+
+  /** The listing row of live entry id (lvsadm -L -c). */
+  connRow(id: number, now: number): ConnInfo {
+    const c = this.conns;
+    const proto = c.proto(id);
+    return {
+      // A firewall-mark template has protocol IPPROTO_IP (src/ipvs/persist.ts), listed as "IP".
+      proto: proto === TEMPLATE_PROTO_ANY ? 'ip' : protoName(proto),
+      expires: Math.max(0, Math.round(c.remaining(id, now))),
+      // Templates print the template state table's name (ip_vs_state_name: "NONE").
+      state: (c.flags(id) & F_TEMPLATE) !== 0 ? 'NONE' : proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
+      caddr: ipToString(c.caddr(id)), cport: c.cport(id),
+      vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
+      daddr: ipToString(c.daddr(id)), dport: c.dport(id),
+    };
+  }
+
+  /** The director's clock (ms). */
+  now(): number {
+    return this.clock();
   }
 }
 

@@ -57,6 +57,11 @@ export interface NativeAddon {
   stopPoll(fd: number): void;
   /** Stops polling and closes fd; throws EBADF for an fd the addon did not open. */
   close(fd: number): void;
+  /** A duplicate (O_CLOEXEC) of TUN queue fd, opened by any thread of this process, registered
+   * with this addon instance; offload re-applies TUNSETOFFLOAD to the queue. */
+  adopt(fd: number, offload: boolean): { fd: number; name: string };
+  /** TUNSETSTEERINGEBPF on the device of queue fd (progFd -1 detaches). */
+  setSteering(fd: number, progFd: number): void;
   stats(fd: number): NativeStats;
 }
 

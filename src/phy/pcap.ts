@@ -53,6 +53,12 @@ export interface PcapOptions {
   queueBytes?: number;
   /** Called once when the output fails (the capture then stops). */
   onError?: (err: NodeJS.ErrnoException) => void;
+  /**
+   * Forwarding mode (packet worker threads): no file is opened and no header written; each
+   * chunk of whole records is handed to `forward` (a copy the callee owns) for the writer that
+   * owns the output to add with appendRecords(), so that one writer rotates and numbers files.
+   */
+  forward?: (records: Uint8Array) => void;
 }
 
 interface Chunk {
@@ -86,6 +92,8 @@ export class PcapWriter {
   private readonly ownFd: boolean;
   private readonly queueBytes: number;
   private readonly onError?: (err: NodeJS.ErrnoException) => void;
+  private readonly forward?: (records: Uint8Array) => void;
+  private readonly chunkBytes: number = CHUNK_BYTES;
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private cur: Chunk | undefined;
@@ -105,6 +113,15 @@ export class PcapWriter {
     this.keep = opts.keep ?? DEFAULT_PCAP_KEEP;
     this.queueBytes = Math.max(CHUNK_BYTES, opts.queueBytes ?? DEFAULT_QUEUE_BYTES);
     this.onError = opts.onError;
+    this.forward = opts.forward;
+    if (this.forward) {
+      // A forwarded chunk must fit in one file of the owning writer, header included.
+      this.chunkBytes = Math.min(CHUNK_BYTES, maxBytes - PCAP_FILE_HDR_LEN);
+      this.fd = -1;
+      this.ownFd = false;
+      this.rotating = false;
+      return;
+    }
     if (path === '-') {
       this.fd = 1;
       this.ownFd = false;
@@ -164,6 +181,41 @@ export class PcapWriter {
     if (!this.writing && this.immediate === undefined) this.immediate = setImmediate(() => this.kick());
   }
 
+  /**
+   * Adds a chunk of whole records written by a forwarding writer (another thread): queued
+   * behind what is staged, in a file of its own when it would take the current one past
+   * maxBytes; dropped whole (its records counted in `dropped`) when the queue is full. A chunk
+   * whose records do not add up to its length is refused whole.
+   */
+  appendRecords(records: Uint8Array): void {
+    if (this.failed || this.closing !== undefined || records.length === 0) return;
+    const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+    let packets = 0;
+    for (let o = 0; o < records.length; packets++) {
+      if (o + PCAP_REC_HDR_LEN > records.length) return;
+      o += PCAP_REC_HDR_LEN + view.getUint32(o + 8, true);
+      if (o > records.length) return;
+    }
+    const rotate = this.rotating && this.fileBytes + records.length > this.maxBytes && this.fileBytes > PCAP_FILE_HDR_LEN;
+    const len = records.length + (rotate ? PCAP_FILE_HDR_LEN : 0);
+    if (this.pending + len > this.queueBytes) {
+      this.dropped += packets;
+      return;
+    }
+    this.seal();
+    const buf = Buffer.allocUnsafe(len);
+    if (rotate) {
+      fileHeader(buf, 0, this.snaplen);
+      this.fileBytes = PCAP_FILE_HDR_LEN;
+      this.rotations++;
+    }
+    buf.set(records, rotate ? PCAP_FILE_HDR_LEN : 0);
+    this.queue.push({ buf, len, rotate });
+    this.fileBytes += records.length;
+    this.packets += packets;
+    if (!this.writing && this.immediate === undefined) this.immediate = setImmediate(() => this.kick());
+  }
+
   /** Starts writing what is staged (the writes themselves complete later). */
   flush(): void {
     this.kick();
@@ -187,9 +239,14 @@ export class PcapWriter {
   private take(): Buffer | undefined {
     const b = this.free.pop();
     if (b) return b;
-    if (this.allocated + CHUNK_BYTES > this.queueBytes) return undefined;
-    this.allocated += CHUNK_BYTES;
-    return Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    if (this.allocated + this.chunkBytes > this.queueBytes) return undefined;
+    this.allocated += this.chunkBytes;
+    return Buffer.allocUnsafeSlow(this.chunkBytes);
+  }
+
+  /** Returns a written chunk to the pool (buffers of forwarded records are not pooled). */
+  private recycle(buf: Buffer): void {
+    if (buf.length === this.chunkBytes) this.free.push(buf);
   }
 
   private seal(): void {
@@ -206,13 +263,19 @@ export class PcapWriter {
     if (this.queue.length === 0) this.seal();
     const c = this.queue.shift();
     if (c === undefined || this.failed) {
-      if (c !== undefined) this.free.push(c.buf);
-      this.queue.splice(0).forEach((q) => this.free.push(q.buf));
+      if (c !== undefined) this.recycle(c.buf);
+      this.queue.splice(0).forEach((q) => this.recycle(q.buf));
       if (this.closing && this.drained) {
         const d = this.drained;
         this.drained = undefined;
         d();
       }
+      return;
+    }
+    if (this.forward) {
+      this.forward(Uint8Array.prototype.slice.call(c.buf, 0, c.len));
+      this.recycle(c.buf);
+      this.kick();
       return;
     }
     this.writing = true;
@@ -232,7 +295,7 @@ export class PcapWriter {
         this.writeChunk(c, done + n);
         return;
       }
-      this.free.push(c.buf);
+      this.recycle(c.buf);
       this.writing = false;
       this.kick();
     });
