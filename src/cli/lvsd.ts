@@ -298,7 +298,10 @@ async function main(): Promise<void> {
     return;
   }
   director.start();
-  forwarding.start();
+  // Routes and neighbours over rtnetlink; without it DR/tunnel real servers stay unresolved.
+  await forwarding.start().then(() => {
+    if (nextHops && forwarding.kernelView) nextHops.attach(forwarding.kernelView);
+  }, (err: Error) => log.error({ err: err.message }, 'cannot follow routes and neighbours (rtnetlink)'));
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
 }
 
