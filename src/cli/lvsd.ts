@@ -256,11 +256,12 @@ async function main(): Promise<void> {
       director.stop();
       director.services.clear();
       forwarding.stop();
+      nextHops?.stop();
       pcap?.close();
     } catch (err) {
       log.error({ err }, 'error while stopping the datapath');
     }
-    plumbing.teardown();
+    await plumbing.teardown().catch((err: Error) => log.error({ err }, 'error while removing the kernel plumbing'));
     if (control) await control.close().catch(() => undefined);
     log.flush?.();
     process.exit(code);
@@ -278,7 +279,7 @@ async function main(): Promise<void> {
 
   try {
     plumbing.setup();
-    director.handle(initial);
+    await plumbing.applied(() => director.handle(initial));
     if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig);
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
@@ -288,7 +289,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => director.handle(cmds));
+  control = new ControlServer(socketPath, (cmds) => plumbing.applied(() => director.handle(cmds)));
   try {
     await control.listen();
   } catch (err) {
