@@ -30,6 +30,7 @@ export class ClientNextHops {
   private readonly pending = new Set<number>();
   private readonly clients = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
+  private due = 0;
   private kernel: NextHopKernel | undefined;
   resolved = 0;
   unresolved = 0;
@@ -58,8 +59,15 @@ export class ClientNextHops {
     this.soon(0);
   }
 
+  /** Tries the pending misses in `ms` (sooner than an already planned retry, never later). */
   private soon(ms: number): void {
-    if (this.timer !== undefined || this.pending.size === 0) return;
+    if (this.pending.size === 0) return;
+    const due = performance.now() + ms;
+    if (this.timer !== undefined) {
+      if (this.due <= due) return;
+      clearTimeout(this.timer);
+    }
+    this.due = due;
     this.timer = setTimeout(() => this.resolvePending(), ms);
     this.timer.unref();
   }
