@@ -3,7 +3,8 @@
 # services and NAT replies are set elements behind two fwmark rules, not one policy rule
 # each; a restart after SIGKILL with the state file lost re-adds the same service (an
 # element that exists is no error); SIGTERM puts the local rule back at preference 0; and
-# a restore of 100,000 services takes seconds (the figure is printed as FIGURE: lines).
+# a restore of 100,000 services takes seconds (the figure is printed as FIGURE: lines). Also:
+# real servers whose MAC nobody answers for are added at once and their packets counted.
 #
 #   client c-TAG ── director d-TAG (lvsd, TUN lvs0) ── br0 ── r1-TAG, r2-TAG
 #   198.18.0.2      198.18.0.1 | 198.19.0.1                   198.19.0.11 .12
@@ -35,6 +36,26 @@ check "two fwmark rules steer the marks: service before the local table, replies
   grep -qE "^100:.*fwmark 0x4c530fc8 lookup 4040" <<<"$0" && grep -qE "^300:.*fwmark 0x4c520fc8 lookup 4040" <<<"$0" &&
   [[ $(grep -c "lookup 4040" <<<"$0") == 2 ]]' "$(rules)"
 check "traffic through the set-steered service" expect_eq "answer" "$(curl_n 1 "http://$VIP/")" "rs1"
+
+# --- real servers nobody answers ARP for ---------------------------------------------------
+# Direct routing needs each real server's MAC. Sixteen addresses nobody owns: every -a returns
+# as fast as a listing does (the kernel resolves in the background, nothing waits for it),
+# and packets for them are dropped and counted as dr-no-neigh.
+drops() { lvsadm --status | awk '$1 == "dr-no-neigh" {print $2}'; }
+t0=$(date +%s%N)
+for ((i = 0; i < 16; i++)); do lvsadm -L -n >/dev/null; done
+t1=$(date +%s%N)
+lvsadm -A -t "$VIP:81" -s rr
+for ((i = 0; i < 16; i++)); do lvsadm -a -t "$VIP:81" -r "198.19.0.$((200 + i))" -g; done
+t2=$(date +%s%N)
+list_ms=$(((t1 - t0) / 1000000)) add_ms=$(((t2 - t1) / 1000000))
+printf 'FIGURE: 16 x lvsadm -L -n: %d ms; lvsadm -A and 16 x lvsadm -a of unresolvable DR real servers: %d ms\n' "$list_ms" "$add_ms"
+check "adding 16 unresolvable DR real servers takes no longer than 17 listings plus 4 s" test "$add_ms" -lt $((list_ms * 17 / 16 + 4000))
+before=$(drops)
+in_ns "$NS_C" curl -s -m 1 -o /dev/null "http://$VIP:81/" || true
+check "packets for an unresolved real server are counted as dr-no-neigh" test "$(drops)" -gt "$before"
+check "the control plane still answers while they stay unresolved" lvsadm -L -n -t "$VIP:81"
+lvsadm -D -t "$VIP:81"
 
 # --- SIGKILL and a lost state file --------------------------------------------------------
 kill -KILL "$LVSD_PID"
