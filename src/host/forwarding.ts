@@ -128,8 +128,6 @@ export class Forwarding {
   private kernel: HostKernel | undefined;
   private ownKernel: KernelView | undefined;
   private readonly tunnelDirect: boolean;
-  /** Lookups answered, for tests and --status-like reports. */
-  lookups = 0;
 
   /**
    * @param openSink opens the AF_PACKET output on an interface (a test may pass a fake; lvsd
@@ -264,7 +262,6 @@ export class Forwarding {
     const gen = ++st.gen;
     k.routeGet(rip).then((r) => {
       if (this.rips.get(rip) !== st || st.gen !== gen || this.kernel !== k) return;
-      this.lookups++;
       st.looked = true;
       st.route = r && {
         ifindex: r.oif, src: r.prefsrc, mtu: r.mtu || k.linkMtu(r.oif) || DEFAULT_MTU, gateway: r.gateway,
