@@ -33,6 +33,8 @@ type Op =
 const RUN_TIMEOUT_MS = 120000;
 /** Runs of at least this many operations are logged with their duration. */
 const LOG_RUN_OPS = 1000;
+/** Runs a failed batch may take to isolate its failing operations. */
+const MAX_SPLIT_RUNS = 64;
 /** Failures kept for settled() callers (the oldest are dropped first). */
 const MAX_KEPT_ERRORS = 1000;
 
@@ -58,7 +60,8 @@ export class KernelQueue {
   /** Every operation with seq below this is finished. */
   private doneBelow = 1;
   private running = false;
-  private readonly errors: Array<{ seq: number; err: Error }> = [];
+  /** Failures by the sequence numbers [seq, last] of the operations they cover. */
+  private readonly errors: Array<{ seq: number; last: number; err: Error }> = [];
   private readonly waiters: Array<{ upTo: number; from: number; resolve(errs: Error[]): void }> = [];
 
   constructor(private readonly log: BatchLogger, private readonly runner: BatchRunner = execRunner) {}
@@ -104,7 +107,7 @@ export class KernelQueue {
   }
 
   private errorsFrom(from: number, upTo: number): Error[] {
-    return this.errors.filter((e) => e.seq >= from && e.seq < upTo).map((e) => e.err);
+    return this.errors.filter((e) => e.last >= from && e.seq < upTo).map((e) => e.err);
   }
 
   private push(op: Op): void {
@@ -116,9 +119,9 @@ export class KernelQueue {
     }
   }
 
-  private fail(seq: number, err: Error, what: object): void {
+  private fail(seq: number, err: Error, what: object, last = seq): void {
     this.log.warn({ ...what, err: err.message.split('\n').slice(0, 3).join(' | ') }, 'kernel plumbing change failed');
-    this.errors.push({ seq, err });
+    this.errors.push({ seq, last, err });
     if (this.errors.length > MAX_KEPT_ERRORS) this.errors.shift();
   }
 
@@ -135,7 +138,7 @@ export class KernelQueue {
       }
       const batch = this.ops.splice(0, n);
       try {
-        if (first.kind === 'tool') await this.runTools(batch as Array<Extract<Op, { kind: 'tool' }>>);
+        if (first.kind === 'tool') await this.runTools(batch as Array<Extract<Op, { kind: 'tool' }>>, { runs: MAX_SPLIT_RUNS });
         else await this.runOne(first);
       } catch (err) {
         this.fail(first.seq, err as Error, {});
@@ -209,7 +212,11 @@ export class KernelQueue {
     return lines;
   }
 
-  private async runTools(ops: Array<Extract<Op, { kind: 'tool' }>>): Promise<void> {
+  /**
+   * Runs ops; on failure isolates the failing ones, within `budget.runs` further runs: past
+   * that (a table that is gone fails every element) the rest fail together, once.
+   */
+  private async runTools(ops: Array<Extract<Op, { kind: 'tool' }>>, budget: { runs: number }): Promise<void> {
     const tool = ops[0].tool;
     try {
       const t0 = performance.now();
@@ -229,16 +236,22 @@ export class KernelQueue {
         const at = m ? Number(m[1]) - 1 : -1;
         if (at >= 0 && at < ops.length) {
           this.fail(ops[at].seq, err as Error, { ip: ops[at].line });
-          if (at + 1 < ops.length) await this.runTools(ops.slice(at + 1));
+          if (at + 1 < ops.length && budget.runs-- > 0) await this.runTools(ops.slice(at + 1), budget);
+          else if (at + 1 < ops.length) this.fail(ops[at + 1].seq, err as Error, { ip: ops[at + 1].line, lines: ops.length - at - 1 }, ops[ops.length - 1].seq);
           return;
         }
-        this.fail(ops[0].seq, err as Error, { ip: ops[0].line, lines: ops.length });
+        this.fail(ops[0].seq, err as Error, { ip: ops[0].line, lines: ops.length }, ops[ops.length - 1].seq);
         return;
       }
       // nft: nothing was applied; isolate the failing operations.
+      if (budget.runs < 2) {
+        this.fail(ops[0].seq, err as Error, { nft: ops[0].line, lines: ops.length }, ops[ops.length - 1].seq);
+        return;
+      }
+      budget.runs -= 2;
       const half = ops.length >> 1;
-      await this.runTools(ops.slice(0, half));
-      await this.runTools(ops.slice(half));
+      await this.runTools(ops.slice(0, half), budget);
+      await this.runTools(ops.slice(half), budget);
     }
   }
 }

@@ -66,7 +66,7 @@ test('a failed ip batch: the lines before the named one took effect, the ones af
 });
 
 test('settled(from) reports only the failures of operations queued from `from` on', async () => {
-  const { runner } = recorder((_t, lines) => (lines.includes('x') ? 'boom' : undefined));
+  const { runner } = recorder((_t, lines) => (lines.includes('x') ? `boom\nCommand failed -:${lines.indexOf('x') + 1}` : undefined));
   const q = new KernelQueue(quiet, runner);
   q.tool('ip', 'x');
   const mine = q.mark();
@@ -85,4 +85,16 @@ test('calls run after what was queued before them, and the queue is idle afterwa
   await q.settled();
   assert.deepEqual(seen, [1]);
   assert.equal(q.idle, true);
+});
+
+test('a batch that fails everywhere is not split into a run per operation', async () => {
+  const { runs, runner } = recorder(() => 'Error: No such file or directory');
+  const q = new KernelQueue(quiet, runner);
+  for (let i = 0; i < 10000; i++) q.tool('nft', `add element ip gone s { ${i} }`);
+  const errs = await q.settled();
+  assert.ok(runs.length <= 65, `${runs.length} runs`);
+  assert.ok(errs.length >= 1);
+  const mine = q.mark();
+  q.tool('nft', 'add element ip gone s { x }');
+  assert.equal((await q.settled(mine)).length, 1, 'a later command still sees its own failure');
 });
