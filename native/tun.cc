@@ -3,6 +3,7 @@
 // Exports (all synchronous, called on the JS thread; see src/phy/native.ts for the typed view):
 //   open({name, vnetHdr, offload, multiQueue}) -> {fd, name}
 //   rawOpen(protocol, rcvbuf) -> fd   (an IPv4 raw socket read with readBatch, vnetHdrLen 0)
+//   netlinkOpen(protocol, groups, rcvbuf) -> fd   (a netlink socket: readBatch, writeBatch)
 //   readBatch(fd, buf, slotSize, headroom, vnetHdrLen, maxCount, lens) -> count
 //   writeBatch(fd, buf, offs, lens, count) -> written
 //   startPoll(fd, callback) / stopPoll(fd)
@@ -31,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -298,6 +300,51 @@ napi_value RawOpen(napi_env env, napi_callback_info info) {
     int err = errno;
     ::close(fd);
     ThrowErrno(env, "setsockopt", "SO_RCVBUF", err);
+    return nullptr;
+  }
+  auto it = a->devs.find(fd);
+  if (it != a->devs.end()) delete it->second;
+  a->devs[fd] = new Dev();
+  return Number(env, fd);
+}
+
+// netlinkOpen(protocol, groups, rcvbuf) -> fd
+// socket(AF_NETLINK, SOCK_RAW, protocol), non-blocking, close-on-exec, bound with the legacy
+// multicast group bitmask `groups` (netlink(7); RTMGRP_* for NETLINK_ROUTE). read() returns one
+// datagram of netlink messages and write() sends one to the kernel (an unconnected netlink
+// socket's destination is port 0), so readBatch, writeBatch, the poll and the counters of
+// TUN devices apply; a receive queue overrun is counted as a read error ENOBUFS.
+napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Addon* a;
+  int32_t proto, groups, rcvbuf;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "protocol", &proto) ||
+      !GetInt(env, argv[1], "groups", &groups) || !GetInt(env, argv[2], "rcvbuf", &rcvbuf))
+    return nullptr;
+  if (proto < 0 || proto >= MAX_LINKS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netlinkOpen: protocol out of range");
+    return nullptr;
+  }
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) {
+    ThrowErrno(env, "socket", "AF_NETLINK", errno);
+    return nullptr;
+  }
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "setsockopt", "SO_RCVBUF", err);
+    return nullptr;
+  }
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = static_cast<uint32_t>(groups);
+  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "bind", "AF_NETLINK", err);
     return nullptr;
   }
   auto it = a->devs.find(fd);
@@ -594,6 +641,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rawOpen", nullptr, RawOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"adopt", nullptr, Adopt, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"setSteering", nullptr, SetSteering, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"netlinkOpen", nullptr, NetlinkOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"readBatch", nullptr, ReadBatch, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"writeBatch", nullptr, WriteBatch, nullptr, nullptr, nullptr, napi_enumerable, a},

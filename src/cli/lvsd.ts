@@ -284,6 +284,7 @@ async function main(): Promise<void> {
       director.stop();
       director.services.clear();
       forwarding.stop();
+      nextHops?.stop();
       if (pcap) {
         await pcap.close();
         log.info({ packets: pcap.packets, dropped: pcap.dropped, rotations: pcap.rotations }, 'capture closed');
@@ -291,7 +292,7 @@ async function main(): Promise<void> {
     } catch (err) {
       log.error({ err }, 'error while stopping the datapath');
     }
-    plumbing.teardown();
+    await plumbing.teardown().catch((err: Error) => log.error({ err }, 'error while removing the kernel plumbing'));
     if (control) await control.close().catch(() => undefined);
     log.flush?.();
     lifecycle.exited();
@@ -317,7 +318,7 @@ async function main(): Promise<void> {
   }
   try {
     plumbing.setup();
-    director.handle(initial);
+    await plumbing.applied(() => director.handle(initial));
     if (initial.length > 0) log.info({ file: values.config, commands: initial.length }, 'configuration loaded');
     if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => handleLogged(log, (c) => workers.handle(c), cmds));
+  control = new ControlServer(socketPath, (cmds) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => r), cmds));
   try {
     await control.listen();
   } catch (err) {
@@ -337,7 +338,10 @@ async function main(): Promise<void> {
     await shutdown('control socket', 1);
     return;
   }
-  forwarding.start();
+  // Routes and neighbours over rtnetlink; without it DR/tunnel real servers stay unresolved.
+  await forwarding.start().then(() => {
+    if (nextHops && forwarding.kernelView) nextHops.attach(forwarding.kernelView);
+  }, (err: Error) => log.error({ err: err.message }, 'cannot follow routes and neighbours (rtnetlink)'));
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch,
     workers: workers.count }, 'lvsd started');
   lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);
