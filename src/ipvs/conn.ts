@@ -49,7 +49,7 @@
 
 import { randomInt } from 'node:crypto';
 import { TimerWheel } from './timer-wheel';
-import { murmurBlock, murmurFinal } from './murmur';
+import { murmurBlock, murmurMix } from './murmur';
 
 /** Connection flags (a subset of IP_VS_CONN_F_*, renumbered to fit a byte). */
 /** Replies bypass the director (tunnel, DR, local): TCP uses the INPUT-ONLY table. */
@@ -138,9 +138,10 @@ export class ConnTable {
   private flagsA: Uint8Array;
   private fwdA: Uint8Array;
   private usedA: Uint8Array;
-  private caddrA: Uint32Array;
-  private vaddrA: Uint32Array;
-  private daddrA: Uint32Array;
+  /** Addresses as int32 (the packet path's form, src/wire/ipv4.ts); accessors give both forms. */
+  private caddrA: Int32Array;
+  private vaddrA: Int32Array;
+  private daddrA: Int32Array;
   private cportA: Uint16Array;
   private vportA: Uint16Array;
   private dportA: Uint16Array;
@@ -189,9 +190,9 @@ export class ConnTable {
     this.flagsA = column(Uint8Array, c, m);
     this.fwdA = column(Uint8Array, c, m);
     this.usedA = column(Uint8Array, c, m);
-    this.caddrA = column(Uint32Array, c, m);
-    this.vaddrA = column(Uint32Array, c, m);
-    this.daddrA = column(Uint32Array, c, m);
+    this.caddrA = column(Int32Array, c, m);
+    this.vaddrA = column(Int32Array, c, m);
+    this.daddrA = column(Int32Array, c, m);
     this.cportA = column(Uint16Array, c, m);
     this.vportA = column(Uint16Array, c, m);
     this.dportA = column(Uint16Array, c, m);
@@ -247,7 +248,7 @@ export class ConnTable {
     let h = murmurBlock(this.seed, a1);
     h = murmurBlock(h, a2);
     h = murmurBlock(h, (p1 << 16) | p2);
-    return murmurFinal(h ^ proto ^ 12);
+    return murmurMix(h ^ proto ^ 12);
   }
 
   /** Bucket of an in-key in the in-index (for tests of the hash distribution). */
@@ -260,10 +261,10 @@ export class ConnTable {
     return this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
   }
 
-  /** The entry for a packet from a client, or -1. */
+  /** The entry for a packet from a client, or -1. Addresses as uint32 or int32. */
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    caddr >>>= 0;
-    vaddr >>>= 0;
+    caddr |= 0;
+    vaddr |= 0;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     let i = this.inHeads[h & this.bmask];
     while (i !== NIL) {
@@ -287,8 +288,8 @@ export class ConnTable {
    * without F_DEAD, or -1. Templates share the in-index with connections.
    */
   lookupTemplate(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    caddr >>>= 0;
-    vaddr >>>= 0;
+    caddr |= 0;
+    vaddr |= 0;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     for (let pass = 0; pass < 2; pass++) {
       const heads = pass === 0 ? this.inHeads : this.oldInHeads;
@@ -306,8 +307,8 @@ export class ConnTable {
 
   /** The entry for a NAT reply from real server daddr:dport to client caddr:cport, or -1. */
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
-    daddr >>>= 0;
-    caddr >>>= 0;
+    daddr |= 0;
+    caddr |= 0;
     const h = this.hash(proto, daddr, dport, caddr, cport);
     let i = this.outHeads[h & this.bmask];
     while (i !== NIL) {
@@ -396,9 +397,9 @@ export class ConnTable {
     this.flagsA = growColumn(this.flagsA, Uint8Array, c);
     this.fwdA = growColumn(this.fwdA, Uint8Array, c);
     this.usedA = growColumn(this.usedA, Uint8Array, c);
-    this.caddrA = growColumn(this.caddrA, Uint32Array, c);
-    this.vaddrA = growColumn(this.vaddrA, Uint32Array, c);
-    this.daddrA = growColumn(this.daddrA, Uint32Array, c);
+    this.caddrA = growColumn(this.caddrA, Int32Array, c);
+    this.vaddrA = growColumn(this.vaddrA, Int32Array, c);
+    this.daddrA = growColumn(this.daddrA, Int32Array, c);
     this.cportA = growColumn(this.cportA, Uint16Array, c);
     this.vportA = growColumn(this.vportA, Uint16Array, c);
     this.dportA = growColumn(this.dportA, Uint16Array, c);
@@ -536,11 +537,16 @@ export class ConnTable {
   flags(id: number): number { return this.flagsA[id]; }
   setFlags(id: number, f: number): void { this.flagsA[id] = f; }
   fwd(id: number): number { return this.fwdA[id]; }
-  caddr(id: number): number { return this.caddrA[id]; }
+  /** Addresses as uint32, for the control plane (listings, sync, hooks). */
+  caddr(id: number): number { return this.caddrA[id] >>> 0; }
   cport(id: number): number { return this.cportA[id]; }
-  vaddr(id: number): number { return this.vaddrA[id]; }
+  vaddr(id: number): number { return this.vaddrA[id] >>> 0; }
   vport(id: number): number { return this.vportA[id]; }
-  daddr(id: number): number { return this.daddrA[id]; }
+  daddr(id: number): number { return this.daddrA[id] >>> 0; }
+  /** The same addresses as int32, for the packet path (never a heap number). */
+  caddrI32(id: number): number { return this.caddrA[id]; }
+  vaddrI32(id: number): number { return this.vaddrA[id]; }
+  daddrI32(id: number): number { return this.daddrA[id]; }
   dport(id: number): number { return this.dportA[id]; }
   destId(id: number): number { return this.destA[id]; }
   /** A connection's controlling template id (-1 for none); a template's count of controlled connections. */

@@ -34,6 +34,7 @@ import {
   completeChecksumFromVnet, gsoSupported, tcpHeadersLen, tcpSegmentCount, tcpWriteSegment, vnetGsoSize,
   vnetGsoType, vnetNeedsCsum,
 } from './gso';
+import { AddrMap } from './addr-map';
 import { type Transmitter, type TxQueue, X, XMIT_QUEUED } from './xmit';
 import { ETH_HDR_LEN } from './dr';
 
@@ -87,9 +88,9 @@ function u32(buf: Uint8Array, o: number): number {
 
 export class TunnelXmit implements Transmitter {
   /** Director address towards each real server (the route's preferred source). */
-  private readonly srcByRip = new Map<number, number>();
+  private readonly srcByRip = new AddrMap<number>();
   /** Route MTU towards each real server. */
-  private readonly mtuByRip = new Map<number, number>();
+  private readonly mtuByRip = new AddrMap<number>();
   private ipId = 0;
   /**
    * AF_PACKET output towards real servers on a directly attached LAN (the direct-routing

@@ -364,3 +364,16 @@ test('memory: bytes per entry from the typed arrays', (tc) => {
   assert.ok(perEntry <= 128, `${perEntry} bytes per entry`);
   assert.ok(perEntry >= ConnTable.BYTES_PER_ENTRY);
 });
+
+test('addresses at 2^31 and 2^32-1: keys in either form find the entry; accessors give uint32 and int32', () => {
+  const t = new ConnTable({ seed: 5 });
+  const C = 0xffffffff, V = 0x80000000, D = 0x7fffffff;
+  const id = t.insert(IPPROTO_TCP, C, 1, V, 80, D, 8080, FWD_MASQ, 0, 1, 1, 0, 60, 0);
+  assert.equal(t.lookupIn(IPPROTO_TCP, C, 1, V, 80), id);
+  assert.equal(t.lookupIn(IPPROTO_TCP, C | 0, 1, V | 0, 80), id);
+  assert.equal(t.lookupOut(IPPROTO_TCP, D, 8080, C, 1), id);
+  assert.equal(t.lookupOut(IPPROTO_TCP, D | 0, 8080, C | 0, 1), id);
+  assert.deepEqual([t.caddr(id), t.vaddr(id), t.daddr(id)], [C, V, D]);
+  assert.deepEqual([t.caddrI32(id), t.vaddrI32(id), t.daddrI32(id)], [-1, -0x80000000, 0x7fffffff]);
+  assert.equal(t.bucketIn(IPPROTO_TCP, C, 1, V, 80), t.bucketIn(IPPROTO_TCP, C | 0, 1, V | 0, 80));
+});
