@@ -39,6 +39,15 @@
  * words are adjacent; here the client address and port are separated by the fixed virtual
  * address. Chains are bounded in expectation only.
  *
+ * Address filters. Each index keeps a counting filter over the one address its keys share
+ * among few values: the in-index over virtual addresses, the out-index over real-server
+ * addresses (ADDR_FILTER counters each, addressed by a multiplicative hash of the address,
+ * counting the live entries whose address hashes there). A lookup whose address counts zero
+ * cannot match and returns without touching a bucket: a reply from a real server skips the
+ * in-index, a client's packet without an entry skips the out-index. The counters are small
+ * and stay in cache, where a bucket head of a large table is a cache miss. A collision only
+ * means the bucket is read, as without the filter.
+ *
  * Expiry. A hashed timer wheel (./timer-wheel.ts) over the same ids: O(1) per arm and
  * per expiry, and precision of one tick (default 1 s): an entry is removed by the first
  * expire(now) at or after its expiry time plus one tick, never before its expiry time.
@@ -88,6 +97,14 @@ const NIL = -1;
 const MAX_BUCKETS = 1 << 30;
 /** Old-index buckets moved into the doubled index per insert while a rehash is under way. */
 const REHASH_STEP = 8;
+/** Counters of each address filter (a power of two; ADDR_FILTER_BITS bits of the hash). */
+const ADDR_FILTER_BITS = 12;
+const ADDR_FILTER = 1 << ADDR_FILTER_BITS;
+
+/** Filter slot of an address (Fibonacci hashing: the top bits of address × 2^32/φ). */
+function addrSlot(addr: number): number {
+  return Math.imul(addr, 0x9e3779b1) >>> (32 - ADDR_FILTER_BITS);
+}
 
 type Column = Uint8Array | Uint16Array | Uint32Array | Int32Array;
 type ColumnCtor<T extends Column> = { new (buf: ArrayBuffer): T; new (n: number): T; BYTES_PER_ELEMENT: number };
@@ -162,6 +179,9 @@ export class ConnTable {
   private oldMask = 0;
   /** Old buckets below this have been moved. */
   private moved = 0;
+  /** Live entries per filter slot of their virtual address (in-index) and real server (out-index). */
+  private readonly vaddrCount = new Int32Array(ADDR_FILTER);
+  private readonly daddrCount = new Int32Array(ADDR_FILTER);
 
   private readonly wheel: TimerWheel;
   /** The id whose onExpire callback is running, until the callback removes it. */
@@ -233,6 +253,7 @@ export class ConnTable {
       this.vportA.byteLength + this.dportA.byteLength + this.destA.byteLength +
       this.svcA.byteLength + this.ctlA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
       this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength +
+      this.vaddrCount.byteLength + this.daddrCount.byteLength +
       (this.oldInHeads?.byteLength ?? 0) + (this.oldOutHeads?.byteLength ?? 0);
   }
 
@@ -265,6 +286,7 @@ export class ConnTable {
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
     caddr |= 0;
     vaddr |= 0;
+    if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     let i = this.inHeads[h & this.bmask];
     while (i !== NIL) {
@@ -290,6 +312,7 @@ export class ConnTable {
   lookupTemplate(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
     caddr |= 0;
     vaddr |= 0;
+    if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     for (let pass = 0; pass < 2; pass++) {
       const heads = pass === 0 ? this.inHeads : this.oldInHeads;
@@ -309,6 +332,7 @@ export class ConnTable {
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
     daddr |= 0;
     caddr |= 0;
+    if (this.daddrCount[addrSlot(daddr)] === 0) return NIL;
     const h = this.hash(proto, daddr, dport, caddr, cport);
     let i = this.outHeads[h & this.bmask];
     while (i !== NIL) {
@@ -376,6 +400,8 @@ export class ConnTable {
     const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
     this.outNext[id] = this.outHeads[bo];
     this.outHeads[bo] = id;
+    this.vaddrCount[addrSlot(this.vaddrA[id])]++;
+    this.daddrCount[addrSlot(this.daddrA[id])]++;
   }
 
   private unlinkIndexes(id: number): void {
@@ -387,6 +413,8 @@ export class ConnTable {
     if (!unlinkChain(this.outHeads, this.outNext, ho & this.bmask, id) && this.oldOutHeads !== null) {
       unlinkChain(this.oldOutHeads, this.outNext, ho & this.oldMask, id);
     }
+    this.vaddrCount[addrSlot(this.vaddrA[id])]--;
+    this.daddrCount[addrSlot(this.daddrA[id])]--;
   }
 
   /** Doubles the storage (bounded by maxConns): in place where buffers are resizable. */
@@ -587,6 +615,8 @@ export class ConnTable {
     this.usedA.fill(0, 0, this.hwm);
     this.inHeads.fill(NIL);
     this.outHeads.fill(NIL);
+    this.vaddrCount.fill(0);
+    this.daddrCount.fill(0);
     this.oldInHeads = null;
     this.oldOutHeads = null;
     this.wheel.reset(this.hwm);

@@ -377,3 +377,31 @@ test('addresses at 2^31 and 2^32-1: keys in either form find the entry; accessor
   assert.deepEqual([t.caddrI32(id), t.vaddrI32(id), t.daddrI32(id)], [-1, -0x80000000, 0x7fffffff]);
   assert.equal(t.bucketIn(IPPROTO_TCP, C, 1, V, 80), t.bucketIn(IPPROTO_TCP, C | 0, 1, V | 0, 80));
 });
+
+test('address filters: lookups by an address no live entry has miss, and follow inserts and removals', () => {
+  const t = new ConnTable({ seed: 9, buckets: 16 });
+  const V = 0xc6126401, D = 0xc613000b;
+  assert.equal(t.lookupIn(IPPROTO_TCP, 1, 1, V, 80), -1);
+  const ids: number[] = [];
+  for (let k = 0; k < 200; k++) ids.push(t.insert(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80, D + (k & 1), 80, FWD_MASQ, 0, 1, 1, 0, 60, 0));
+  for (let k = 0; k < 200; k++) {
+    assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80), ids[k]);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + (k & 1), 80, 0xc6120000 + k, 1000 + k), ids[k]);
+  }
+  // A reply's destination (the client) is no virtual address; a client's source no real server.
+  assert.equal(t.lookupIn(IPPROTO_TCP, D, 80, 0xc6120000, 1000), -1);
+  assert.equal(t.lookupOut(IPPROTO_TCP, 0xc6120000, 1000, V, 80), -1);
+  for (let k = 0; k < 200; k += 2) t.remove(ids[k]);
+  for (let k = 0; k < 200; k++) {
+    const want = k % 2 === 0 ? -1 : ids[k];
+    assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80), want);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + (k & 1), 80, 0xc6120000 + k, 1000 + k), want);
+  }
+  // After the last entry of real server D goes, entries of D+1 are still found (grown through a rehash).
+  for (let k = 1; k < 200; k += 2) assert.equal(t.lookupOut(IPPROTO_TCP, D + 1, 80, 0xc6120000 + k, 1000 + k), ids[k]);
+  t.clear();
+  assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120001, 1001, V, 80), -1);
+  const again = t.insert(IPPROTO_TCP, 0xc6120001, 1001, V, 80, D, 80, FWD_MASQ, 0, 1, 1, 0, 60, 0);
+  assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120001, 1001, V, 80), again, 'filters reset by clear');
+  assert.equal(t.lookupOut(IPPROTO_TCP, D, 80, 0xc6120001, 1001), again);
+});
