@@ -273,10 +273,10 @@ export class Pipeline implements IcmpHost {
     const ops = svc.ops && proto === IPPROTO_UDP;
     const timeout = proto === IPPROTO_TCP ? this.tcpTimeouts[TCP_S_SYN_RECV] : ops ? 0 : this.udpTimeouts[UDP_S_NORMAL];
     const cflags = F_INACTIVE | (fwd === FWD_MASQ ? 0 : F_NOOUTPUT) | (ops ? F_ONE_PACKET : 0);
-    id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
+    id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr | 0, dest.port || dport, fwd, cflags,
       dest.id, svc.id, 0, timeout, now);
     if (id < 0 && this.evictHalfOpen()) {
-      id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
+      id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr | 0, dest.port || dport, fwd, cflags,
         dest.id, svc.id, 0, timeout, now);
     }
     if (id < 0) return D.conn_table_full;
