@@ -362,6 +362,14 @@ export class ConnTable {
     state: number, timeoutSec: number, now: number,
   ): number {
     if (this.live >= this.maxConns) return NIL;
+    // The keys as the columns store them (unlinkIndexes and migrate hash them from the columns).
+    proto &= 0xff;
+    caddr |= 0;
+    vaddr |= 0;
+    daddr |= 0;
+    cport &= 0xffff;
+    vport &= 0xffff;
+    dport &= 0xffff;
     let id = this.freeHead;
     if (id !== NIL) {
       this.freeHead = this.inNext[id];
@@ -369,6 +377,18 @@ export class ConnTable {
       if (this.hwm === this.cap) this.grow();
       id = this.hwm++;
     }
+    this.live++;
+    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
+    if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
+      this.startRehash((this.bmask + 1) * 2);
+    }
+    // Both bucket heads are read before the entry is written: in a large table the out-index
+    // head is a cache miss (the in-index one was just read by lookupIn), and the stores
+    // below proceed while it is outstanding.
+    const bi = this.hash(proto, caddr, cport, vaddr, vport) & this.bmask;
+    const bo = this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
+    const inHead = this.inHeads[bi];
+    const outHead = this.outHeads[bo];
     this.protoA[id] = proto;
     this.stateA[id] = state;
     this.flagsA[id] = flags;
@@ -383,25 +403,14 @@ export class ConnTable {
     this.destA[id] = destId;
     this.svcA[id] = svcId;
     this.ctlA[id] = NIL;
-    this.live++;
-    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
-    if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
-      this.startRehash((this.bmask + 1) * 2);
-    }
-    this.linkIndexes(id);
     this.wheel.arm(id, now, timeoutSec * 1000);
-    return id;
-  }
-
-  private linkIndexes(id: number): void {
-    const bi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]) & this.bmask;
-    this.inNext[id] = this.inHeads[bi];
+    this.inNext[id] = inHead;
     this.inHeads[bi] = id;
-    const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
-    this.outNext[id] = this.outHeads[bo];
+    this.outNext[id] = outHead;
     this.outHeads[bo] = id;
-    this.vaddrCount[addrSlot(this.vaddrA[id])]++;
-    this.daddrCount[addrSlot(this.daddrA[id])]++;
+    this.vaddrCount[addrSlot(vaddr)]++;
+    this.daddrCount[addrSlot(daddr)]++;
+    return id;
   }
 
   private unlinkIndexes(id: number): void {
