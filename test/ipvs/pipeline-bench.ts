@@ -89,7 +89,7 @@ class CountingSink implements FrameSink {
 class ReplayDevice extends MemoryDevice {
   private image: Buffer | null = null;
   private count = 0;
-  written_frames = 0;
+  writtenFrames = 0;
   newPorts = false;
   private next = 0;
   private base = 0;
@@ -139,7 +139,7 @@ class ReplayDevice extends MemoryDevice {
 
   override write(_offs: Int32Array, _lens: Int32Array, count: number): number {
     if (this.image === null) return super.write(_offs, _lens, count);
-    this.written_frames += count;
+    this.writtenFrames += count;
     return count;
   }
 }
@@ -194,7 +194,7 @@ function rig(scenario: Scenario, newConns: number): Rig {
 
   const r: Rig = {
     dev, pipeline, sink, now: 1000,
-    forwarded: () => dev.written_frames + sink.frames,
+    forwarded: () => dev.writtenFrames + sink.frames,
   };
   const step = (packets: Buffer[]): void => {
     for (const p of packets) dev.inject(p);
