@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
-import { TunnelXmit } from '../../src/xmit/tunnel';
+import { TunnelXmit, writeIpipHeader } from '../../src/xmit/tunnel';
 import { RouteXmit } from '../../src/xmit/dr';
-import { csumPartial, ipv4ChecksumOk, ipv4Dst, ipv4Src, l4Checksum } from '../../src/wire/index';
+import { csumPartial, ipv4ChecksumOk, ipv4Dst, ipv4HeaderChecksum, ipv4Src, l4Checksum } from '../../src/wire/index';
 import { addr, pkt } from '../support/builder';
 import { RecordingSink, vnet } from '../support/frames';
+import { prng } from '../support/prng';
 
 const CIP = '198.18.0.2';
 const VIP = '198.18.100.1';
@@ -287,4 +288,25 @@ test('a DF packet above the learnt (clamped) MTU is answered with frag-needed at
   const out = d.run(big);
   assert.equal(out.length, 1);
   assert.equal(out[0].packet[9], 4, 'after expiry the 1500-byte route MTU applies: encapsulated');
+});
+
+test('writeIpipHeader: the checksum summed from the fields verifies for any addresses, lengths, ids, TOS and DF', () => {
+  const rnd = prng(11);
+  const buf = Buffer.alloc(64);
+  const cases: Array<[number, number, number, number, boolean, number]> = [
+    [0, 0, 20, 0, false, 0], [0xffffffff, 0xffffffff, 0xffff, 0xffff, true, 0xff],
+    [0x80000000, 0x7fffffff, 1500, 1, true, 0x10], [-1, -0x80000000, 40, 0x8000, false, 0xfc],
+  ];
+  for (let k = 0; k < 2000; k++) {
+    cases.push([(rnd() * 2 ** 32) >>> 0, (rnd() * 2 ** 32) | 0, 20 + ((rnd() * 65516) | 0), (rnd() * 65536) | 0,
+      rnd() < 0.5, (rnd() * 256) | 0]);
+  }
+  for (const [src, dst, len, id, df, tos] of cases) {
+    buf.fill(0xa5);
+    writeIpipHeader(buf, 7, src, dst, len, id, df, tos);
+    assert.equal(csumPartial(buf, 7, 20), 0xffff, `src ${src} dst ${dst} len ${len} id ${id} df ${df} tos ${tos}`);
+    assert.equal(buf.readUInt16BE(7 + 10), ipv4HeaderChecksum(Buffer.from(buf.subarray(7, 27)).fill(0, 10, 12), 0, 20));
+    assert.equal(ipv4Src(buf, 7), src >>> 0);
+    assert.equal(ipv4Dst(buf, 7), dst >>> 0);
+  }
 });
