@@ -6,7 +6,8 @@
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
- *        [-f|--use-file KEEPALIVED_CONF]
+ *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]]
+ *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -35,10 +36,11 @@ import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
+import { configTest } from '../health/load';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N]';
+  + '[--rt-priority N] [-i|--config-id ID] [-t|--config-test]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
+        'config-test': { type: 'boolean', short: 't', default: false },
+        'config-id': { type: 'string', short: 'i' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -87,6 +91,12 @@ async function main(): Promise<void> {
   }
   if (values.version) {
     process.stdout.write(`lvsd ${VERSION}\n`);
+    return;
+  }
+  // -t / --config-test (keepalived's option): check the -f file and exit before anything exists.
+  if (values['config-test']) {
+    if (values['use-file'] === undefined) fail('--config-test needs -f KEEPALIVED_CONF', 2);
+    process.exitCode = await configTest(values['use-file'], { configId: values['config-id'] }, (l) => process.stderr.write(l + '\n'));
     return;
   }
   const socketPath = values.socket ?? defaultSocketPath();
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
   let keepalived: KeepalivedRuntime | undefined;
   if (kaFile !== undefined) {
     try {
-      kaConfig = loadKeepalived(kaFile);
+      kaConfig = await loadKeepalived(kaFile, { configId: values['config-id'] });
     } catch (err) {
       fail((err as Error).message);
     }
@@ -268,7 +278,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGHUP', () => {
-    if (keepalived) keepalived.reload();
+    if (keepalived) void keepalived.reload();
     else log.info({}, 'SIGHUP ignored (no reloadable configuration)');
   });
   process.on('uncaughtException', (err) => {
@@ -279,7 +289,7 @@ async function main(): Promise<void> {
   try {
     plumbing.setup();
     director.handle(initial);
-    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig);
+    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { configId: values['config-id'] });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
     log.fatal({ err }, 'startup failed');

@@ -24,8 +24,10 @@ export interface CheckCommon {
   delayBeforeRetryMs: number;
   /** delay_loop: pause between probes while nothing fails. */
   delayLoopMs: number;
-  /** warmup: the first probe starts after a random delay in [0, warmup]. */
+  /** warmup: the first probe starts after a random delay in [0, warmup] (keepalived's default: delay_loop). */
   warmupMs: number;
+  /** alpha: the checker starts failed until its first passing probe (checker, real or virtual server level). */
+  alpha?: boolean;
 }
 
 /** One url block of HTTP_GET: all urls of a checker must pass. */
@@ -74,6 +76,12 @@ export interface RealServerSpec {
   notifyUp?: string;
   notifyDown?: string;
   checks: CheckSpec[];
+  /** alpha at real_server level (else the virtual server's). */
+  alpha?: boolean;
+  /** A checker lvsd does not implement (FILE_CHECK, ...): the server is never given traffic. */
+  heldDown?: string;
+  /** FILE:LINE of its real_server line, for logs. */
+  where?: string;
 }
 
 export interface VirtualServerSpec {
@@ -94,15 +102,21 @@ export interface VirtualServerSpec {
   quorumUp?: string;
   quorumDown?: string;
   reals: RealServerSpec[];
+  /** FILE:LINE of its virtual_server line, for logs. */
+  where?: string;
 }
 
-/** Defaults of keepalived 2.x (keepalived.conf(5)). */
+/**
+ * Defaults of keepalived 2.2 (check_data.c, check_api.c): connect_timeout 5 s, delay_loop 60 s,
+ * retry 1 (MISC_CHECK 0), delay_before_retry 1 s (HTTP_GET/SSL_GET 3 s), warmup = delay_loop.
+ * The keepalived.conf reader applies them; these are the values of a TCP_CHECK with none set.
+ */
 export const CHECK_DEFAULTS = {
   connectTimeoutMs: 5000,
   retry: 1,
   delayBeforeRetryMs: 1000,
   delayLoopMs: 60000,
-  warmupMs: 0,
+  warmupMs: 60000,
 } as const;
 
 export function vsKey(vs: { proto: ProtoName; addr: string; port: number }): string {

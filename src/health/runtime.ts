@@ -3,7 +3,8 @@
  * its virtual servers, answers `list-checks`, and reloads on demand (SIGHUP). A file that does
  * not parse leaves the running configuration untouched.
  */
-import { type KeepalivedConfig, parseKeepalivedFile } from '../control/keepalived';
+import type { KeepalivedConfig, LoadOptions } from '../control/keepalived';
+import { loadKeepalivedConfig } from './load';
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';
 import { HealthManager } from './manager';
@@ -15,7 +16,7 @@ export interface KeepalivedRuntime {
   readonly vrrp: VrrpRuntime | undefined;
   readonly sync: SyncDaemon | undefined;
   /** Re-reads the file and applies the difference; false (and logged) when it was rejected. */
-  reload(): boolean;
+  reload(): Promise<boolean>;
   /** Stops the checkers and VRRP (handing mastership over first). */
   stop(): Promise<void>;
 }
@@ -24,13 +25,14 @@ function logWarnings(log: Log, cfg: KeepalivedConfig): void {
   for (const w of cfg.warnings) log.warn({ config: w }, 'configuration warning');
 }
 
-/** Parses `file`; throws ConfigError (message "file:line: ...") before anything changes. */
-export function loadKeepalived(file: string): KeepalivedConfig {
-  return parseKeepalivedFile(file);
+/** Parses and validates `file`; throws ConfigError (message "file:line: ...") before anything changes. */
+export function loadKeepalived(file: string, opts: LoadOptions = {}): Promise<KeepalivedConfig> {
+  return loadKeepalivedConfig(file, opts);
 }
 
 /** Applies an already parsed configuration to `director` and keeps it current. */
-export function startKeepalived(director: Director, log: Log, file: string, initial: KeepalivedConfig): KeepalivedRuntime {
+export function startKeepalived(director: Director, log: Log, file: string, initial: KeepalivedConfig,
+  opts: LoadOptions = {}): KeepalivedRuntime {
   const manager = new HealthManager(director, log);
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: manager.snapshot() }));
   logWarnings(log, initial);
@@ -60,10 +62,10 @@ export function startKeepalived(director: Director, log: Log, file: string, init
     manager,
     vrrp,
     sync,
-    reload(): boolean {
+    async reload(): Promise<boolean> {
       let cfg: KeepalivedConfig;
       try {
-        cfg = parseKeepalivedFile(file);
+        cfg = await loadKeepalivedConfig(file, opts);
       } catch (err) {
         log.error({ file, error: (err as Error).message }, 'reload rejected; the running configuration stays');
         return false;
