@@ -88,7 +88,10 @@ export async function loadKeepalivedFile(path: string, opts: LoadOptions = {}): 
     return interpret(tree, diags, path);
   } catch (err) {
     // What was reported before the refusal goes with it (lvsd -t prints it all).
-    if (err instanceof ConfigError) err.diagnostics = diags.list;
+    if (err instanceof ConfigError) {
+      sortDiagnostics(diags.list);
+      err.diagnostics = diags.list;
+    }
     throw err;
   }
 }
@@ -128,6 +131,8 @@ class Ctx {
     this.d.warn(n, `'${n.kw}'${range} is not acted on by lvsd: ${what}`);
   }
   warn(n: { file: string; line: number }, msg: string): void { this.d.warn(n, msg); }
+  /** Marks a line of a value block (addresses, group members) as read. */
+  seen(n: ConfNode): void { this.visited.add(`${n.file}:${n.line}`); }
 }
 
 function u32(v: string | undefined, min: number, max: number): number | undefined {
@@ -477,6 +482,7 @@ interface GroupMember { addr: string; port: number }
 function parseGroup(ctx: Ctx, n: ConfNode): GroupMember[] {
   const out: GroupMember[] = [];
   for (const m of n.block ?? []) {
+    ctx.seen(m);
     if (m.kw === 'fwmark') {
       ctx.notActed(m, 'firewall-mark members of virtual_server_group are not supported yet');
       continue;
@@ -631,6 +637,10 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
 
   // validate_check_config(), in keepalived's order.
   const what = `virtual server ${n.args.join(' ')}`;
+  if (reals.length === 0) {
+    ctx.error(n, `${what} has no real servers - ignoring`);
+    return [];
+  }
   if (!proto) {
     ctx.error(n, `${what}: no protocol set - defaulting to UDP`);
     proto = 'udp';
@@ -687,7 +697,7 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
       const rfwd = r.fwd ?? fwd ?? 'masq';
       let port = r.port;
       if (port === 0) port = m.port;
-      else if (rfwd !== 'masq' && port !== m.port && m.port !== 0) {
+      else if (rfwd !== 'masq' && port !== m.port) {
         ctx.error(r.node, `WARNING - ${what} and real server ${r.addr}:${r.port} ports don't match - resetting to ${m.port}`);
         port = m.port;
       }
@@ -727,7 +737,7 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
       const sfwd = sorry.fwd ?? fwd ?? 'masq';
       let port = sorry.port;
       if (port === 0) port = m.port;
-      else if (sfwd !== 'masq' && port !== m.port && m.port !== 0) {
+      else if (sfwd !== 'masq' && port !== m.port) {
         ctx.error(sorry.node, `WARNING - ${what} and sorry server ports don't match - resetting to ${m.port}`);
         port = m.port;
       }
@@ -838,6 +848,7 @@ function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
   const d: VrrpDraft = { spec: v, node: n };
   const ipList = (x: ConfNode, into: string[], what: string): void => {
     for (const y of x.block ?? []) {
+      ctx.seen(y);
       const addr = y.kw.split('/')[0];
       if (isIpv6(addr)) ctx.warn(y, `IPv6 ${what} are not supported yet - ignored`);
       else if (ipFromString(addr) < 0) ctx.error(y, `invalid ${what} address '${y.kw}' - skipping`);
@@ -1042,8 +1053,14 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
     visited: ctx.visited,
   };
   const groups = new Map<string, GroupMember[]>();
-  const groupNodes: Array<[string, ConfNode]> = [];
-  const vsNodes: ConfNode[] = [];
+  const seen = new Map<string, ConfNode>();
+  for (const n of tree) {
+    if (n.kw !== 'virtual_server_group') continue;
+    if (n.args.length === 0) throw new ConfigError(n.file, n.line, 'Configuration line starting `virtual_server_group` is missing a parameter after keyword `virtual_server_group` at word position 2');
+    ctx.seen(n);
+    const m = parseGroup(ctx, n);
+    if (m.length > 0) groups.set(n.args[0], m);
+  }
   const vrrpDrafts: VrrpDraft[] = [];
   let strict = false;
   let vrrpVersion: 2 | 3 = 2;
@@ -1064,14 +1081,30 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
   for (const [names, why] of GLOBAL_NOT_ACTED) Object.assign(globalTable, notActedTable(ctx, names, why));
   walk(ctx, tree, 'the top level', {
     global_defs: (n) => walk(ctx, n.block, 'global_defs', globalTable, new Set(['notification_email'])),
-    // keepalived reads every virtual_server_group before the virtual servers that use it.
-    virtual_server_group: (n) => { groupNodes.push([n.args[0] ?? '', n]); },
-    virtual_server: (n) => { vsNodes.push(n); },
+    // Groups are resolved by name when the configuration is complete (check_data.c), so a
+    // group may follow the virtual servers that use it: they are read first.
+    virtual_server_group: () => undefined,
+    virtual_server: (n) => {
+      for (const vs of parseVirtualServer(ctx, n, groups)) {
+        const k = `${vs.proto}:${vs.addr}:${vs.port}`;
+        if (seen.has(k)) {
+          ctx.error(n, `virtual server ${vs.addr}:${vs.port} (${vs.proto}) is defined twice (first at line ${seen.get(k)!.line}) - ignoring this one`);
+          continue;
+        }
+        seen.set(k, n);
+        cfg.virtualServers.push(vs);
+      }
+    },
     vrrp_instance: (n) => { vrrpDrafts.push(parseVrrp(ctx, n, cfg)); },
     vrrp_sync_group: (n) => {
       const g = { name: n.args[0] ?? '', group: [] as string[] };
       walk(ctx, n.block, 'vrrp_sync_group', {
-        group: (x) => { g.group.push(...(x.block ?? []).map((y) => y.kw)); },
+        group: (x) => {
+          for (const y of x.block ?? []) {
+            ctx.seen(y);
+            g.group.push(y.kw);
+          }
+        },
         ...Object.fromEntries(['notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify']
           .map((k) => [k, (x: ConfNode) => ctx.notActed(x, 'notify scripts are not run yet')])),
         smtp_alert: (x) => ctx.notActed(x, 'lvsd sends no mail'),
@@ -1089,22 +1122,6 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
   }, new Set(['global_defs', 'virtual_server_group', 'virtual_server', 'vrrp_instance', 'vrrp_sync_group', 'vrrp_script',
     'static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group', 'vrrp_track_file', 'track_file',
     'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL']));
-  for (const [name, n] of groupNodes) {
-    const m = parseGroup(ctx, n);
-    if (m.length > 0) groups.set(name, m);
-  }
-  const seen = new Map<string, ConfNode>();
-  for (const n of vsNodes) {
-    for (const vs of parseVirtualServer(ctx, n, groups)) {
-      const k = `${vs.proto}:${vs.addr}:${vs.port}`;
-      if (seen.has(k)) {
-        ctx.error(n, `virtual server ${vs.addr}:${vs.port} (${vs.proto}) is defined twice (first at line ${seen.get(k)!.line}) - ignoring this one`);
-        continue;
-      }
-      seen.set(k, n);
-      cfg.virtualServers.push(vs);
-    }
-  }
   const names = new Set<string>();
   for (const d of vrrpDrafts) {
     const v = completeVrrp(ctx, d, strict, vrrpVersion);

@@ -155,14 +155,11 @@ test('nb_get_retry: deprecated in HTTP_GET (still read), unknown in TCP_CHECK an
 });
 
 test('persistence_timeout 0 is invalid: logged, the service runs without persistence', async () => {
-  const cfg = await parse(vsText('    persistence_timeout 0'));
+  const rs = '\n    real_server 198.19.0.11 80 {\n    }';
+  const cfg = await parse(vsText('    persistence_timeout 0' + rs));
   assert.equal(cfg.virtualServers[0].persistent, 0);
-  assert.deepEqual(msgs(cfg), [
-    // keepalived: no real server, so the quorum of 1 cannot be met.
-    '1: virtual server 198.18.100.1 80: quorum 1 exceeds total weight of real servers 0, reducing quorum to 0',
-    "5: persistence_timeout '0' invalid (1..2678400) - ignoring, the service has no persistence",
-  ]);
-  assert.equal((await parse(vsText('    persistence_timeout'))).virtualServers[0].persistent, 360);
+  assert.deepEqual(msgs(cfg), ["5: persistence_timeout '0' invalid (1..2678400) - ignoring, the service has no persistence"]);
+  assert.equal((await parse(vsText('    persistence_timeout' + rs))).virtualServers[0].persistent, 360);
 });
 
 test('virtual_server without a port: port 0, made persistent (360 s); real and sorry servers without a port take the virtual port', async () => {
@@ -207,11 +204,16 @@ test('lb_kind is case-sensitive: "dr" is unknown and the service defaults to NAT
 });
 
 test('no protocol: keepalived defaults to UDP, with an error; no scheduler: wlc', async () => {
-  const cfg = await parse('virtual_server 198.18.100.1 53 {\n    lb_kind NAT\n}\n');
+  const cfg = await parse('virtual_server 198.18.100.1 53 {\n    lb_kind NAT\n    real_server 198.19.0.11 53 {\n    }\n}\n');
   assert.deepEqual([cfg.virtualServers[0].proto, cfg.virtualServers[0].scheduler], ['udp', 'wlc']);
   assert.deepEqual(msgs(cfg), ['1: virtual server 198.18.100.1 53: no protocol set - defaulting to UDP',
-    "1: virtual server 198.18.100.1 53: no scheduler set, setting default 'wlc'",
-    '1: virtual server 198.18.100.1 53: quorum 1 exceeds total weight of real servers 0, reducing quorum to 0']);
+    "1: virtual server 198.18.100.1 53: no scheduler set, setting default 'wlc'"]);
+});
+
+test('a virtual server without real servers is ignored (check_data.c), even with a sorry server', async () => {
+  const cfg = await parse(vsText('    sorry_server 198.19.0.99 80'));
+  assert.deepEqual(cfg.virtualServers, []);
+  assert.deepEqual(msgs(cfg), ['1: virtual server 198.18.100.1 80 has no real servers - ignoring']);
 });
 
 test('inhibit_on_failure and alpha take true/false/on/off/yes/no; bare means true; real_server alpha', async () => {
