@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# keepalived.conf as LVS users have it, through the real lvsd (-f) on namespaces: the two
+# configurations that used to end lvsd (a TUN service in alpha mode whose real servers' port
+# differs; a DR service whose sorry server is on another port), each driven through quorum
+# loss and regain with the sorry server answering; lvsd -t on a file with errors changes
+# nothing and works without root; a SIGHUP reload under a running socat stream that stays
+# byte-exact. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
+#
+#   client c-TAG ── director d-TAG (lvsd -f keepalived.conf) ── br0 ── r1-TAG, r2-TAG, r3-TAG
+#   198.18.0.2      198.18.0.1 | 198.19.0.1                             198.19.0.11 .12 .13
+#        └ eth1 198.19.0.2 ───────────────────────────────── br0 (replies of DR/TUN servers)
+#   VIP 198.18.100.1
+#     :80    TUN, alpha, real servers r1/r2 written on port 8080 (reset to 80), sorry r3
+#     :8080  DR, real servers r1/r2, sorry_server r3 9090 (reset to 8080)
+#     :9000  DR, r1:9000 (socat sink) for the reload-under-traffic check
+set -Eeuo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/forwarding-lib.sh"
+
+topo_nat 3
+direct_return
+run_http_servers
+for i in 1 2 3; do start_realserver "$i" --vip "$VIP" --tunnel; done
+R1=$(rip 1) R2=$(rip 2) R3=$(rip 3)
+CONF=$LVS_STATE/keepalived.conf
+LVSD_JS=$LVS_ROOT/dist/src/cli/lvsd.js
+
+# real_server I PORT: a real server whose MISC_CHECK fails while $LVS_STATE/down-rsI exists.
+real_server() {
+  cat <<EOF
+    real_server $(rip "$1") $2 {
+        weight 1
+        MISC_CHECK {
+            misc_path "test ! -e $LVS_STATE/down-rs$1"
+            delay_loop 1
+        }
+    }
+EOF
+}
+
+write_conf() { # write_conf [EXTRA_FOR_9000]
+  cat >"$CONF" <<EOF
+! keepalived.conf: the two configurations of issue 12 that ended lvsd
+global_defs {
+    router_id lvsd_keepalived_test
+}
+
+virtual_server $VIP 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind TUN
+    protocol TCP
+    alpha
+    quorum 1
+    sorry_server $R3 80
+$(real_server 1 8080)
+$(real_server 2 8080)
+}
+
+virtual_server $VIP 8080 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    sorry_server $R3 9090
+$(real_server 1 8080)
+$(real_server 2 8080)
+}
+
+virtual_server $VIP 9000 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server $R1 9000 {
+        weight 1
+    }
+${1:-}
+}
+EOF
+}
+
+# --- lvsd -t: a file with errors, every error with its line, nothing changes on the host ---
+cat >"$LVS_STATE/errors.conf" <<EOF
+virtual_server $VIP 80 {
+    lb_algo nosuch
+    lb_kind dr
+    protocol TCP
+    persistence_timeout 0
+    real_server $R1 80 {
+        weight lots
+    }
+}
+EOF
+host_state() { ip netns exec "$NS_D" bash -c 'ip -o link; ip rule; ip route show table all; sysctl -n net.ipv4.ip_forward'; }
+before=$(host_state)
+t_out=$(ip netns exec "$NS_D" node "$LVSD_JS" -t -f "$LVS_STATE/errors.conf" 2>&1) && t_rc=0 || t_rc=$?
+log "lvsd -t errors.conf: exit $t_rc"$'\n'"$t_out"
+check "lvsd -t: every error of the file with its line (2, 3, 5, 7), exit 0 (keepalived would run it)" bash -c '
+  [[ $1 == 0 ]] && for l in 2 3 5 7; do grep -q "^$2:$l: " <<<"$3" || exit 1; done' _ "$t_rc" "$LVS_STATE/errors.conf" "$t_out"
+check "lvsd -t: no device, rule, route or sysctl changed in the director namespace" \
+  expect_eq "host state" "$(host_state)" "$before"
+printf 'virtual_server %s 80 {\n    lb_algo rr\n    delay_loop\n}\n' "$VIP" >"$LVS_STATE/broken.conf"
+refused_start() {
+  local out rc=0
+  out=$(timeout 10 ip netns exec "$NS_D" node "$LVSD_JS" --socket "$LVS_STATE/broken.sock" --tun lvsb0 \
+    -f "$LVS_STATE/broken.conf" 2>&1) || rc=$?
+  log "refused start: exit $rc: $out"
+  [[ $rc == 1 && $(wc -l <<<"$out") == 1 && $out == *"broken.conf:3: Configuration line starting \`delay_loop\` is missing a parameter"* ]]
+}
+check "lvsd -f with a file keepalived refuses: one line with file:line, exit 1" refused_start
+check "the refused start changed nothing on the host" expect_eq "host state" "$(host_state)" "$before"
+# Without root: a copy readable by anyone, run as nobody.
+cp "$LVS_STATE/errors.conf" /tmp/lvsd-t-$LVS_TAG.conf
+chmod 0644 /tmp/lvsd-t-$LVS_TAG.conf
+nobody_t() {
+  local rc=0
+  setpriv --reuid=65534 --regid=65534 --clear-groups node "$LVSD_JS" -t -f /tmp/lvsd-t-$LVS_TAG.conf >/dev/null 2>&1 || rc=$?
+  rm -f /tmp/lvsd-t-$LVS_TAG.conf
+  [[ $rc == 0 ]]
+}
+check "lvsd -t works without root (setpriv to nobody)" nobody_t
+
+# --- the two configurations that ended lvsd -------------------------------------------------
+write_conf
+start_lvsd -f "$CONF" || die "lvsd -f did not start"
+lvsd_up() { lvs__alive "$LVSD_PID"; }
+dests() {
+  lvsadm -L -n | awk -v s="$1" '
+    $1 == "TCP" || $1 == "UDP" { cur = $2 }
+    $1 == "->" && cur == s { print $2 "/" $3 "/" $4 }' | sort | tr '\n' ' '
+}
+check "keepalived's port rules: TUN real servers on :80, DR sorry server reset to :8080 (logged)" bash -c '
+  grep -q "ports don.t match - resetting to 80" "$0" && grep -q "sorry server ports don.t match - resetting to 8080" "$0"' "$LVSD_LOG"
+check "TUN + alpha: after the first passing checks both real servers join (lvsd stays up)" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:80") == "$R1:80/Tunnel/1 $R2:80/Tunnel/1 " ]]'
+check "DR: both real servers in the table" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:8080") == "$R1:8080/Route/1 $R2:8080/Route/1 " ]]'
+check "TUN: requests reach r1 and r2" expect_eq "counts" "$(counts 10 "http://$VIP:80/")" "rs1=5 rs2=5 rs3=0 fail=0"
+check "DR: requests reach r1 and r2" expect_eq "counts" "$(counts 10 "http://$VIP:8080/")" "rs1=5 rs2=5 rs3=0 fail=0"
+
+for round in 1 2; do
+  touch "$LVS_STATE/down-rs1" "$LVS_STATE/down-rs2"
+  check "round $round: quorum lost on :80 (TUN): the sorry server alone" wait_for -t 10 \
+    eval '[[ $(dests "$VIP:80") == "$R3:80/Tunnel/1 " ]]'
+  check "round $round: quorum lost on :8080 (DR): the sorry server alone, on the virtual port" wait_for -t 10 \
+    eval '[[ $(dests "$VIP:8080") == "$R3:8080/Route/1 " ]]'
+  check "round $round: lvsd is still running" lvsd_up
+  check "round $round: the sorry servers answer" \
+    expect_eq "counts" "$(counts 4 "http://$VIP:80/") $(counts 4 "http://$VIP:8080/")" \
+    "rs1=0 rs2=0 rs3=4 fail=0 rs1=0 rs2=0 rs3=4 fail=0"
+  rm -f "$LVS_STATE/down-rs1" "$LVS_STATE/down-rs2"
+  check "round $round: quorum regained on both: real servers back, sorry servers out" wait_for -t 10 \
+    eval '[[ $(dests "$VIP:80")$(dests "$VIP:8080") == "$R1:80/Tunnel/1 $R2:80/Tunnel/1 $R1:8080/Route/1 $R2:8080/Route/1 " ]]'
+  check "round $round: requests reach the real servers again" \
+    expect_eq "counts" "$(counts 4 "http://$VIP:80/")" "rs1=2 rs2=2 rs3=0 fail=0"
+done
+check "no table change was refused (the loader validated them all)" bash -c "! grep -q 'table refused' '$LVSD_LOG'"
+
+# --- SIGHUP under a running socat stream -----------------------------------------------------
+SRC=$LVS_STATE/stream.src
+head -c $((4 << 20)) /dev/urandom >"$SRC"
+start_sink "${NS_RS[0]}" 9000 "$LVS_STATE/stream.got"
+SINK_PID=$LVS_LAST_PID
+# 64 chunks of 64 KiB, 50 ms apart: about 3 s of stream across the reloads.
+in_ns "$NS_C" bash -c 'for i in $(seq 0 63); do dd if="$0" bs=65536 skip=$i count=1 status=none; sleep 0.05; done \
+  | socat -u - "TCP:$1:9000,connect-timeout=3"' "$SRC" "$VIP" >"$LVS_STATE/stream.log" 2>&1 &
+STREAM_PID=$!
+stream_est() { lvsadm -L -n -c | grep -q "ESTABLISHED.*$VIP:9000 *$R1:9000"; }
+check "the stream is established through VIP:9000" wait_for -t 5 stream_est
+# Reload 1: a second real server for :9000, the checkers of :8080 changed (delay_loop); those
+# of :80 (alpha: a restarted checker would take its server out) unchanged.
+log_lines=$(wc -l <"$LVSD_LOG")
+write_conf "    real_server $R2 9000 {
+        weight 1
+    }"
+sed -i "/^virtual_server $VIP 8080 {/,/^}/ s/delay_loop 1\$/delay_loop 2/" "$CONF"
+kill -HUP "$LVSD_PID"
+check "reload 1 applied: a second real server on :9000" wait_for -t 5 \
+  eval '[[ $(dests "$VIP:9000") == "$R1:9000/Route/1 $R2:9000/Route/1 " ]]'
+# Reload 2: the file as at the start.
+write_conf
+kill -HUP "$LVSD_PID"
+check "reload 2 applied: r2 left :9000 again" wait_for -t 5 \
+  eval '[[ $(dests "$VIP:9000") == "$R1:9000/Route/1 " ]]'
+removed_since() { tail -n +"$((log_lines + 1))" "$LVSD_LOG" | grep '"table updated"' | grep "\"service\":\"tcp:$VIP:$1\"" | grep -c '"delete-server"' || true; }
+check "real servers whose check did not change kept their state across the reloads (none left :80)" \
+  expect_eq "delete-server on :80 since the reloads" "$(removed_since 80)" 0
+check "... and both are still in :80" eval '[[ $(dests "$VIP:80") == "$R1:80/Tunnel/1 $R2:80/Tunnel/1 " ]]'
+check "the reloads were applied without errors" bash -c "! tail -n +$((log_lines + 1)) '$LVSD_LOG' | grep -q 'reload rejected\|reload failed'"
+check "the stream was still running after both reloads were applied" kill -0 "$STREAM_PID"
+wait "$STREAM_PID" || true
+wait_for -t 10 bash -c "! kill -0 $SINK_PID 2>/dev/null" || true
+check "the stream arrived byte-exact across both reloads ($(stat -c %s "$LVS_STATE/stream.got" 2>/dev/null) bytes)" \
+  cmp -s "$SRC" "$LVS_STATE/stream.got"
+
+stop_lvsd
+check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"
+((LVS_FAILS == 0)) || die "$LVS_FAILS check(s) failed"
+log "keepalived.conf tests passed"
