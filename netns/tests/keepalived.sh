@@ -4,7 +4,7 @@
 # differs; a DR service whose sorry server is on another port), each driven through quorum
 # loss and regain with the sorry server answering; lvsd -t on a file with errors changes
 # nothing and works without root; a SIGHUP reload under a running socat stream that stays
-# byte-exact. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
+# byte-exact; SIGHUP adding, keeping, changing and removing a vrrp_instance and the sync daemon. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
 #
 #   client c-TAG ── director d-TAG (lvsd -f keepalived.conf) ── br0 ── r1-TAG, r2-TAG, r3-TAG
 #   198.18.0.2      198.18.0.1 | 198.19.0.1                             198.19.0.11 .12 .13
@@ -192,6 +192,48 @@ wait "$STREAM_PID" || true
 wait_for -t 10 bash -c "! kill -0 $SINK_PID 2>/dev/null" || true
 check "the stream arrived byte-exact across both reloads ($(stat -c %s "$LVS_STATE/stream.got" 2>/dev/null) bytes)" \
   cmp -s "$SRC" "$LVS_STATE/stream.got"
+
+# --- SIGHUP applies VRRP and the sync daemon too ------------------------------------------
+vrrp_conf() { # vrrp_conf VIP_ADDR [SYNC]: the file plus a vrrp_instance on cli0 (and lvs_sync_daemon)
+  write_conf
+  cat >>"$CONF" <<EOF
+vrrp_instance VI_1 {
+    state BACKUP
+    interface $CLI_IF
+    virtual_router_id 77
+    priority 200
+    advert_int 1
+    virtual_ipaddress {
+        $1/24 dev $CLI_IF
+    }
+}
+EOF
+  [[ -z ${2:-} ]] || sed -i "s/^    router_id lvsd_keepalived_test$/&\n    lvs_sync_daemon $LAN_IF VI_1 id 7/" "$CONF"
+}
+has_addr() { ip -n "$NS_D" -o addr show dev "$CLI_IF" | grep -q "inet $1/24"; }
+lacks_addr() { ! has_addr "$1"; }
+vrrp_conf 198.18.0.100
+kill -HUP "$LVSD_PID"
+check "reload adds a vrrp_instance: it becomes MASTER and holds its address" wait_for -t 10 has_addr 198.18.0.100
+log_lines=$(wc -l <"$LVSD_LOG")
+vrrp_conf 198.18.0.100
+kill -HUP "$LVSD_PID"
+reloaded_since() { tail -n +"$((log_lines + 1))" "$LVSD_LOG" | grep -q 'configuration reloaded'; }
+wait_for -t 5 reloaded_since
+check "an unchanged vrrp_instance keeps running through a reload (not restarted)" \
+  bash -c "! tail -n +$((log_lines + 1)) '$LVSD_LOG' | grep -q 'vrrp instances changed'"
+check "... and keeps its address" has_addr 198.18.0.100
+vrrp_conf 198.18.0.101 sync
+kill -HUP "$LVSD_PID"
+check "reload with a changed virtual_ipaddress: the new address is held" wait_for -t 10 has_addr 198.18.0.101
+check "... and the old one released" lacks_addr 198.18.0.100
+daemons() { lvsadm -L --daemon; }
+check "reload adds lvs_sync_daemon: master while VI_1 is MASTER" wait_for -t 10 \
+  eval '[[ $(daemons) == "master sync daemon (mcast=$LAN_IF, syncid=7)" ]]'
+write_conf
+kill -HUP "$LVSD_PID"
+check "reload without the vrrp_instance: its address is released" wait_for -t 10 lacks_addr 198.18.0.101
+check "... and no sync daemon runs" wait_for -t 5 eval '[[ -z $(daemons) ]]'
 
 stop_lvsd
 check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"

@@ -289,7 +289,9 @@ async function main(): Promise<void> {
   try {
     plumbing.setup();
     director.handle(initial);
-    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { configId: values['config-id'] });
+    if (kaFile !== undefined && kaConfig) keepalived = await startKeepalived(director, log, kaFile, kaConfig, {
+      configId: values['config-id'], adoptSync: (d) => syncControl.adopt(d),
+    });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
     log.fatal({ err }, 'startup failed');
