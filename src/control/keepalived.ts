@@ -325,6 +325,8 @@ function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry
       defaultDbrMs = 3000;
       const urls: HttpUrl[] = [];
       let virtualhost: string | undefined;
+      let protocol: '1.0' | '1.0C' | '1.1' | undefined;
+      let enableSni = false;
       walk(ctx, n.block, kind, {
         ...common, ...conn,
         nb_get_retry: (x) => {
@@ -334,8 +336,17 @@ function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry
           else own.retry = v;
         },
         virtualhost: (x) => { virtualhost = x.args[0]; },
-        http_protocol: (x) => ctx.notActed(x, 'probes are HTTP/1.0 requests'),
-        enable_sni: (x) => ctx.notActed(x, 'no TLS in lvsd checks yet'),
+        http_protocol: (x) => {
+          const v = x.args[0];
+          if (v === '1.0' || v === '1.1') protocol = v;
+          else if (v === '1.0C' || v === '1.0c') protocol = '1.0C';
+          else ctx.error(x, `Invalid http_protocol version ${v ?? ''}`);
+        },
+        enable_sni: (x) => {
+          const b = bool(ctx, x);
+          if (b !== undefined) enableSni = b;
+          if (kind === 'HTTP_GET') ctx.notActed(x, 'SNI is for SSL_GET');
+        },
         fast_recovery: (x) => ctx.notActed(x, 'failed checks always wait for retry'),
         url: (x) => {
           const u: HttpUrl = { path: '', statusCodes: [] };
@@ -367,11 +378,14 @@ function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry
         ctx.error(n, `${kind} has no url - the checker is ignored (keepalived removes it)`);
         return undefined;
       }
-      if (kind === 'SSL_GET') {
-        ctx.warn(n, 'SSL_GET is not implemented by lvsd yet: the real server is checked by a TCP connection to the same address and port instead (no TLS, no url)');
-        return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'TCP_CHECK' as const }), ...withDefaults(defaultRetry, defaultDbrMs) };
-      }
-      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'HTTP_GET' as const, urls, virtualhost }), ...withDefaults(defaultRetry, defaultDbrMs) };
+      return {
+        node: n, own,
+        build: (d) => ({
+          ...c, ...d, kind, urls, virtualhost, protocol, enableSni: kind === 'SSL_GET' ? enableSni : undefined,
+          sniHost: kind === 'SSL_GET' && enableSni ? virtualhost : undefined,
+        }),
+        ...withDefaults(defaultRetry, defaultDbrMs),
+      };
     }
     case 'UDP_CHECK': {
       let payload = Buffer.from([0]);
@@ -727,9 +741,14 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
         where: `${r.node.file}:${r.node.line}`,
         checks,
       };
-      // virtualhost at real_server, then virtual_server level: the Host of HTTP checks without their own.
+      // Host: the checker's virtualhost, else the real server's, else the virtual server's
+      // (check_http.c); SNI (SSL_GET enable_sni): the checker's, else the virtual server's (check_ssl.c).
       const vh = r.virtualhost ?? vsVirtualhost;
-      if (vh !== undefined) for (const c of checks) if (c.kind === 'HTTP_GET' && c.virtualhost === undefined) c.virtualhost = vh;
+      for (const c of checks) {
+        if (c.kind !== 'HTTP_GET' && c.kind !== 'SSL_GET') continue;
+        if (c.enableSni && c.sniHost === undefined) c.sniHost = vsVirtualhost;
+        if (c.virtualhost === undefined && vh !== undefined) c.virtualhost = vh;
+      }
       realsOut.push(rs);
     }
     let sorryOut: VirtualServerSpec['sorry'];

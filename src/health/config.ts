@@ -5,7 +5,7 @@
  */
 import type { FwdName, ProtoName } from '../control/command';
 
-export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Parameters every checker has (keepalived check_api.c defaults). */
 export interface CheckCommon {
@@ -43,7 +43,18 @@ export interface HttpUrl {
 }
 
 export interface TcpCheck extends CheckCommon { kind: 'TCP_CHECK' }
-export interface HttpCheck extends CheckCommon { kind: 'HTTP_GET'; urls: HttpUrl[]; virtualhost?: string }
+/** HTTP_GET, and SSL_GET (the same over TLS, keepalived check_ssl.c). */
+export interface HttpCheck extends CheckCommon {
+  kind: 'HTTP_GET' | 'SSL_GET';
+  urls: HttpUrl[];
+  /** Host header when the url has none: the checker's, the real server's, the virtual server's. */
+  virtualhost?: string;
+  /** http_protocol: 1.0 (default), 1.0C (1.0 with Connection: close), 1.1 (with Connection: close). */
+  protocol?: '1.0' | '1.0C' | '1.1';
+  /** SSL_GET enable_sni: SNI is the url's virtualhost, else this (checker's, else virtual server's). */
+  enableSni?: boolean;
+  sniHost?: string;
+}
 export interface UdpCheck extends CheckCommon {
   kind: 'UDP_CHECK';
   /** payload: bytes sent (hex in the config); default one zero byte. */

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { fetchUrl } from './http-fetch';
 import { csumFinish, csumPartial } from '../wire/checksum';
 import type { CheckSpec, HttpCheck, HttpUrl, MiscCheck, UdpCheck } from './config';
 
@@ -73,37 +74,20 @@ export function judgeUrl(url: HttpUrl, status: number, body: Buffer): ProbeOutco
   return pass(`${url.path}: HTTP ${status}`);
 }
 
-const HTTP_MAX_RESPONSE = 1 << 20;
-
-function httpOne(t: ProbeTarget, c: HttpCheck, url: HttpUrl): Promise<ProbeOutcome> {
-  return new Promise((resolve) => {
-    const s = connect(t, c);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const timer = setTimeout(() => done(failed(`${url.path}: timeout`)), c.connectTimeoutMs);
-    function done(o: ProbeOutcome): void {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(o);
-    }
-    const host = url.virtualhost ?? c.virtualhost ?? t.addr;
-    s.once('connect', () => {
-      s.write(`GET ${url.path} HTTP/1.0\r\nUser-Agent: lvsd-healthcheck\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+async function httpOne(t: ProbeTarget, c: HttpCheck, url: HttpUrl): Promise<ProbeOutcome> {
+  try {
+    const r = await fetchUrl({
+      addr: t.addr, port: t.port, path: url.path, host: url.virtualhost ?? c.virtualhost, protocol: c.protocol,
+      tls: c.kind === 'SSL_GET', servername: c.enableSni ? (url.virtualhost ?? c.sniHost) : undefined,
+      bindIp: c.bindIp, bindPort: c.bindPort, timeoutMs: c.connectTimeoutMs,
     });
-    s.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > HTTP_MAX_RESPONSE) done(failed(`${url.path}: response larger than ${HTTP_MAX_RESPONSE} bytes`));
-      else chunks.push(d);
-    });
-    s.once('end', () => {
-      const r = parseHttpResponse(Buffer.concat(chunks));
-      done(r ? judgeUrl(url, r.status, r.body) : failed(`${url.path}: malformed HTTP response`));
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => done(failed(`${url.path}: ${err.code ?? err.message}`)));
-  });
+    return judgeUrl(url, r.status, r.body);
+  } catch (err) {
+    return failed(`${url.path}: ${(err as Error).message}`);
+  }
 }
 
-/** HTTP_GET: every url answers as expected. */
+/** HTTP_GET and SSL_GET: every url answers as expected. */
 export async function probeHttp(t: ProbeTarget, c: HttpCheck): Promise<ProbeOutcome> {
   let last = failed('no url');
   for (const url of c.urls) {
@@ -248,7 +232,8 @@ export function runProbe(t: ProbeTarget, c: CheckSpec): Promise<ProbeOutcome> {
   const target = { addr: c.connectIp ?? t.addr, port: c.connectPort ?? t.port };
   switch (c.kind) {
     case 'TCP_CHECK': return probeTcp(target, c);
-    case 'HTTP_GET': return probeHttp(target, c);
+    case 'HTTP_GET':
+    case 'SSL_GET': return probeHttp(target, c);
     case 'UDP_CHECK': return probeUdp(target, c);
     case 'PING_CHECK': return probePing(target, c);
     case 'MISC_CHECK': return probeMisc(c);

@@ -268,12 +268,38 @@ test('virtualhost at virtual_server and real_server level is the Host of HTTP ch
     ['vs.example', 'rs.example', 'own.example']);
 });
 
-test('unimplemented checkers never leave a server unchecked: SSL_GET/SMTP_CHECK as TCP connect, DNS_CHECK as a query, FILE_CHECK holds it down', async () => {
-  const cfg = await parse(vsText(`    real_server 198.19.0.11 443 {
+test('SSL_GET: an HTTP_GET over TLS; virtualhost is the Host (url, checker, real, virtual server) and with enable_sni the SNI (url, checker, virtual server)', async () => {
+  const cfg = await parse(vsText(`    virtualhost vs.example
+    real_server 198.19.0.11 443 {
+        virtualhost rs.example
         SSL_GET {
+            enable_sni
+            http_protocol 1.0C
+            url {
+                path /
+                digest 5d41402abc4b2a76b9719d911017c592
+            }
+        }
+    }
+    real_server 198.19.0.12 443 {
+        SSL_GET {
+            enable_sni
+            virtualhost own.example
             url {
                 path /
             }
+        }
+    }`));
+  const [a, b] = cfg.virtualServers[0].reals.map((r) => r.checks[0]);
+  assert.ok(a.kind === 'SSL_GET' && b.kind === 'SSL_GET');
+  assert.deepEqual([a.virtualhost, a.sniHost, a.enableSni, a.protocol, a.delayBeforeRetryMs], ['rs.example', 'vs.example', true, '1.0C', 3000]);
+  assert.deepEqual([b.virtualhost, b.sniHost], ['own.example', 'own.example']);
+  assert.deepEqual(cfg.warnings, []);
+});
+
+test('unimplemented checkers never leave a server unchecked: SMTP_CHECK as TCP connect, DNS_CHECK as a query, FILE_CHECK holds it down', async () => {
+  const cfg = await parse(vsText(`    real_server 198.19.0.11 443 {
+        TCP_CHECK {
         }
     }
     real_server 198.19.0.12 25 {
@@ -292,13 +318,12 @@ test('unimplemented checkers never leave a server unchecked: SSL_GET/SMTP_CHECK 
             track_file f
         }
     }`));
-  const [s, m, d, f] = cfg.virtualServers[0].reals;
-  assert.equal(s.checks[0].kind, 'TCP_CHECK');
+  const [, m, d, f] = cfg.virtualServers[0].reals;
   assert.deepEqual([m.checks[0].kind, m.checks[0].connectPort], ['TCP_CHECK', 2525]);
   const q = d.checks[0];
   assert.ok(q.kind === 'UDP_CHECK' && q.requireReply && q.payload.subarray(12).equals(Buffer.from('076578616d706c6504746573740000010001', 'hex')));
   assert.deepEqual([f.heldDown, f.checks.length], ['FILE_CHECK', 0]);
-  assert.deepEqual(msgs(cfg).map((x) => x.split(':')[0]), ['6', '13', '18', '24']);
+  assert.deepEqual(msgs(cfg).map((x) => x.split(':')[0]), ['10', '15', '21']);
 });
 
 test('IPv6 addresses are accepted with a warning naming the line, not refused', async () => {
