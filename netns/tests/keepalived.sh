@@ -4,7 +4,8 @@
 # differs; a DR service whose sorry server is on another port), each driven through quorum
 # loss and regain with the sorry server answering; lvsd -t on a file with errors changes
 # nothing and works without root; a SIGHUP reload under a running socat stream that stays
-# byte-exact; SIGHUP adding, keeping, changing and removing a vrrp_instance and the sync daemon. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
+# byte-exact; SIGHUP adding, keeping, changing and removing a vrrp_instance and the sync daemon;
+# SSL_GET against nginx with TLS (SNI, Host, digest from lvs-genhash) failing and recovering. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
 #
 #   client c-TAG ── director d-TAG (lvsd -f keepalived.conf) ── br0 ── r1-TAG, r2-TAG, r3-TAG
 #   198.18.0.2      198.18.0.1 | 198.19.0.1                             198.19.0.11 .12 .13
@@ -13,6 +14,7 @@
 #     :80    TUN, alpha, real servers r1/r2 written on port 8080 (reset to 80), sorry r3
 #     :8080  DR, real servers r1/r2, sorry_server r3 9090 (reset to 8080)
 #     :9000  DR, r1:9000 (socat sink) for the reload-under-traffic check
+#     :8443  DR, SSL_GET to nginx with TLS in r1 and r2 (added by a reload)
 set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/forwarding-lib.sh"
@@ -234,6 +236,103 @@ write_conf
 kill -HUP "$LVSD_PID"
 check "reload without the vrrp_instance: its address is released" wait_for -t 10 lacks_addr 198.18.0.101
 check "... and no sync daemon runs" wait_for -t 5 eval '[[ -z $(daemons) ]]'
+
+# --- SSL_GET against nginx with TLS, failing and recovering ---------------------------------
+# nginx in r1 and r2 on 8443 (TLS, the test certificate), /health served from a file; its
+# access log records the SNI and Host each check sent.
+for i in 1 2; do
+  dir=$LVS_STATE/nginx-tls-rs$i
+  mkdir -p "$dir/www"
+  echo "healthy rs$i" >"$dir/www/health"
+  # user root: the workers read the files in this run's state directory (mode 0700).
+  cat >"$dir/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 256; }
+http {
+  log_format sni '\$ssl_server_name|\$host|\$request';
+  access_log $dir/access.log sni;
+  default_type text/plain;
+  client_body_temp_path $dir/body;
+  server {
+    listen 8443 ssl;
+    ssl_certificate $LVS_ROOT/test/fixtures/tls/cert.pem;
+    ssl_certificate_key $LVS_ROOT/test/fixtures/tls/key.pem;
+    root $dir/www;
+    location = / { return 200 "tls rs$i\n"; }
+  }
+}
+EOF
+  bg_in_ns "nginx-tls-rs$i" "${NS_RS[i - 1]}" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf"
+  wait_tcp "${NS_RS[i - 1]}" "$(rip "$i")" 8443 || die "nginx TLS in rs$i did not start"
+done
+genhash_d() { ip netns exec "$NS_D" node "$LVS_ROOT/dist/src/cli/lvs-genhash.js" "$@"; }
+D1=$(genhash_d -S -I -s "$R1" -p 8443 -u /health -V www.example.test)
+D2=$(genhash_d -S -I -s "$R2" -p 8443 -u /health -V www.example.test)
+check "lvs-genhash over TLS: the MD5 of the body ($D1)" \
+  expect_eq "digest" "$D1" "$(printf 'healthy rs1\n' | md5sum | cut -d' ' -f1)"
+if command -v genhash >/dev/null; then
+  check "keepalived's genhash prints the same digest" \
+    expect_eq "genhash" "$(ip netns exec "$NS_D" genhash -S -s "$R1" -p 8443 -u /health -V www.example.test)" "$D1"
+fi
+ssl_vs() {
+  cat <<EOF
+virtual_server $VIP 8443 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    virtualhost www.example.test
+    real_server $R1 8443 {
+        SSL_GET {
+            enable_sni
+            url {
+                path /health
+                digest $D1
+            }
+            connect_timeout 2
+            retry 0
+        }
+    }
+    real_server $R2 8443 {
+        SSL_GET {
+            enable_sni
+            url {
+                path /health
+                digest $D2
+            }
+            connect_timeout 2
+            retry 0
+        }
+    }
+}
+EOF
+}
+write_conf
+ssl_vs >>"$CONF"
+kill -HUP "$LVSD_PID"
+check "SSL_GET: both TLS real servers pass and join VIP:8443" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:8443") == "$R1:8443/Route/1 $R2:8443/Route/1 " ]]'
+check "SSL_GET sent SNI and Host www.example.test (nginx access log)" \
+  grep -q '^www.example.test|www.example.test|GET /health HTTP/1.0$' "$LVS_STATE/nginx-tls-rs1/access.log"
+tls_counts() {
+  in_ns "$NS_C" bash -c 'for ((i = 0; i < $0; i++)); do curl -sk -m 3 "$1" || echo FAIL; done' "$1" "https://$VIP:8443/" \
+    | awk '{c[$2]++} END {printf "rs1=%d rs2=%d fail=%d\n", c["rs1"], c["rs2"], c[""]}'
+}
+check "HTTPS through VIP:8443 reaches both" expect_eq "counts" "$(tls_counts 6)" "rs1=3 rs2=3 fail=0"
+echo "broken" >"$LVS_STATE/nginx-tls-rs1/www/health"
+check "SSL_GET: a changed body (digest mismatch) takes r1 out" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:8443") == "$R2:8443/Route/1 " ]]'
+check "HTTPS through VIP:8443 reaches r2 only" expect_eq "counts" "$(tls_counts 4)" "rs1=0 rs2=4 fail=0"
+echo "healthy rs1" >"$LVS_STATE/nginx-tls-rs1/www/health"
+check "SSL_GET: the body restored, r1 comes back" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:8443") == "$R1:8443/Route/1 $R2:8443/Route/1 " ]]'
+stop_pid "$(cat "$LVS_STATE/nginx-tls-rs2/nginx.pid")" 5
+check "SSL_GET: r2's TLS server stopped, r2 leaves" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:8443") == "$R1:8443/Route/1 " ]]'
 
 stop_lvsd
 check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"
