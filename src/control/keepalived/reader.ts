@@ -33,7 +33,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 export const MAX_FILE_BYTES = 4 << 20;
 export const MAX_TOTAL_BYTES = 8 << 20;
 export const MAX_INCLUDE_DEPTH = 16;
-export const MAX_LINES = 1_000_000;
+export const MAX_LINES = 250_000;
 /** keepalived's MAXBUF: longer lines are cut there by fgets. */
 export const MAX_LINE_CHARS = 1024 * 4;
 
