@@ -24,7 +24,7 @@
  * lvsd's own limits (keepalived has none; lvsd refuses instead of exhausting memory or the
  * stack): a file larger than MAX_FILE_BYTES, more than MAX_TOTAL_BYTES in all, an include of a
  * file already being read (a loop), includes nested deeper than MAX_INCLUDE_DEPTH, more than
- * MAX_LINES statements after expansion.
+ * MAX_LINES statements produced by definitions and ~SEQ (a file's own lines are bounded by its size).
  */
 import { constants as fsc } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
@@ -388,6 +388,7 @@ export async function readStatements(path: string, diags: Diagnostics, opts: Rea
   defs.set('_BANG', { value: '!' });
 
   let totalBytes = 0;
+  let expanded = 0;
   const out: Line[] = [];
   const stack: Array<Frame | ToOpen> = [];
   const opened = (): Frame[] => stack.filter((f): f is Frame => !('toOpen' in f));
@@ -648,7 +649,9 @@ export async function readStatements(path: string, diags: Diagnostics, opts: Rea
       const w = splitWords(piece);
       if (w.unterminated) diags.error(src, `Unmatched quote: '${piece}'`);
       if (w.words.length === 0) continue;
-      if (out.length >= MAX_LINES) throw new ConfigError(src.file, src.line, `more than ${MAX_LINES} statements`);
+      if (!src.physical && ++expanded > MAX_LINES) {
+        throw new ConfigError(src.file, src.line, `more than ${MAX_LINES} statements from definitions and ~SEQ`);
+      }
       out.push({ words: w.words, file: src.file, line: src.line });
     }
   }
