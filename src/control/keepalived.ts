@@ -1083,13 +1083,17 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
   const vrrpDrafts: VrrpDraft[] = [];
   let strict = false;
   let vrrpVersion: 2 | 3 = 2;
+  const groupAt = new Map<{ name: string; group: string[] }, ConfNode>();
+  let syncAt: ConfNode | undefined;
+  let authAt: ConfNode | undefined;
   const globalTable: Table = {
     router_id: (x) => { cfg.routerId = x.args[0]; },
     lvs_sync_daemon: (x) => {
+      syncAt = x;
       const d = parseSyncDaemon(ctx, x);
       if (d) cfg.syncDaemon = { ...d, authKey: cfg.syncDaemon?.authKey };
     },
-    lvs_sync_auth: (x) => { cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: x.args[0] }; },
+    lvs_sync_auth: (x) => { authAt = x; cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: x.args[0] }; },
     vrrp_strict: () => { strict = true; },
     vrrp_version: (x) => {
       const v = u32(x.args[0], 2, 3);
@@ -1119,9 +1123,10 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
       const g = { name: n.args[0] ?? '', group: [] as string[] };
       walk(ctx, n.block, 'vrrp_sync_group', {
         group: (x) => {
+          // A value block: every word of every line is an instance name (read_value_block).
           for (const y of x.block ?? []) {
             ctx.seen(y);
-            g.group.push(y.kw);
+            g.group.push(y.kw, ...y.args);
           }
         },
         ...Object.fromEntries(['notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify']
@@ -1134,13 +1139,15 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
         track_file: (x) => ctx.notActed(x, 'file tracking is not implemented yet'),
       }, new Set(['group', 'track_script', 'track_interface', 'track_file']));
       cfg.vrrpSyncGroups.push(g);
+      groupAt.set(g, n);
     },
     vrrp_script: (n) => ctx.notActed(n, 'vrrp_script is not run yet: track_script causes no failover'),
     ...notActedTable(ctx, ['static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group',
-      'vrrp_track_file', 'track_file', 'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL'], 'not implemented by lvsd'),
+      'vrrp_track_file', 'track_file', 'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group',
+      'interface_up_down_delays'], 'not implemented by lvsd'),
   }, new Set(['global_defs', 'virtual_server_group', 'virtual_server', 'vrrp_instance', 'vrrp_sync_group', 'vrrp_script',
     'static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group', 'vrrp_track_file', 'track_file',
-    'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL']));
+    'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group', 'interface_up_down_delays']));
   const names = new Set<string>();
   for (const d of vrrpDrafts) {
     const v = completeVrrp(ctx, d, strict, vrrpVersion);
@@ -1153,15 +1160,15 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
     cfg.vrrpInstances.push(v);
   }
   if (cfg.syncDaemon && !cfg.syncDaemon.iface) {
-    diags.add(mainFile, 0, 'warning', 'lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');
+    diags.warn(authAt ?? { file: mainFile, line: 0 }, 'lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');
     cfg.syncDaemon = undefined;
   }
   if (cfg.syncDaemon?.instance && !names.has(cfg.syncDaemon.instance)) {
-    diags.add(mainFile, 0, 'warning', `lvs_sync_daemon: vrrp_instance '${cfg.syncDaemon.instance}' is not defined; the daemon runs as backup`);
+    diags.warn(syncAt ?? { file: mainFile, line: 0 }, `lvs_sync_daemon: vrrp_instance '${cfg.syncDaemon.instance}' is not defined; the daemon runs as backup`);
   }
   for (const g of cfg.vrrpSyncGroups) {
     for (const name of g.group) {
-      if (!names.has(name)) diags.add(mainFile, 0, 'warning', `vrrp_sync_group ${g.name}: instance '${name}' is not defined`);
+      if (!names.has(name)) diags.warn(groupAt.get(g) ?? { file: mainFile, line: 0 }, `vrrp_sync_group ${g.name}: instance '${name}' is not defined`);
     }
   }
   sortDiagnostics(diags.list);

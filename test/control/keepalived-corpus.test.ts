@@ -95,9 +95,12 @@ function* nodes(tree: ConfNode[]): Generator<ConfNode> {
   }
 }
 
-test('lvsd names every corpus line it does not act on', async () => {
-  for (const f of files) {
-    const path = join(DIR, f);
+const GOLDEN = join(ROOT, 'test/fixtures/keepalived-golden');
+
+test('lvsd names every corpus line it does not act on (and every line of the golden files)', async () => {
+  const all = [...files.map((f) => join(DIR, f)), ...readdirSync(GOLDEN).filter((f) => f.endsWith('.conf')).map((f) => join(GOLDEN, f))];
+  for (const path of all) {
+    const f = path.slice(ROOT.length + 1);
     let cfg;
     try {
       cfg = await loadKeepalivedConfig(path);

@@ -414,3 +414,14 @@ test('quorum above the total weight is reduced to it; hysteresis >= quorum is re
   const cfg = await parse(vsText('    quorum 5\n    hysteresis 4\n    real_server 198.19.0.11 80 {\n        weight 2\n    }'));
   assert.deepEqual([cfg.virtualServers[0].quorum, cfg.virtualServers[0].hysteresis], [2, 1]);
 });
+
+test('vrrp_sync_group: group is a value block, one name per word, on one line or many (vrrp_parser.c read_value_block)', async () => {
+  const two = VRRP('') + VRRP('').replace(/VI_1/g, 'VI_2').replace('virtual_router_id 51', 'virtual_router_id 52').replace(/^global_defs \{\n\n\}\n/, '');
+  const a = await parse(`${two}vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n`);
+  assert.deepEqual(a.vrrpSyncGroups, [{ name: 'G1', group: ['VI_1', 'VI_2'] }]);
+  assert.deepEqual(a.warnings, []);
+  const b = await parse(`${two}vrrp_sync_group G1 {\n    group { VI_1 VI_2 }\n}\n`);
+  assert.deepEqual(b.vrrpSyncGroups, [{ name: 'G1', group: ['VI_1', 'VI_2'] }]);
+  const c = await parse(`${two}vrrp_sync_group G1 {\n    group {\n        VI_3\n    }\n}\n`);
+  assert.deepEqual(msgs(c), [`${two.split('\n').length}: vrrp_sync_group G1: instance 'VI_3' is not defined`]);
+});

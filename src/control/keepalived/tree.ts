@@ -34,7 +34,7 @@ export const BLOCK_KEYWORDS = new Set([
   'virtual_ipaddress_excluded', 'virtual_routes', 'virtual_rules', 'track_interface', 'track_script',
   'track_file', 'track_bfd', 'track_process', 'unicast_peer', 'notification_email', 'static_ipaddress',
   'static_routes', 'static_rules', 'vrrp_track_file', 'vrrp_track_process', 'garp_group', 'bfd_instance',
-  'linkbeat_interfaces', 'SSL',
+  'linkbeat_interfaces', 'SSL', 'group', 'host', 'interfaces', 'track_group', 'interface_up_down_delays',
 ]);
 
 export function buildTree(lines: Line[], diags: Diagnostics): ConfNode[] {
