@@ -5,7 +5,8 @@
 # loss and regain with the sorry server answering; lvsd -t on a file with errors changes
 # nothing and works without root; a SIGHUP reload under a running socat stream that stays
 # byte-exact; SIGHUP adding, keeping, changing and removing a vrrp_instance and the sync daemon;
-# SSL_GET against nginx with TLS (SNI, Host, digest from lvs-genhash) failing and recovering. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
+# SSL_GET against nginx with TLS (SNI, Host, digest from lvs-genhash) and SMTP_CHECK against a
+# server speaking SMTP, failing and recovering. Needs root, /dev/net/tun and a build (dist/). Prints PASS/FAIL lines.
 #
 #   client c-TAG ── director d-TAG (lvsd -f keepalived.conf) ── br0 ── r1-TAG, r2-TAG, r3-TAG
 #   198.18.0.2      198.18.0.1 | 198.19.0.1                             198.19.0.11 .12 .13
@@ -15,6 +16,7 @@
 #     :8080  DR, real servers r1/r2, sorry_server r3 9090 (reset to 8080)
 #     :9000  DR, r1:9000 (socat sink) for the reload-under-traffic check
 #     :8443  DR, SSL_GET to nginx with TLS in r1 and r2 (added by a reload)
+#     :25    DR, SMTP_CHECK to r3:2525 (added by a reload)
 set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/forwarding-lib.sh"
@@ -282,6 +284,7 @@ ssl_vs() {
   cat <<EOF
 virtual_server $VIP 8443 {
     delay_loop 1
+    alpha
     lb_algo rr
     lb_kind DR
     protocol TCP
@@ -314,7 +317,7 @@ EOF
 write_conf
 ssl_vs >>"$CONF"
 kill -HUP "$LVSD_PID"
-check "SSL_GET: both TLS real servers pass and join VIP:8443" wait_for -t 10 \
+check "SSL_GET (alpha): both TLS real servers pass and join VIP:8443" wait_for -t 10 \
   eval '[[ $(dests "$VIP:8443") == "$R1:8443/Route/1 $R2:8443/Route/1 " ]]'
 check "SSL_GET sent SNI and Host www.example.test (nginx access log)" \
   grep -q '^www.example.test|www.example.test|GET /health HTTP/1.0$' "$LVS_STATE/nginx-tls-rs1/access.log"
@@ -333,6 +336,55 @@ check "SSL_GET: the body restored, r1 comes back" wait_for -t 10 \
 stop_pid "$(cat "$LVS_STATE/nginx-tls-rs2/nginx.pid")" 5
 check "SSL_GET: r2's TLS server stopped, r2 leaves" wait_for -t 10 \
   eval '[[ $(dests "$VIP:8443") == "$R1:8443/Route/1 " ]]'
+
+# --- SMTP_CHECK against a server speaking SMTP, failing and recovering ---------------------
+# r3 on 2525: greets with the code in $LVS_STATE/smtp-code (220, or 421 to refuse), answers
+# HELO with 250 and logs it.
+echo 220 >"$LVS_STATE/smtp-code"
+bg_in_ns smtp-rs3 "${NS_RS[2]}" node -e '
+  const fs = require("fs");
+  require("net").createServer((s) => {
+    s.write(fs.readFileSync(process.argv[1], "utf8").trim() + " rs3 ESMTP\r\n");
+    let buf = "";
+    s.on("data", (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\r\n")) >= 0) {
+        const l = buf.slice(0, i); buf = buf.slice(i + 2);
+        if (l.startsWith("HELO ")) { fs.appendFileSync(process.argv[2], l + "\n"); s.write("250 rs3\r\n"); }
+        else if (l === "QUIT") s.end("221 bye\r\n");
+      }
+    });
+    s.on("error", () => {});
+  }).listen(2525, process.argv[3]);' "$LVS_STATE/smtp-code" "$LVS_STATE/smtp-helo.log" "$R3"
+wait_listen "${NS_RS[2]}" 2525
+write_conf
+cat >>"$CONF" <<EOF
+virtual_server $VIP 25 {
+    delay_loop 1
+    alpha
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server $R3 25 {
+        SMTP_CHECK {
+            connect_port 2525
+            helo_name lb.example.test
+            connect_timeout 2
+            retry 0
+        }
+    }
+}
+EOF
+kill -HUP "$LVSD_PID"
+check "SMTP_CHECK (alpha): the server greeting 220 and answering HELO joins VIP:25" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:25") == "$R3:25/Route/1 " ]]'
+check "SMTP_CHECK sent HELO lb.example.test" grep -qx 'HELO lb.example.test' "$LVS_STATE/smtp-helo.log"
+echo 421 >"$LVS_STATE/smtp-code"
+check "SMTP_CHECK: a 421 greeting takes it out" wait_for -t 10 eval '[[ -z $(dests "$VIP:25") ]]'
+echo 220 >"$LVS_STATE/smtp-code"
+check "SMTP_CHECK: greeting 220 again, it comes back" wait_for -t 10 \
+  eval '[[ $(dests "$VIP:25") == "$R3:25/Route/1 " ]]'
 
 stop_lvsd
 check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"

@@ -433,13 +433,13 @@ function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry
       };
     }
     case 'SMTP_CHECK': {
+      let heloName = 'smtpchecker.keepalived.org';
       walk(ctx, n.block, kind, {
         ...common, ...conn,
-        helo_name: () => undefined,
-        host: (x) => ctx.notActed(x, 'SMTP_CHECK is replaced by a TCP connection check'),
+        helo_name: (x) => { heloName = x.args[0] ?? heloName; },
+        host: (x) => ctx.notActed(x, 'the deprecated host block is not read: the checker probes its connect_ip/connect_port (default the real server)'),
       }, new Set(['host']));
-      ctx.warn(n, 'SMTP_CHECK is not implemented by lvsd yet: the real server is checked by a TCP connection to connect_port (default the real server port) instead, no SMTP dialogue');
-      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'TCP_CHECK' as const }) };
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'SMTP_CHECK' as const, heloName }) };
     }
     case 'DNS_CHECK': {
       let type = 'SOA';

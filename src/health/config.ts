@@ -5,7 +5,7 @@
  */
 import type { FwdName, ProtoName } from '../control/command';
 
-export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'SMTP_CHECK' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Parameters every checker has (keepalived check_api.c defaults). */
 export interface CheckCommon {
@@ -73,7 +73,14 @@ export interface MiscCheck extends CheckCommon {
   dynamic: boolean;
 }
 
-export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck;
+/** SMTP_CHECK (keepalived check_smtp.c): greeting 220, `HELO helo_name` answered 250, QUIT. */
+export interface SmtpCheck extends CheckCommon {
+  kind: 'SMTP_CHECK';
+  /** helo_name; keepalived's default smtpchecker.keepalived.org. */
+  heloName: string;
+}
+
+export type CheckSpec = TcpCheck | HttpCheck | SmtpCheck | UdpCheck | PingCheck | MiscCheck;
 
 export interface RealServerSpec {
   addr: string;

@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { fetchUrl } from './http-fetch';
 import { csumFinish, csumPartial } from '../wire/checksum';
-import type { CheckSpec, HttpCheck, HttpUrl, MiscCheck, UdpCheck } from './config';
+import type { CheckSpec, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from './config';
 
 export interface ProbeOutcome {
   ok: boolean;
@@ -95,6 +95,56 @@ export async function probeHttp(t: ProbeTarget, c: HttpCheck): Promise<ProbeOutc
     if (!last.ok) return last;
   }
   return last;
+}
+
+/**
+ * SMTP_CHECK (keepalived check_smtp.c): the greeting's status must be 220, the answer to
+ * `HELO helo_name` 250 (a status is three digits followed by a space or the end of the line,
+ * so a multi-line `220-` reply fails as in keepalived), then QUIT and its reply line. One
+ * connect_timeout for the whole dialogue; lines longer than 512 bytes fail.
+ */
+export function probeSmtp(t: ProbeTarget, c: SmtpCheck): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const s = connect(t, c);
+    let buf = '';
+    let step: 'greeting' | 'helo' | 'quit' = 'greeting';
+    let finished = false;
+    const timer = setTimeout(() => done(failed(`timeout waiting for the ${step} reply`)), c.connectTimeoutMs);
+    function done(o: ProbeOutcome): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve(o);
+    }
+    const status = (line: string): number => (/^\d{3}( |$)/.test(line) ? Number(line.slice(0, 3)) : -1);
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      buf += d;
+      for (;;) {
+        const eol = buf.indexOf('\n');
+        if (eol < 0) {
+          if (buf.length > 512) done(failed('SMTP line longer than 512 bytes'));
+          return;
+        }
+        const line = buf.slice(0, eol).replace(/\r$/, '');
+        buf = buf.slice(eol + 1);
+        if (step === 'greeting') {
+          if (status(line) !== 220) return done(failed(`bad greeting: ${line.slice(0, 80)}`));
+          step = 'helo';
+          s.write(`HELO ${c.heloName}\r\n`);
+        } else if (step === 'helo') {
+          if (status(line) !== 250) return done(failed(`bad HELO response: ${line.slice(0, 80)}`));
+          step = 'quit';
+          s.write('QUIT\r\n');
+        } else {
+          return done(pass('SMTP HELO 250'));
+        }
+      }
+    });
+    s.once('end', () => done(step === 'quit' ? pass('SMTP HELO 250') : failed(`connection closed before the ${step} reply`)));
+    s.once('error', (err: NodeJS.ErrnoException) => done(failed(err.code ?? err.message)));
+  });
 }
 
 /**
@@ -234,6 +284,7 @@ export function runProbe(t: ProbeTarget, c: CheckSpec): Promise<ProbeOutcome> {
     case 'TCP_CHECK': return probeTcp(target, c);
     case 'HTTP_GET':
     case 'SSL_GET': return probeHttp(target, c);
+    case 'SMTP_CHECK': return probeSmtp(target, c);
     case 'UDP_CHECK': return probeUdp(target, c);
     case 'PING_CHECK': return probePing(target, c);
     case 'MISC_CHECK': return probeMisc(c);

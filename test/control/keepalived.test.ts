@@ -297,7 +297,7 @@ test('SSL_GET: an HTTP_GET over TLS; virtualhost is the Host (url, checker, real
   assert.deepEqual(cfg.warnings, []);
 });
 
-test('unimplemented checkers never leave a server unchecked: SMTP_CHECK as TCP connect, DNS_CHECK as a query, FILE_CHECK holds it down', async () => {
+test('unimplemented checkers never leave a server unchecked: DNS_CHECK as a query, FILE_CHECK holds it down; SMTP_CHECK with helo_name', async () => {
   const cfg = await parse(vsText(`    real_server 198.19.0.11 443 {
         TCP_CHECK {
         }
@@ -305,6 +305,7 @@ test('unimplemented checkers never leave a server unchecked: SMTP_CHECK as TCP c
     real_server 198.19.0.12 25 {
         SMTP_CHECK {
             connect_port 2525
+            helo_name lb.example.test
         }
     }
     real_server 198.19.0.13 53 {
@@ -319,11 +320,13 @@ test('unimplemented checkers never leave a server unchecked: SMTP_CHECK as TCP c
         }
     }`));
   const [, m, d, f] = cfg.virtualServers[0].reals;
-  assert.deepEqual([m.checks[0].kind, m.checks[0].connectPort], ['TCP_CHECK', 2525]);
+  const smtp = m.checks[0];
+  assert.ok(smtp.kind === 'SMTP_CHECK');
+  assert.deepEqual([smtp.connectPort, smtp.heloName, smtp.retry, smtp.delayBeforeRetryMs], [2525, 'lb.example.test', 1, 1000]);
   const q = d.checks[0];
   assert.ok(q.kind === 'UDP_CHECK' && q.requireReply && q.payload.subarray(12).equals(Buffer.from('076578616d706c6504746573740000010001', 'hex')));
   assert.deepEqual([f.heldDown, f.checks.length], ['FILE_CHECK', 0]);
-  assert.deepEqual(msgs(cfg).map((x) => x.split(':')[0]), ['10', '15', '21']);
+  assert.deepEqual(msgs(cfg).map((x) => x.split(':')[0]), ['16', '22']);
 });
 
 test('IPv6 addresses are accepted with a warning naming the line, not refused', async () => {
