@@ -19,7 +19,7 @@ import {
   ConfigError, type Diagnostic, Diagnostics, type FileAccess, formatDiagnostic, readStatements,
 } from './keepalived/reader';
 import { type ConfNode, buildTree } from './keepalived/tree';
-import { buildDnsQuery } from './keepalived/dns-query';
+import { DNS_TYPES } from '../health/dns-query';
 
 export { ConfigError, type ConfNode, type Diagnostic, formatDiagnostic };
 
@@ -446,18 +446,18 @@ function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry
       let name = '.';
       walk(ctx, n.block, kind, {
         ...common, ...conn,
-        type: (x) => { type = (x.args[0] ?? 'SOA').toUpperCase(); },
-        name: (x) => { name = x.args[0] ?? '.'; },
+        type: (x) => {
+          const t = (x.args[0] ?? '').toUpperCase();
+          if (DNS_TYPES.includes(t)) type = t;
+          else ctx.error(x, `DNS_CHECK: unknown type '${x.args[0] ?? ''}' - ignoring`);
+        },
+        name: (x) => {
+          const v = x.args[0] ?? '.';
+          if (v !== '.' && !/^([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/.test(v)) ctx.error(x, `DNS_CHECK: invalid name '${v}' - ignoring`);
+          else name = v;
+        },
       });
-      let payload: Buffer;
-      try {
-        payload = buildDnsQuery(name, type);
-      } catch (e) {
-        ctx.error(n, `DNS_CHECK: ${(e as Error).message} - the checker is ignored`);
-        return undefined;
-      }
-      ctx.warn(n, `DNS_CHECK is implemented by lvsd as a UDP query for ${name} ${type} that must be answered (the answer is not inspected)`);
-      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'UDP_CHECK' as const, payload, requireReply: true }), ...withDefaults(3, 0) };
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'DNS_CHECK' as const, name, type }), ...withDefaults(3, 0) };
     }
     default:
       return undefined;

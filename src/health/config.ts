@@ -5,7 +5,7 @@
  */
 import type { FwdName, ProtoName } from '../control/command';
 
-export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'SMTP_CHECK' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'SMTP_CHECK' | 'DNS_CHECK' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Parameters every checker has (keepalived check_api.c defaults). */
 export interface CheckCommon {
@@ -80,7 +80,14 @@ export interface SmtpCheck extends CheckCommon {
   heloName: string;
 }
 
-export type CheckSpec = TcpCheck | HttpCheck | SmtpCheck | UdpCheck | PingCheck | MiscCheck;
+/** DNS_CHECK (keepalived check_dns.c): a UDP query for name/type; passes on a reply with RCODE 0. */
+export interface DnsCheck extends CheckCommon {
+  kind: 'DNS_CHECK';
+  name: string;
+  type: string;
+}
+
+export type CheckSpec = TcpCheck | HttpCheck | SmtpCheck | DnsCheck | UdpCheck | PingCheck | MiscCheck;
 
 export interface RealServerSpec {
   addr: string;

@@ -9,7 +9,8 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { fetchUrl } from './http-fetch';
 import { csumFinish, csumPartial } from '../wire/checksum';
-import type { CheckSpec, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from './config';
+import type { CheckSpec, DnsCheck, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from './config';
+import { buildDnsQuery, dnsReplyRcode } from './dns-query';
 
 export interface ProbeOutcome {
   ok: boolean;
@@ -178,6 +179,36 @@ export function probeUdp(t: ProbeTarget, c: UdpCheck): Promise<ProbeOutcome> {
   });
 }
 
+/** DNS_CHECK: the query to the target over UDP; a matching reply with RCODE 0 within connect_timeout. */
+export function probeDns(t: ProbeTarget, c: DnsCheck): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const query = buildDnsQuery(c.name, c.type, Math.floor(Math.random() * 0x10000));
+    const s = dgram.createSocket('udp4');
+    let finished = false;
+    const timer = setTimeout(() => done(failed('no DNS reply')), c.connectTimeoutMs);
+    function done(o: ProbeOutcome): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      try { s.close(); } catch { /* already closed */ }
+      resolve(o);
+    }
+    s.on('error', (err: NodeJS.ErrnoException) => done(failed(err.code ?? err.message)));
+    s.on('message', (m: Buffer) => {
+      const rc = dnsReplyRcode(query, m);
+      if (rc === undefined) return;
+      done(rc === 0 ? pass(`DNS ${c.name} ${c.type}: NOERROR`) : failed(`DNS ${c.name} ${c.type}: rcode ${rc}`));
+    });
+    const go = (): void => {
+      s.connect(t.port, t.addr, () => {
+        s.send(query, (err) => { if (err) done(failed((err as NodeJS.ErrnoException).code ?? err.message)); });
+      });
+    };
+    if (c.bindIp !== undefined || c.bindPort !== undefined) s.bind({ address: c.bindIp, port: c.bindPort }, go);
+    else go();
+  });
+}
+
 /** The parts of the raw-socket package used here (it ships no type declarations). */
 interface RawSocket {
   on(ev: 'message', fn: (buf: Buffer, source: string) => void): void;
@@ -285,6 +316,7 @@ export function runProbe(t: ProbeTarget, c: CheckSpec): Promise<ProbeOutcome> {
     case 'HTTP_GET':
     case 'SSL_GET': return probeHttp(target, c);
     case 'SMTP_CHECK': return probeSmtp(target, c);
+    case 'DNS_CHECK': return probeDns(target, c);
     case 'UDP_CHECK': return probeUdp(target, c);
     case 'PING_CHECK': return probePing(target, c);
     case 'MISC_CHECK': return probeMisc(c);

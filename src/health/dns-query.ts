@@ -1,6 +1,8 @@
 /**
- * A DNS query message (RFC 1035 section 4.1) for DNS_CHECK: header with RD set, one question.
- * keepalived's DNS_CHECK defaults: type SOA, name ".".
+ * DNS_CHECK's messages (RFC 1035 section 4.1), as keepalived's check_dns.c builds and judges
+ * them: a query with RD set and one question (defaults: type SOA, name "."); a reply counts when
+ * it is at least a header, has the query's ID and QR set (anything else is ignored and the
+ * checker keeps waiting), and passes when its RCODE is 0.
  */
 const TYPES: Record<string, number> = {
   A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, RRSIG: 46, DNSKEY: 48,
@@ -29,4 +31,15 @@ export function buildDnsQuery(name: string, type: string, id = 0x4c56): Buffer {
   const msg = Buffer.concat(parts);
   if (msg.length > 512) throw new Error(`DNS name '${name}' too long`);
   return msg;
+}
+
+export const DNS_TYPES = Object.keys(TYPES);
+
+/** undefined: not the reply (keep waiting); else the RCODE. */
+export function dnsReplyRcode(query: Buffer, reply: Buffer): number | undefined {
+  if (reply.length < 12) return undefined;
+  if (reply.readUInt16BE(0) !== query.readUInt16BE(0)) return undefined;
+  const flags = reply.readUInt16BE(2);
+  if ((flags & 0x8000) === 0) return undefined;
+  return flags & 0x000f;
 }
