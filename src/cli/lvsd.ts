@@ -6,7 +6,9 @@
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
- *        [-f|--use-file KEEPALIVED_CONF] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N]
+ *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]] [--pid-file PATH] [--log-format json|pretty] [--version]
+ *        [--workers N]
+ *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -40,10 +42,11 @@ import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../heal
 import { SyncControl } from '../ha/sync-control';
 import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
 import { setRealtimePriority } from '../phy/sched';
+import { configTest } from '../health/load';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N]';
+  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -80,6 +83,8 @@ async function main(): Promise<void> {
         'pid-file': { type: 'string' },
         'log-format': { type: 'string' },
         workers: { type: 'string' },
+        'config-test': { type: 'boolean', short: 't', default: false },
+        'config-id': { type: 'string', short: 'i' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -95,6 +100,12 @@ async function main(): Promise<void> {
   }
   if (values.version) {
     process.stdout.write(versionLine('lvsd'));
+    return;
+  }
+  // -t / --config-test (keepalived's option): check the -f file and exit before anything exists.
+  if (values['config-test']) {
+    if (values['use-file'] === undefined) fail('--config-test needs -f KEEPALIVED_CONF', 2);
+    process.exitCode = await configTest(values['use-file'], { configId: values['config-id'] }, (l) => process.stderr.write(l + '\n'));
     return;
   }
   const socketPath = values.socket ?? defaultSocketPath();
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
   let keepalived: KeepalivedRuntime | undefined;
   if (kaFile !== undefined) {
     try {
-      kaConfig = loadKeepalived(kaFile);
+      kaConfig = await loadKeepalived(kaFile, { configId: values['config-id'] });
     } catch (err) {
       fail((err as Error).message);
     }
@@ -269,7 +280,7 @@ async function main(): Promise<void> {
   const syncControl = new SyncControl(director, log);
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
-  director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.vrrp?.info() ?? [] }));
+  director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.ha.info() ?? [] }));
   let stopping = false;
   let control: ControlServer | undefined;
   const shutdown = async (reason: string, code: number): Promise<void> => {
@@ -300,8 +311,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
-  process.on('SIGHUP', () => void lifecycle.reload(() => {
-    if (keepalived) keepalived.reload();
+  process.on('SIGHUP', () => void lifecycle.reload(async () => {
+    if (keepalived) await keepalived.reload();
     else log.info({}, 'SIGHUP ignored (no reloadable configuration)');
   }));
   process.on('uncaughtException', (err) => {
@@ -320,7 +331,10 @@ async function main(): Promise<void> {
     plumbing.setup();
     await plumbing.applied(() => director.handle(initial));
     if (initial.length > 0) log.info({ file: values.config, commands: initial.length }, 'configuration loaded');
-    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig, { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table });
+    if (kaFile !== undefined && kaConfig) keepalived = await startKeepalived(director, log, kaFile, kaConfig, {
+      configId: values['config-id'], adoptSync: (d) => syncControl.adopt(d),
+      vrrp: { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table },
+    });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
     log.fatal({ err }, 'startup failed');
