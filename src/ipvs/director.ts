@@ -3,7 +3,7 @@
  * the control-plane handler that lvsadm talks to. Kernel plumbing follows the service
  * table through its hooks.
  */
-import type { Command, ConnInfo, Result } from '../control/command';
+import type { Command, ConnInfo, Result, ServiceInfo, StreamReply } from '../control/command';
 import type { Device } from '../phy/device';
 import { ConnTable, F_TEMPLATE } from './conn';
 import { IpvsError, E } from './errors';
@@ -16,6 +16,12 @@ import { UDP_S_NORMAL, setUdpTimeout } from './proto/udp';
 import { TEMPLATE_PROTO_ANY } from './persist';
 import { ServiceTable, protoName, type ServiceHooks } from './service';
 import { FWD_MASQ, IPPROTO_TCP, ipToString } from './types';
+
+/** Connection-table slots scanned, and real servers listed, per chunk of a streamed listing. */
+const SCAN_SLOTS = 16384;
+const DESTS_PER_ROW = 500;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export const VERSION = '0.1.0';
 
@@ -120,6 +126,55 @@ export class Director {
     return { kind: 'done' };
   }
 
+  /**
+   * The control socket's handler: handle(), except that the connection and service listings
+   * are streams produced a chunk at a time, yielding to the event loop between chunks so that
+   * packets keep flowing while hundreds of thousands of entries are listed.
+   */
+  control(cmds: Command[]): Result | StreamReply {
+    if (cmds.length === 1 && cmds[0].op === 'list-conns') return { kind: 'stream', of: 'conns', rows: this.connRows() };
+    if (cmds.length === 1 && cmds[0].op === 'list-services' && cmds[0].service === undefined) {
+      return { kind: 'stream', of: 'services', tableSize: this.conns.bucketCount, rows: this.serviceRows() };
+    }
+    return this.handle(cmds);
+  }
+
+  /** The connection table, SCAN_SLOTS slots per chunk (entries come and go between chunks). */
+  async *connRows(): AsyncGenerator<ConnInfo[]> {
+    const now = this.clock();
+    for (let from = 0; from < this.conns.capacity; from += SCAN_SLOTS) {
+      const rows: ConnInfo[] = [];
+      const to = Math.min(this.conns.capacity, from + SCAN_SLOTS);
+      for (let id = from; id < to; id++) if (this.conns.has(id)) rows.push(this.connEntry(id, now));
+      if (rows.length > 0) yield rows;
+      await yieldToLoop();
+    }
+  }
+
+  /** Every service in table order, a service with many real servers split over rows. */
+  async *serviceRows(): AsyncGenerator<ServiceInfo[]> {
+    const list = [...this.services.services()];
+    for (let i = 0; i < list.length; i += 64) {
+      const rows: ServiceInfo[] = [];
+      for (const svc of list.slice(i, i + 64)) {
+        const key = svc.fwmark !== 0
+          ? { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: svc.fwmark }
+          : { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+        let info: ServiceInfo;
+        try {
+          [info] = this.services.info(key);
+        } catch {
+          continue; // removed since the listing began
+        }
+        for (let d = 0; d === 0 || d < info.dests.length; d += DESTS_PER_ROW) {
+          rows.push({ ...info, dests: info.dests.slice(d, d + DESTS_PER_ROW) });
+        }
+      }
+      yield rows;
+      await yieldToLoop();
+    }
+  }
+
   /** Sets a knob (already validated) and what follows from it. */
   setKnob(name: keyof Knobs, value: number): void {
     this.pipeline.knobs[name] = value;
@@ -175,23 +230,25 @@ export class Director {
   }
 
   connInfo(): ConnInfo[] {
-    const c = this.conns;
     const now = this.clock();
     const out: ConnInfo[] = [];
-    c.forEach((id) => {
-      const proto = c.proto(id);
-      out.push({
-        // A firewall-mark template has protocol IPPROTO_IP (src/ipvs/persist.ts), listed as "IP".
-        proto: proto === TEMPLATE_PROTO_ANY ? 'ip' : protoName(proto),
-        expires: Math.max(0, Math.round(c.remaining(id, now))),
-        // Templates print the template state table's name (ip_vs_state_name: "NONE").
-        state: (c.flags(id) & F_TEMPLATE) !== 0 ? 'NONE' : proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
-        caddr: ipToString(c.caddr(id)), cport: c.cport(id),
-        vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
-        daddr: ipToString(c.daddr(id)), dport: c.dport(id),
-      });
-    });
+    this.conns.forEach((id) => out.push(this.connEntry(id, now)));
     return out;
+  }
+
+  private connEntry(id: number, now: number): ConnInfo {
+    const c = this.conns;
+    const proto = c.proto(id);
+    return {
+      // A firewall-mark template has protocol IPPROTO_IP (src/ipvs/persist.ts), listed as "IP".
+      proto: proto === TEMPLATE_PROTO_ANY ? 'ip' : protoName(proto),
+      expires: Math.max(0, Math.round(c.remaining(id, now))),
+      // Templates print the template state table's name (ip_vs_state_name: "NONE").
+      state: (c.flags(id) & F_TEMPLATE) !== 0 ? 'NONE' : proto === IPPROTO_TCP ? tcpStateName(c.state(id)) : 'UDP',
+      caddr: ipToString(c.caddr(id)), cport: c.cport(id),
+      vaddr: ipToString(c.vaddr(id)), vport: c.vport(id),
+      daddr: ipToString(c.daddr(id)), dport: c.dport(id),
+    };
   }
 }
 
