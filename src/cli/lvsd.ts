@@ -13,6 +13,7 @@
  * (src/ha/sync.ts). SIGHUP re-reads it and applies the difference; a file that does not parse
  * leaves the running configuration in place.
  */
+import '../daemon/sigusr1'; // first: SIGUSR1 never opens the inspector (src/daemon/instance.ts)
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -35,10 +36,15 @@ import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
+import { acquireInstance, guardSigusr1 } from '../daemon/instance';
+import { dropPrivileges, groupId } from '../daemon/privileges';
+import { stateDump } from '../daemon/dump';
+import { trustStateFile } from '../host/statefile';
+import { READ_OPS } from '../control/schema';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N]';
+  + '[--rt-priority N] [--control-group GROUP] [--keep-bind-service]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -72,6 +78,8 @@ async function main(): Promise<void> {
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
+        'control-group': { type: 'string' },
+        'keep-bind-service': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -147,8 +155,23 @@ async function main(): Promise<void> {
   const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
   if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
 
+  // One lvsd per socket and TUN name, and only state files root alone could have written.
+  process.umask(0o077);
+  let controlGid: number | undefined;
+  try {
+    if (values['control-group'] !== undefined) controlGid = groupId(values['control-group']);
+    acquireInstance(socketPath, tunName);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const stateFile = `${socketPath}.plumbing.json`;
-  Plumbing.recover(stateFile, log);
+  let staleState = false;
+  try {
+    staleState = trustStateFile(stateFile);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (staleState) Plumbing.recover(stateFile, log);
   let dev: TunDevice;
   try {
     // Scratch slots hold ICMP errors and the segments of tunnelled super-packets.
@@ -288,7 +311,14 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => director.handle(cmds));
+  control = new ControlServer(socketPath, (cmds, peer) => {
+    // Every rule change, once, with who asked (SO_PEERCRED).
+    if (cmds.some((c) => !READ_OPS.has(c.op))) {
+      log.info({ peer: { uid: peer.uid, pid: peer.pid }, commands: cmds.length, ops: [...new Set(cmds.map((c) => c.op))] },
+        'control change');
+    }
+    return director.control(cmds);
+  }, { group: controlGid });
   try {
     await control.listen();
   } catch (err) {
@@ -299,6 +329,19 @@ async function main(): Promise<void> {
   }
   director.start();
   forwarding.start();
+  if (guardSigusr1(`${socketPath}.data`, () => stateDump(director),
+    (err) => (err ? log.error({ err }, 'state dump failed') : log.info({ file: `${socketPath}.data` }, 'state dumped')))) {
+    log.warn({}, 'an inspector opened before start-up was closed');
+  }
+  try {
+    const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'] });
+    log.info({ keep: p.keep, threads: p.threads, reached: p.reached }, 'capabilities reduced');
+  } catch (err) {
+    log.fatal({ err }, 'cannot drop privileges');
+    process.stderr.write(`lvsd: cannot drop privileges: ${(err as Error).message}\n`);
+    await shutdown('privileges', 1);
+    return;
+  }
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
 }
 
