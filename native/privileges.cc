@@ -20,7 +20,8 @@
 //   calling thread only, so restrict() runs the same sequence of system calls on the calling
 //   thread and, from a signal handler, on every other thread of the process (as libpsx does).
 //   `threads` is how many other threads exist, `reached` how many ran the sequence; a thread
-//   that blocks the signal (Node's signal-dispatcher thread blocks all) keeps its credentials.
+//   that blocks the signal (Node's signal-dispatcher thread blocks all) is not signalled and
+//   keeps its credentials.
 // - The sequence uses only system calls (async-signal-safe). The first failure of the calling
 //   thread throws an Error whose code is the errno name; nothing is retried.
 
@@ -34,6 +35,7 @@
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -126,6 +128,23 @@ int LastCap() {
   return n > 0 ? atoi(buf) : 40;
 }
 
+// Whether thread tid blocks sig (SigBlk of /proc/self/task/TID/status, proc(5)).
+bool Blocks(pid_t tid, int sig) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = strstr(buf, "SigBlk:");
+  if (p == nullptr) return false;
+  const unsigned long long mask = strtoull(p + 7, nullptr, 16);
+  return ((mask >> (sig - 1)) & 1) != 0;
+}
+
 napi_value Restrict(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!lvs::GetArgs(env, info, argv)) return nullptr;
@@ -170,18 +189,20 @@ napi_value Restrict(napi_env env, napi_callback_info info) {
   g_failed_errno.store(0);
   const pid_t pid = getpid();
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
-  int threads = 0;
+  int threads = 0, signalled = 0;
   DIR* d = opendir("/proc/self/task");
   if (d != nullptr) {
     while (struct dirent* e = readdir(d)) {
       const pid_t tid = static_cast<pid_t>(atoi(e->d_name));
       if (tid <= 0 || tid == self) continue;
-      if (syscall(SYS_tgkill, pid, tid, sig) == 0) threads++;
+      threads++;
+      if (Blocks(tid, sig)) continue;
+      if (syscall(SYS_tgkill, pid, tid, sig) == 0) signalled++;
     }
     closedir(d);
   }
   // Wait (bounded: 1 s) for the threads that do not block the signal.
-  for (int i = 0; i < 1000 && g_reached.load() < threads; i++) {
+  for (int i = 0; i < 1000 && g_reached.load() < signalled; i++) {
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, nullptr);
   }

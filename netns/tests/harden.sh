@@ -21,6 +21,8 @@ LVSD_JS=$LVS_ROOT/dist/src/cli/lvsd.js
 
 lvsadm -A -t "$VIP:80" -s rr
 lvsadm -a -t "$VIP:80" -r "$R1:80" -m
+# contains TEXT STRING: TEXT has STRING (captured output, no pipe into grep -q under pipefail).
+contains() { grep -qF -- "$2" <<<"$1"; }
 served() { [[ $(in_ns "$NS_C" curl -s -m 2 "http://$VIP/") == rs1 ]]; }
 rules() { ip -n "$NS_D" rule show | sort; }
 check "curl through the VIP before a second lvsd" served
@@ -37,7 +39,7 @@ check "a second lvsd on the same socket exits with one line" second --socket "$L
 check "a second lvsd on the same TUN name exits with one line" second --socket "$LVS_STATE/other.sock" --tun lvs0
 check "the first lvsd still forwards (curl through the VIP)" served
 check "its policy rules are intact" expect_eq "ip rule" "$(rules)" "$rules_before"
-check "and it still lists its service" bash -c "$(declare -f lvsadm); NS_D=$NS_D LVS_ROOT=$LVS_ROOT LVSD_SOCK=$LVSD_SOCK; lvsadm -L -n | grep -q '$R1:80'"
+check "and it still lists its service" contains "$(lvsadm -L -n)" "-> $R1:80"
 
 # --- capabilities ------------------------------------------------------------------------
 cap() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$LVSD_PID/status"; }
@@ -78,6 +80,32 @@ check "nothing of the planted file was applied (ip_default_ttl)" \
 check "no policy rule changed" expect_eq "ip rule" "$(rules)" "$rules_planted"
 check "no TUN device lvs9 was created" bash -c "! ip -n '$NS_D' link show lvs9 2>/dev/null"
 
+# --- per-namespace default socket, peer credentials ---------------------------------------
+# A second lvsd in another namespace (the client's), on the default socket: it must not meet
+# the first, and its socket is the namespace's own. Any user may connect (read); only root writes.
+NS_SOCK=/run/lvsd/lvsd.$NS_C.sock
+bg_in_ns lvsd2 "$NS_C" node "$LVSD_JS" --tun lvs0 --control-world-readable
+LVSD2_PID=$LVS_LAST_PID
+lvsadm_c() { timeout 10 ip netns exec "$NS_C" node "$LVS_ROOT/dist/src/cli/lvsadm.js" "$@"; }
+lvsadm_nobody() {
+  timeout 10 ip netns exec "$NS_C" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    node "$LVS_ROOT/dist/src/cli/lvsadm.js" "$@"
+}
+check "lvsd in a second namespace starts on its own default socket $NS_SOCK" wait_for -t 10 test -S "$NS_SOCK"
+check "lvsadm there finds it without --socket (empty table)" wait_for -t 5 lvsadm_c -L -n
+lvsadm_c -A -t 198.18.100.2:80 -s rr
+check "root changes its rules" contains "$(lvsadm_c -S -n)" "-A -t 198.18.100.2:80"
+check "an unprivileged user may read (-L -n)" contains "$(lvsadm_nobody -L -n)" "TCP  198.18.100.2:80"
+nobody_rc=0
+nobody_err=$(lvsadm_nobody -D -t 198.18.100.2:80 2>&1) || nobody_rc=$?
+log "unprivileged -D: rc=$nobody_rc: $nobody_err"
+check "an unprivileged user may not change rules (exit 255, Permission denied)" \
+  bash -c "[[ $nobody_rc == 255 && '$nobody_err' == *'Permission denied: uid 65534 may only read'* ]]"
+check "the service is still there" contains "$(lvsadm_c -S -n)" "-A -t 198.18.100.2:80"
+check "the first lvsd is unaffected" served
+stop_pid "$LVSD2_PID" 5
+check "the second namespace's socket is removed on exit" bash -c "! test -e '$NS_SOCK'"
+
 # --- scale: restore and listing ----------------------------------------------------------
 # 100,000 lines: one NAT service, then 99,998 edits of its real server's weight (ends at 7).
 {
@@ -93,14 +121,17 @@ lvsadm -R <"$LVS_STATE/restore.txt" 2>"$LVS_STATE/restore.err" || restore_rc=$?
 t1=$(date +%s%N)
 printf 'RESTORE: %d lines in %d ms\n' "$lines" $(((t1 - t0) / 1000000))
 check "lvsadm -R of $lines lines succeeds" expect_eq "rc" "$restore_rc" 0
-check "the restored table has the last weight" bash -c \
-  "$(declare -f lvsadm); NS_D=$NS_D LVS_ROOT=$LVS_ROOT LVSD_SOCK=$LVSD_SOCK; lvsadm -S -n | grep -q -- '-a -t $VIP:81 -r $R1:80 -m -w 7'"
+check "the restored table has the last weight" contains "$(lvsadm -S -n)" "-a -t $VIP:81 -r $R1:80 -m -w 7"
 
-# 350,000 SYNs from 32,768 addresses: SYN_RECV entries that stay for 60 s.
-in_ns "$NS_C" "$LVS_STATE/synflood" "$VIP" 80 50000 7 198.18.128.0 17 >"$LVS_STATE/synflood.log" 2>&1 || true
-log "generator: $(cat "$LVS_STATE/synflood.log")"
+# SYNs from 32,768 addresses make SYN_RECV entries that stay for 60 s: rounds of 100,000 at
+# 25,000/s (what a loaded machine's lvsd keeps up with) until the table holds 200,000, at most 6.
 table_conns() { lvsadm --status | sed -nE '1s/.*, ([0-9]+) connections$/\1/p'; }
-in_table=$(table_conns)
+for ((round = 0; round < 6; round++)); do
+  in_ns "$NS_C" "$LVS_STATE/synflood" "$VIP" 80 25000 4 198.18.128.0 17 >"$LVS_STATE/synflood.log" 2>&1 || true
+  in_table=$(table_conns)
+  log "generator: $(cat "$LVS_STATE/synflood.log"); table: $in_table"
+  ((in_table > 200000)) && break
+done
 t0=$(date +%s%N)
 listed=$(lvsadm -L -n -c | tail -n +3 | wc -l)
 t1=$(date +%s%N)
@@ -111,9 +142,10 @@ check "lvsadm -L -n -c lists every one of them" expect_eq "entries" "$listed" "$
 lvsadm -L -n -c >/dev/null &
 LIST_PID=$!
 check "curl through the VIP while a listing streams" served
+printf 'FORWARDING DURING LISTING: 5 curls, slowest %s s\n' "$(for i in 1 2 3 4 5; do in_ns "$NS_C" curl -s -o /dev/null -m 2 -w '%{time_total}\n' "http://$VIP/"; done | sort -n | tail -1)"
 wait "$LIST_PID" || true
-head_err=$( { lvsadm -L -n -c | head -3 >/dev/null; } 2>&1)
-check "lvsadm -L -n -c | head exits quietly" expect_eq "stderr" "$head_err" ""
+head_out=$( { lvsadm -L -n -c | head -3 >/dev/null; echo "rc=${PIPESTATUS[0]}"; } 2>&1)
+check "lvsadm -L -n -c | head exits quietly (status 0, nothing on stderr)" expect_eq "output" "$head_out" "rc=0"
 
 stop_lvsd
 check "lvsd logged no uncaught exception" bash -c "! grep -q uncaught '$LVSD_LOG'"

@@ -7,6 +7,12 @@
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF]
+ *        [--control-group GROUP] [--control-world-readable] [--keep-bind-service]
+ *
+ * Hardening (docs/SECURITY.md): one lvsd per socket and TUN name (src/daemon/instance.ts),
+ * state files trusted only when only root could have written them (src/host/statefile.ts),
+ * SIGUSR1 writes SOCKET.data, and after setup only the needed capabilities remain
+ * (src/daemon/privileges.ts).
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -44,7 +50,7 @@ import { READ_OPS } from '../control/schema';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N] [--control-group GROUP] [--keep-bind-service]';
+  + '[--rt-priority N] [--control-group GROUP] [--control-world-readable] [--keep-bind-service]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -80,6 +86,7 @@ async function main(): Promise<void> {
         'rt-priority': { type: 'string' },
         'control-group': { type: 'string' },
         'keep-bind-service': { type: 'boolean', default: false },
+        'control-world-readable': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -318,7 +325,7 @@ async function main(): Promise<void> {
         'control change');
     }
     return director.control(cmds);
-  }, { group: controlGid });
+  }, { group: controlGid, readAll: values['control-world-readable'] });
   try {
     await control.listen();
   } catch (err) {

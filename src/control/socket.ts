@@ -18,10 +18,11 @@
  * malformed frame gets an EPROTO error naming the field, a line longer than MAX_LINE_BYTES
  * gets ETOOLONG and the connection is closed.
  *
- * Access: the socket file is created 0600 (umask held at 0177 while binding, then chmod), or
- * 0660 with the group of `group`; each connection's peer credentials (SO_PEERCRED) decide
- * what it may do: uid 0, the daemon's own uid and members of `group` may change rules, any
- * other peer may only run the read-only ops of schema.ts READ_OPS.
+ * Access: the socket file is created 0600 (umask held at 0177 while binding, then chmod), 0660
+ * with the group of `group`, or 0666 with `readAll`; each connection's peer credentials
+ * (SO_PEERCRED, SO_PEERGROUPS) decide what it may do: uid 0, the daemon's own uid and members
+ * of `group` may change rules, any other peer may only run the read-only ops of schema.ts
+ * READ_OPS.
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -79,6 +80,8 @@ export type ControlHandler = (cmds: Command[], peer: PeerCred) => Result | Strea
 export interface ControlServerOptions {
   /** Group (gid) whose members may change rules; the socket file then has mode 0660 and this group. */
   group?: number;
+  /** Any local user may connect (socket mode 0666) and run the read-only ops. */
+  readAll?: boolean;
   /** Peer credentials of a connection (tests inject them; default SO_PEERCRED). */
   credentials?: (sock: Socket) => PeerCred;
 }
@@ -226,25 +229,23 @@ export class ControlServer {
   }
 
   /**
-   * Creates the parent directory (0700, 0710 with a control group) if missing, replaces a
-   * stale socket file that nobody answers on, refuses (EADDRINUSE) when another daemon answers
-   * or the path is not a socket, then listens with the socket file at mode 0600 (0660 and the
-   * control group's gid with one).
+   * Creates the parent directory (0700) if missing (adding search permission for group and
+   * others when the socket is shared), replaces a stale socket file that nobody answers on,
+   * refuses (EADDRINUSE) when another daemon answers or the path is not a socket, then listens
+   * with the socket file at mode 0600, 0660 with the control group's gid, or 0666 with readAll.
    */
   async listen(): Promise<void> {
     if (this.server) throw new LvsadmError('EINTERNAL', 'control server already listening');
     const group = this.opts.group;
+    const shared = group !== undefined || this.opts.readAll === true;
     const dir = dirname(this.path);
-    let made: string | undefined;
     try {
-      made = mkdirSync(dir, { recursive: true, mode: group === undefined ? 0o700 : 0o710 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw new LvsadmError('EACCES', `cannot create ${dir}: ${errnoText(err)}`);
     }
-    if (made !== undefined && group !== undefined) {
-      chownSync(dir, process.geteuid?.() ?? 0, group);
-      chmodSync(dir, 0o710);
-    }
+    // Others reach a shared socket through its directory: search permission only (no read, no write).
+    if (shared) chmodSync(dir, (lstatSync(dir).mode & 0o7777) | 0o011);
     let existing;
     try {
       existing = lstatSync(this.path);
@@ -275,12 +276,8 @@ export class ControlServer {
         process.umask(previous);
       }
     });
-    if (group !== undefined) {
-      chownSync(this.path, process.geteuid?.() ?? 0, group);
-      chmodSync(this.path, 0o660);
-    } else {
-      chmodSync(this.path, 0o600);
-    }
+    if (group !== undefined) chownSync(this.path, process.geteuid?.() ?? 0, group);
+    chmodSync(this.path, this.opts.readAll === true ? 0o666 : group !== undefined ? 0o660 : 0o600);
     server.on('error', () => {
       /* accept errors (EMFILE etc.) must not crash the daemon; the listener stays up */
     });
