@@ -80,6 +80,23 @@ check "nothing of the planted file was applied (ip_default_ttl)" \
 check "no policy rule changed" expect_eq "ip rule" "$(rules)" "$rules_planted"
 check "no TUN device lvs9 was created" bash -c "! ip -n '$NS_D' link show lvs9 2>/dev/null"
 
+# The same for lvs-realserver's state file, in the real server's namespace.
+NS_R1=${NS_RS[0]}
+rs_ttl_before=$(ip netns exec "$NS_R1" sysctl -n net.ipv4.ip_default_ttl)
+printf '{"pid":1,"vips":["%s"],"sysctls":[["net.ipv4.ip_default_ttl","7"]],"tunl0Up":false}' "$R1" >"$LOOSE/rs.json"
+chmod 0600 "$LOOSE/rs.json"
+rs_planted() {
+  local out rc=0
+  out=$(timeout 20 ip netns exec "$NS_R1" node "$LVS_ROOT/dist/src/cli/lvs-realserver.js" --state "$LOOSE/rs.json" \
+    --vip 198.18.100.9 2>&1 >/dev/null) || rc=$?
+  log "lvs-realserver planted: rc=$rc: $out"
+  ((rc != 0)) && [[ $(wc -l <<<"$out") -eq 1 ]] && grep -q "bad modes for directory $LOOSE" <<<"$out"
+}
+check "lvs-realserver refuses a state directory others may write (one line)" rs_planted
+check "nothing of its planted file was applied (ip_default_ttl)" \
+  expect_eq "ttl" "$(ip netns exec "$NS_R1" sysctl -n net.ipv4.ip_default_ttl)" "$rs_ttl_before"
+check "the real server still answers through the VIP" served
+
 # --- per-namespace default socket, peer credentials ---------------------------------------
 # A second lvsd in another namespace (the client's), on the default socket: it must not meet
 # the first, and its socket is the namespace's own. Any user may connect (read); only root writes.

@@ -100,18 +100,18 @@ export function validateCommands(raw: unknown): { ok: true; commands: Command[] 
   const out: Command[] = [];
   for (let i = 0; i < raw.length; i++) {
     const r = commandSchema.safeParse(raw[i]);
-    if (!r.success) return { ok: false, message: describe(`commands[${i}]`, r.error) };
+    if (!r.success) return { ok: false, message: describe(`commands[${i}]`, r.error, raw[i]) };
     out.push(r.data as Command);
   }
   return { ok: true, commands: out };
 }
 
-function describe(prefix: string, err: z.ZodError): string {
+function describe(prefix: string, err: z.ZodError, raw: unknown): string {
   const issue = err.issues[0];
-  const where = [prefix, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))].join('')
-    .replace(/\.\[/g, '[');
-  if (issue.code === 'invalid_union' && issue.path.length === 0) {
-    return `${where}: unknown or missing "op"`;
+  const where = [prefix, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))].join('');
+  if (issue.path.length === 1 && issue.path[0] === 'op') {
+    const op = (raw as { op?: unknown }).op;
+    return op === undefined ? `${where}: missing` : `${where}: unknown command ${JSON.stringify(op)}`;
   }
   return `${where}: ${issue.message}`;
 }
