@@ -102,10 +102,19 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
     case 'list': {
       const o = inv.opts;
       if (o.connection) {
-        io.stdout(formatConnsHeader());
+        // The title once lvsd answers, then the rows as they stream in.
+        let titled = false;
+        const title = (): void => {
+          if (!titled) io.stdout(formatConnsHeader());
+          titled = true;
+        };
         const r = expect(await send([{ op: 'list-conns' }], {
-          onRows: (rows) => io.stdout(formatConnRows(rows as ConnInfo[], o, io.names)),
+          onRows: (rows) => {
+            title();
+            io.stdout(formatConnRows(rows as ConnInfo[], o, io.names));
+          },
         }), 'conns');
+        title();
         if (r.conns.length > 0) io.stdout(formatConnRows(r.conns, o, io.names));
       } else if (inv.service) {
         const r = expect(await send([{ op: 'list-services', service: inv.service }]), 'services');

@@ -333,6 +333,8 @@ export class ControlServer {
         if (tooLong && !sock.destroyed) {
           await out.write(errorResponse(0, 'ETOOLONG', `request line longer than ${MAX_LINE_BYTES} bytes`));
           sock.end();
+        } else if (!sock.destroyed) {
+          sock.resume(); // everything read is answered and written out
         }
       } catch {
         sock.destroy(); // the client went away mid-answer
@@ -486,8 +488,13 @@ export function request(path: string, commands: Command[], timeoutOrOpts: number
         if (settled) return;
         if (!sock.write(`${JSON.stringify(req)}\n`)) {
           await new Promise<void>((r) => {
-            sock.once('drain', r);
-            sock.once('close', r);
+            const done = (): void => {
+              sock.off('drain', done);
+              sock.off('close', done);
+              r();
+            };
+            sock.on('drain', done);
+            sock.on('close', done);
           });
         }
         arm();

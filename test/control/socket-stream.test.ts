@@ -161,3 +161,44 @@ test('a client that sends and never reads cannot grow the server beyond a bound'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a request split across reads while a large answer waits unread is still answered', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'lvsd.sock');
+  // A plain answer of about 600 KB: more than the per-client high-water mark.
+  const big = Array.from({ length: 4000 }, (_, i) => conn(i));
+  const server = new ControlServer(path, (cmds) => (cmds[0].op === 'list-conns' ? { kind: 'conns', conns: big } : { kind: 'done' }));
+  await server.listen();
+  try {
+    const answers = await new Promise<string[]>((resolve, reject) => {
+      const sock = createConnection(path);
+      let buf = '';
+      const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no second answer; got ${buf.length} bytes`)); }, 10_000);
+      sock.pause();
+      sock.on('connect', () => {
+        sock.write('{"id":1,"commands":[{"op":"list-conns"}]}\n');
+        // The first part of the next request arrives while the answer waits to be read.
+        setTimeout(() => sock.write('{"id":2,'), 150);
+        setTimeout(() => {
+          sock.on('data', (d) => {
+            buf += d.toString();
+            const lines = buf.split('\n').filter((l) => l.length > 0);
+            if (lines.length >= 2) {
+              clearTimeout(timer);
+              sock.destroy();
+              resolve(lines);
+            }
+          });
+          sock.resume();
+          setTimeout(() => sock.write('"commands":[{"op":"clear"}]}\n'), 200);
+        }, 300);
+      });
+      sock.on('error', reject);
+    });
+    assert.equal(JSON.parse(answers[0]).result.conns.length, 4000);
+    assert.deepEqual(JSON.parse(answers[1]), { id: 2, ok: true, result: { kind: 'done' } });
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
