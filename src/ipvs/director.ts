@@ -23,6 +23,25 @@ const DESTS_PER_ROW = 500;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A service as rows of at most DESTS_PER_ROW real servers each (the client joins them). */
+function splitDests(info: ServiceInfo): ServiceInfo[] {
+  const rows: ServiceInfo[] = [];
+  for (let d = 0; d === 0 || d < info.dests.length; d += DESTS_PER_ROW) {
+    rows.push({ ...info, dests: info.dests.slice(d, d + DESTS_PER_ROW) });
+  }
+  return rows;
+}
+
+async function* splitRows(infos: ServiceInfo[]): AsyncGenerator<ServiceInfo[]> {
+  for (const info of infos) {
+    const rows = splitDests(info);
+    for (let i = 0; i < rows.length; i += 8) {
+      yield rows.slice(i, i + 8);
+      await yieldToLoop();
+    }
+  }
+}
+
 export const VERSION = '0.1.0';
 
 export interface DirectorOptions {
@@ -133,8 +152,10 @@ export class Director {
    */
   control(cmds: Command[]): Result | StreamReply {
     if (cmds.length === 1 && cmds[0].op === 'list-conns') return { kind: 'stream', of: 'conns', rows: this.connRows() };
-    if (cmds.length === 1 && cmds[0].op === 'list-services' && cmds[0].service === undefined) {
-      return { kind: 'stream', of: 'services', tableSize: this.conns.bucketCount, rows: this.serviceRows() };
+    if (cmds.length === 1 && cmds[0].op === 'list-services') {
+      // One service (-L -t VIP:PORT) is looked up now, so that a missing one is an error reply.
+      const rows = cmds[0].service === undefined ? this.serviceRows() : splitRows(this.services.info(cmds[0].service));
+      return { kind: 'stream', of: 'services', tableSize: this.conns.bucketCount, rows };
     }
     return this.handle(cmds);
   }
@@ -166,9 +187,7 @@ export class Director {
         } catch {
           continue; // removed since the listing began
         }
-        for (let d = 0; d === 0 || d < info.dests.length; d += DESTS_PER_ROW) {
-          rows.push({ ...info, dests: info.dests.slice(d, d + DESTS_PER_ROW) });
-        }
+        for (const r of splitDests(info)) rows.push(r);
       }
       yield rows;
       await yieldToLoop();
