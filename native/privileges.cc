@@ -82,7 +82,9 @@ int ApplyPlan() {
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return errno;
   for (int c = 0; c <= p.last_cap; c++) {
     if ((p.keep >> c) & 1) continue;
-    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) return errno;
+    // EPERM: no CAP_SETPCAP (a container may withhold it); the bounding set then stays and
+    // the caller sees it in CapBnd. EINVAL: a capability this kernel does not have.
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM) return errno;
   }
   struct __user_cap_header_struct hdr;
   struct __user_cap_data_struct data[2];
@@ -106,7 +108,8 @@ int ApplyPlan() {
   int err = set(p.keep);
   if (err != 0) return err;
   for (int c = 0; c <= p.last_cap; c++) {
-    if (((p.keep >> c) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) return errno;
+    // EINVAL: a kernel before 4.3 has no ambient set; children of root keep the set anyway.
+    if (((p.keep >> c) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EINVAL) return errno;
   }
   return 0;
 }

@@ -343,6 +343,7 @@ async function main(): Promise<void> {
   try {
     const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'] });
     log.info({ keep: p.keep, threads: p.threads, reached: p.reached }, 'capabilities reduced');
+    if (!p.bounded) log.warn({}, 'bounding set not reduced (no CAP_SETPCAP): children could regain capabilities');
   } catch (err) {
     log.fatal({ err }, 'cannot drop privileges');
     process.stderr.write(`lvsd: cannot drop privileges: ${(err as Error).message}\n`);

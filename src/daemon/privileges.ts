@@ -22,16 +22,22 @@ export function keptCapabilities(o: PrivilegeOptions): CapName[] {
   return keep;
 }
 
-/** Drops the rest; returns the kept names and how many other threads were reached. Throws on failure. */
-export function dropPrivileges(o: PrivilegeOptions): { keep: CapName[]; threads: number; reached: number } {
-  const keep = keptCapabilities(o);
+/**
+ * Drops the rest; returns the kept names (those wanted that the process had), how many other
+ * threads were reached, and whether the bounding set could be reduced (it needs CAP_SETPCAP,
+ * which a container may withhold). Throws when the effective or permitted set is not exactly
+ * the kept one afterwards.
+ */
+export function dropPrivileges(o: PrivilegeOptions): { keep: CapName[]; threads: number; reached: number; bounded: boolean } {
+  const have = capSetsOf('self').permitted;
+  const keep = keptCapabilities(o).filter((n) => (have & capMask([n])) !== 0n);
   const r = restrictProcess(keep);
   const now = capSetsOf('self');
   const want = capMask(keep);
-  if (now.effective !== want || now.permitted !== want || (now.bounding & ~want) !== 0n) {
-    throw new Error(`capabilities not reduced (CapEff ${now.effective.toString(16)}, CapBnd ${now.bounding.toString(16)})`);
+  if (now.effective !== want || now.permitted !== want) {
+    throw new Error(`capabilities not reduced (CapEff ${now.effective.toString(16)}, CapPrm ${now.permitted.toString(16)})`);
   }
-  return { keep, ...r };
+  return { keep, ...r, bounded: (now.bounding & ~want) === 0n };
 }
 
 /** The gid of group `name` (or a number) from /etc/group; throws when unknown. Start-up only. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { capMask, parseCapSets } from '../../src/host/privileges';
 
@@ -46,4 +46,19 @@ test('restrictProcess: every thread and every child keeps exactly the kept capab
   const child = parseCapSets(r.child);
   assert.equal(child.effective, 0x3000n, 'a child exec keeps CAP_NET_ADMIN and CAP_NET_RAW');
   assert.equal(child.bounding, 0x3000n, 'and cannot regain anything else');
+});
+
+test('dropPrivileges without CAP_SETPCAP: effective and permitted still reduced, the bounding set reported kept', { skip: asRoot }, () => {
+  const code = `const { dropPrivileges } = require(${JSON.stringify(join(__dirname, '../../src/daemon/privileges.js'))});
+    const { capSetsOf } = require(${JSON.stringify(join(__dirname, '../../src/host/privileges.js'))});
+    const r = dropPrivileges({ rtPriority: false, bindService: false }); const c = capSetsOf('self');
+    console.log(JSON.stringify({ r, eff: c.effective.toString(16), prm: c.permitted.toString(16) }));`;
+  // setpriv drops CAP_SETPCAP from the bounding set and execs node, which then lacks it.
+  const p = spawnSync('setpriv', ['--bounding-set=-setpcap', process.execPath, '-e', code], { encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  const out = JSON.parse(p.stdout) as { r: { keep: string[]; bounded: boolean }; eff: string; prm: string };
+  assert.deepEqual(out.r.keep, ['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+  assert.equal(out.r.bounded, false);
+  assert.equal(out.eff, '3000');
+  assert.equal(out.prm, '3000');
 });
