@@ -45,6 +45,7 @@ import { TunDevice } from '../phy/tun';
 import { type DecapCounts, locateInner } from '../realserver/ipip';
 import { BpfDecap } from '../realserver/ipip-bpf';
 import { ChangeFile, defaultStateFile } from '../realserver/state';
+import { trustStateFile } from '../host/statefile';
 import { ip, readSysctl, writeSysctl } from '../host/plumbing';
 import { createLog, type Log, type LogFormat, logFormatError } from '../log';
 import { Lifecycle } from '../daemon/lifecycle';
@@ -222,9 +223,12 @@ function main(): void {
 
   // A previous instance that was killed left its changes in the state file: undo them first,
   // so that this instance records the host's own values.
+  // Only a state file root alone could have written is acted on (src/host/statefile.ts); the
+  // files this instance writes are 0600.
   const stateFile = values.state ?? defaultStateFile();
+  process.umask(0o077);
   try {
-    const stale = ChangeFile.recover(stateFile, {
+    const stale = !trustStateFile(stateFile) ? undefined : ChangeFile.recover(stateFile, {
       delVip: (v) => ip(['addr', 'del', `${v}/32`, 'dev', 'lo']),
       writeSysctl: (k, v) => writeSysctl(k, v),
       tunl0Down: () => ip(['link', 'set', 'tunl0', 'down']),

@@ -7,14 +7,20 @@
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]] [--pid-file PATH] [--log-format json|pretty] [--version]
- *        [--workers N]
+ *        [--workers N] [--control-group GROUP] [--control-world-readable] [--keep-bind-service]
  *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
+ *
+ * Hardening (docs/SECURITY.md): one lvsd per socket and TUN name (src/daemon/instance.ts),
+ * state files trusted only when only root could have written them (src/host/statefile.ts),
+ * SIGUSR1 writes SOCKET.data, and after setup only the needed capabilities remain
+ * (src/daemon/privileges.ts).
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
  * (src/ha/sync.ts). SIGHUP re-reads it and applies the difference; a file that does not parse
  * leaves the running configuration in place.
  */
+import '../daemon/sigusr1'; // first: SIGUSR1 never opens the inspector (src/daemon/instance.ts)
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -43,10 +49,15 @@ import { SyncControl } from '../ha/sync-control';
 import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
 import { setRealtimePriority } from '../phy/sched';
 import { configTest } from '../health/load';
+import { acquireInstance, guardSigusr1 } from '../daemon/instance';
+import { dropPrivileges, groupId } from '../daemon/privileges';
+import { stateDump } from '../daemon/dump';
+import { trustStateFile } from '../host/statefile';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test]';
+  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test] '
+  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -85,6 +96,9 @@ async function main(): Promise<void> {
         workers: { type: 'string' },
         'config-test': { type: 'boolean', short: 't', default: false },
         'config-id': { type: 'string', short: 'i' },
+        'control-group': { type: 'string' },
+        'keep-bind-service': { type: 'boolean', default: false },
+        'control-world-readable': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -174,8 +188,23 @@ async function main(): Promise<void> {
   if (rtPriority !== 0) setRealtimePriority(0);
   if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet worker scheduling');
 
+  // One lvsd per socket and TUN name, and only state files root alone could have written.
+  process.umask(0o077);
+  let controlGid: number | undefined;
+  try {
+    if (values['control-group'] !== undefined) controlGid = groupId(values['control-group']);
+    acquireInstance(socketPath, tunName);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const stateFile = `${socketPath}.plumbing.json`;
-  Plumbing.recover(stateFile, log);
+  let staleState = false;
+  try {
+    staleState = trustStateFile(stateFile);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (staleState) Plumbing.recover(stateFile, log);
   let dev: TunDevice;
   try {
     // Scratch slots hold ICMP errors and the segments of tunnelled super-packets.
@@ -343,7 +372,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => r), cmds));
+  // Every rule change is logged once with who asked (SO_PEERCRED; src/control/audit.ts).
+  control = new ControlServer(socketPath,
+    (cmds, peer) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => r), cmds, peer),
+    { group: controlGid, readAll: values['control-world-readable'] });
   try {
     await control.listen();
   } catch (err) {
@@ -356,6 +388,20 @@ async function main(): Promise<void> {
   await forwarding.start().then(() => {
     if (nextHops && forwarding.kernelView) nextHops.attach(forwarding.kernelView);
   }, (err: Error) => log.error({ err: err.message }, 'cannot follow routes and neighbours (rtnetlink)'));
+  if (guardSigusr1(`${socketPath}.data`, () => stateDump(director),
+    (err) => (err ? log.error({ err }, 'state dump failed') : log.info({ file: `${socketPath}.data` }, 'state dumped')))) {
+    log.warn({}, 'an inspector opened before start-up was closed');
+  }
+  try {
+    const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'] });
+    log.info({ keep: p.keep, threads: p.threads, reached: p.reached }, 'capabilities reduced');
+    if (!p.bounded) log.warn({}, 'bounding set not reduced (no CAP_SETPCAP): children could regain capabilities');
+  } catch (err) {
+    log.fatal({ err }, 'cannot drop privileges');
+    process.stderr.write(`lvsd: cannot drop privileges: ${(err as Error).message}\n`);
+    await shutdown('privileges', 1);
+    return;
+  }
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch,
     workers: workers.count }, 'lvsd started');
   lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);

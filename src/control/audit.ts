@@ -114,13 +114,13 @@ export function logChanges(log: Log, cmds: readonly Command[], peer: Peer | unde
  * Runs `handle` on a control request and logs it: the changes once applied, or one warn
  * record when a changing request was refused (the error is rethrown for the client).
  */
-export async function handleLogged(
+export async function handleLogged<R = Result>(
   log: Log,
-  handle: (cmds: Command[]) => Result | Promise<Result>,
+  handle: (cmds: Command[]) => R | Promise<R>,
   cmds: Command[],
   peer: Peer | undefined = undefined,
-): Promise<Result> {
-  let result: Result;
+): Promise<R> {
+  let result: R;
   try {
     result = await handle(cmds);
   } catch (err) {

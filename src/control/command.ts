@@ -4,10 +4,15 @@
  * (as ipvsadm does before talking to the kernel), lvsd executes it against the
  * service table, lvsadm formats the answer.
  *
- * Wire format on the Unix socket: one JSON object per line.
- *   request:  { "id": n, "commands": Command[] }   (applied atomically: all or none)
+ * Wire format on the Unix socket: one JSON object per line (NDJSON; framing in socket.ts).
+ *   request:  { "id": n, "commands": Command[], "more"?: true }
+ *             (frames of one id up to the one without "more" form one batch, applied
+ *             atomically: all or none)
  *   response: { "id": n, "ok": true, "result": Result }
  *          |  { "id": n, "ok": false, "error": { "code": string, "message": string } }
+ *          |  { "id": n, "ok": true, "stream": "conns" | "services", "tableSize"?: n },
+ *             then { "id": n, "rows": [...] } ..., then { "id": n, "end": true } or an error
+ * Every field of a raw request is checked by schema.ts before the daemon sees it.
  */
 
 export type ProtoName = 'tcp' | 'udp';
@@ -229,6 +234,15 @@ export interface CheckServiceInfo {
   alive: string[];
   checks: CheckInfo[];
 }
+
+/**
+ * A listing the daemon produces in chunks (rows of a few hundred to a few thousand), yielding
+ * to the event loop between them; the control socket sends it as row frames (socket.ts).
+ * Consecutive service rows with the same key carry further real servers of one service.
+ */
+export type StreamReply =
+  | { kind: 'stream'; of: 'conns'; rows: AsyncIterable<ConnInfo[]> }
+  | { kind: 'stream'; of: 'services'; tableSize: number; rows: AsyncIterable<ServiceInfo[]> };
 
 export interface Request {
   id: number;

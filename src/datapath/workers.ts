@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import type { Command, ConnInfo, CountersInfo, Result, ServiceInfo, StatusInfo } from '../control/command';
+import type { Command, ConnInfo, CountersInfo, Result, ServiceInfo, StatusInfo, StreamReply } from '../control/command';
 import type { Director, SyncFeed } from '../ipvs/director';
 import { ESTIMATOR_INTERVAL_MS } from '../ipvs/estimator';
 import { KNOB_NAMES } from '../ipvs/knobs';
@@ -428,23 +428,23 @@ export class PacketWorkers implements SyncFeed {
     return out;
   }
 
-  /** The control handler over the workers: merged queries, everything else by the director. */
-  async handle(cmds: Command[]): Promise<Result> {
+  /**
+   * The control handler over the workers: merged queries, everything else by the director.
+   * Listings stream (Director.control's contract): the connection rows of all workers, a
+   * bounded slice at a time.
+   */
+  async handle(cmds: Command[]): Promise<Result | StreamReply> {
     const d = this.director!;
     if (cmds.length === 1) {
       const op = cmds[0].op;
-      if (op === 'list-conns') {
-        const conns: ConnInfo[] = [];
-        for await (const chunk of this.connRows()) for (const r of chunk) conns.push(r);
-        return { kind: 'conns', conns };
-      }
+      if (op === 'list-conns') return { kind: 'stream', of: 'conns', rows: this.connRows() };
       if (op === 'status') {
         const r = d.handle(cmds);
         return r.kind === 'status' ? { kind: 'status', status: await this.status(r.status) } : r;
       }
       if (op === 'list-services') await this.refreshStats();
     }
-    return d.handle(cmds);
+    return d.control(cmds);
   }
 
   /** Test-only (LVSD_TEST_CRASH_HOOK=1): makes worker `index` throw. */

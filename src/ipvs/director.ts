@@ -3,7 +3,7 @@
  * the control-plane handler that lvsadm talks to. Kernel plumbing follows the service
  * table through its hooks.
  */
-import type { Command, ConnInfo, Result } from '../control/command';
+import type { Command, ConnInfo, Result, ServiceInfo, StreamReply } from '../control/command';
 import type { Device } from '../phy/device';
 import type { SyncConn } from '../wire/ipvs-sync';
 import { ConnTable, F_TEMPLATE } from './conn';
@@ -17,6 +17,31 @@ import { UDP_S_NORMAL, setUdpTimeout } from './proto/udp';
 import { TEMPLATE_PROTO_ANY } from './persist';
 import { ServiceTable, protoName, type ServiceHooks } from './service';
 import { FWD_MASQ, IPPROTO_TCP, ipToString } from './types';
+
+/** Connection-table slots scanned, and real servers listed, per chunk of a streamed listing. */
+const SCAN_SLOTS = 16384;
+const DESTS_PER_ROW = 500;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A service as rows of at most DESTS_PER_ROW real servers each (the client joins them). */
+function splitDests(info: ServiceInfo): ServiceInfo[] {
+  const rows: ServiceInfo[] = [];
+  for (let d = 0; d === 0 || d < info.dests.length; d += DESTS_PER_ROW) {
+    rows.push({ ...info, dests: info.dests.slice(d, d + DESTS_PER_ROW) });
+  }
+  return rows;
+}
+
+async function* splitRows(infos: ServiceInfo[]): AsyncGenerator<ServiceInfo[]> {
+  for (const info of infos) {
+    const rows = splitDests(info);
+    for (let i = 0; i < rows.length; i += 8) {
+      yield rows.slice(i, i + 8);
+      await yieldToLoop();
+    }
+  }
+}
 
 export const VERSION = '0.1.0';
 
@@ -139,6 +164,55 @@ export class Director {
     for (const k of sysctls) if (isKnobName(k.name)) this.setKnob(k.name, k.value);
     this.onApplied?.(cmds);
     return { kind: 'done' };
+  }
+
+  /**
+   * The control socket's handler: handle(), except that the connection and service listings
+   * are streams produced a chunk at a time, yielding to the event loop between chunks so that
+   * packets keep flowing while hundreds of thousands of entries are listed.
+   */
+  control(cmds: Command[]): Result | StreamReply {
+    if (cmds.length === 1 && cmds[0].op === 'list-conns') return { kind: 'stream', of: 'conns', rows: this.connRows() };
+    if (cmds.length === 1 && cmds[0].op === 'list-services') {
+      // One service (-L -t VIP:PORT) is looked up now, so that a missing one is an error reply.
+      const rows = cmds[0].service === undefined ? this.serviceRows() : splitRows(this.services.info(cmds[0].service));
+      return { kind: 'stream', of: 'services', tableSize: this.conns.bucketCount, rows };
+    }
+    return this.handle(cmds);
+  }
+
+  /** The connection table, SCAN_SLOTS slots per chunk (entries come and go between chunks). */
+  async *connRows(): AsyncGenerator<ConnInfo[]> {
+    const now = this.clock();
+    for (let from = 0; from < this.conns.capacity; from += SCAN_SLOTS) {
+      const rows: ConnInfo[] = [];
+      const to = Math.min(this.conns.capacity, from + SCAN_SLOTS);
+      for (let id = from; id < to; id++) if (this.conns.has(id)) rows.push(this.connRow(id, now));
+      if (rows.length > 0) yield rows;
+      await yieldToLoop();
+    }
+  }
+
+  /** Every service in table order, a service with many real servers split over rows. */
+  async *serviceRows(): AsyncGenerator<ServiceInfo[]> {
+    const list = [...this.services.services()];
+    for (let i = 0; i < list.length; i += 64) {
+      const rows: ServiceInfo[] = [];
+      for (const svc of list.slice(i, i + 64)) {
+        const key = svc.fwmark !== 0
+          ? { proto: 'tcp' as const, addr: '0.0.0.0', port: 0, fwmark: svc.fwmark }
+          : { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+        let info: ServiceInfo;
+        try {
+          [info] = this.services.info(key);
+        } catch {
+          continue; // removed since the listing began
+        }
+        for (const r of splitDests(info)) rows.push(r);
+      }
+      yield rows;
+      await yieldToLoop();
+    }
   }
 
   /** Sets a knob (already validated) and what follows from it. */
