@@ -7,6 +7,7 @@
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF]
+ *        [--metrics-listen [ADDR:]PORT]   Prometheus metrics and the live page (docs/METRICS.md)
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
@@ -35,6 +36,9 @@ import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
+import { DirectorMetrics } from '../metrics/daemon';
+import { type ListenAddr, parseListen } from '../metrics/listen';
+import { directorSources } from '../metrics/sources';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
+        'metrics-listen': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -115,6 +120,16 @@ async function main(): Promise<void> {
   const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
   if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
 
+  // --metrics-listen [ADDR:]PORT: Prometheus metrics and the live page (src/metrics/).
+  let metricsAddr: ListenAddr | undefined;
+  if (values['metrics-listen'] !== undefined) {
+    try {
+      metricsAddr = parseListen(values['metrics-listen']);
+    } catch (err) {
+      fail((err as Error).message, 2);
+    }
+  }
+
   // Validate the configuration before anything in the kernel changes.
   let initial: Command[] = [];
   if (values.config) {
@@ -146,6 +161,16 @@ async function main(): Promise<void> {
   // changes (see src/phy/sched.ts).
   const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
   if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
+
+  // Bound before the TUN device exists, so that a port in use changes nothing.
+  let metrics: DirectorMetrics | undefined;
+  if (metricsAddr) {
+    try {
+      metrics = await DirectorMetrics.bind(metricsAddr);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
 
   const stateFile = `${socketPath}.plumbing.json`;
   Plumbing.recover(stateFile, log);
@@ -251,6 +276,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ reason }, 'stopping');
     try {
+      await metrics?.close();
       await keepalived?.stop();
       syncControl.close();
       director.stop();
@@ -299,6 +325,10 @@ async function main(): Promise<void> {
   }
   director.start();
   forwarding.start();
+  metrics?.attach(directorSources(director, {
+    health: () => keepalived?.manager, vrrp: () => keepalived?.vrrp, sync: () => syncControl.daemons(),
+  }));
+  if (metricsAddr) log.info({ listen: `${metricsAddr.host}:${metricsAddr.port}` }, 'metrics listening');
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
 }
 

@@ -179,6 +179,8 @@ export class SyncDaemon {
   private timer: NodeJS.Timeout | undefined;
   private readonly local: string;
   private readonly clock: () => number;
+  /** Datagrams received from other directors (accepted or not). */
+  messagesReceived = 0;
 
   constructor(director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
     this.engine = new SyncEngine(director, opts.refreshMs);
@@ -265,6 +267,7 @@ export class SyncDaemon {
     s.on('error', (err) => this.log.warn({ err: err.message }, 'sync receive error'));
     s.on('message', (msg, rinfo) => {
       if (rinfo.address === this.local || !this.roles.has('backup')) return;
+      this.messagesReceived++;
       const now = this.clock();
       const rc = decodeSync(msg, this.opts.syncid, this.opts.key, (c) => this.engine.apply(c, now));
       if (rc !== SYNC_OK) {

@@ -210,6 +210,8 @@ class Instance {
 /** The VRRP instances of a keepalived configuration. */
 export class VrrpRuntime {
   private readonly instances: Instance[] = [];
+  /** State transitions by instance name since start. */
+  private readonly transitionCounts = new Map<string, number>();
 
   constructor(
     log: Log,
@@ -226,6 +228,7 @@ export class VrrpRuntime {
 
   private onState(i: Instance, state: VrrpState): void {
     const s = i.spec;
+    this.transitionCounts.set(s.name, (this.transitionCounts.get(s.name) ?? 0) + 1);
     this.listener?.(s.name, state);
     if (state === 'MASTER' || state === 'BACKUP') {
       for (const g of this.groups) {
@@ -252,5 +255,10 @@ export class VrrpRuntime {
 
   info(): VrrpInstanceInfo[] {
     return this.instances.map((i) => i.info());
+  }
+
+  /** State transitions of instance `name` since start. */
+  transitions(name: string): number {
+    return this.transitionCounts.get(name) ?? 0;
   }
 }
