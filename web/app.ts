@@ -45,7 +45,7 @@ function chart(el: HTMLElement, series: Array<{ label: string; stroke: string }>
   const opts: uPlot.Options = {
     width: Math.max(200, el.clientWidth || 360),
     height: 170,
-    legend: { show: true },
+    legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true } },
     axes: [{}, { size: 56, values: (_u, vals) => vals.map((v) => num(v)) }],
@@ -68,6 +68,7 @@ function redrawCharts(): void {
   charts.pps.setData([t, samples.map((s) => s.inpps), samples.map((s) => s.outpps)]);
   charts.conns.setData([t, samples.map((s) => s.active), samples.map((s) => s.inactive), samples.map((s) => s.cps)]);
   charts.drops.setData([t, samples.map((s) => s.drops)]);
+  (document.querySelector('.charts') as HTMLElement).dataset.samples = String(samples.length);
   const last = samples[samples.length - 1];
   if (last) {
     $('card-cps').textContent = num(last.cps);

@@ -6,6 +6,7 @@
  *           [--max-connections N] [--max-sessions N] [--max-locks N] [--max-waiters N]
  *           [--min-lease-ms N] [--max-lease-ms N] [--failover-ms N] [--heartbeat-ms N]
  *           [--grace-margin-ms N]
+ *           [--metrics-listen [ADDR:]PORT]    Prometheus /metrics (docs/METRICS.md)
  *
  * Logs JSON lines (pino) to stdout; the first is {"msg":"listening",...,"port":N}.
  * SIGTERM/SIGINT close the server and exit 0. Exit 64 on a usage error, 1 on a start failure.
@@ -15,6 +16,9 @@ import { parseArgs } from 'node:util';
 import { readSecretFile } from '../dlm/auth';
 import { parseHostPort } from '../dlm/protocol';
 import { DlmServer, DlmServerOptions } from '../dlm/server';
+import { createDlmRegistry } from '../metrics/dlm';
+import { type ListenAddr, parseListen } from '../metrics/listen';
+import { MetricsServer } from '../metrics/server';
 
 const NUMERIC: Record<string, keyof DlmServerOptions> = {
   'max-connections': 'maxConnections',
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
       'secret-file': { type: 'string' },
       data: { type: 'string' },
       'standby-of': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       help: { type: 'boolean' },
     };
     for (const k of Object.keys(NUMERIC)) options[k] = { type: 'string' };
@@ -61,7 +66,23 @@ async function main(): Promise<void> {
   if (typeof listen !== 'string' || typeof secretFile !== 'string' || typeof data !== 'string') {
     usage('--listen, --secret-file and --data are required');
   }
+  let metricsAddr: ListenAddr | undefined;
+  try {
+    if (typeof values['metrics-listen'] === 'string') metricsAddr = parseListen(values['metrics-listen']);
+  } catch (e) {
+    usage((e as Error).message);
+  }
   const log = pino({ name: 'lvs-dlm' });
+  // Bound first: a port in use fails the start before the data directory is touched.
+  const metrics = metricsAddr ? new MetricsServer({ listen: metricsAddr }) : undefined;
+  try {
+    await metrics?.listen();
+  } catch (e) {
+    log.error({ error: (e as Error).message }, 'start failed');
+    const code = (e as NodeJS.ErrnoException).code;
+    process.stderr.write(`lvs-dlm: --metrics-listen ${values['metrics-listen']}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? (e as Error).message}\n`);
+    process.exit(1);
+  }
   let opts: DlmServerOptions;
   try {
     const addr = parseHostPort(listen);
@@ -83,6 +104,7 @@ async function main(): Promise<void> {
     usage((e as Error).message);
   }
   const server = new DlmServer(opts);
+  metrics?.serve(createDlmRegistry(server));
   server.on('takeover', (epoch: number) => log.warn({ epoch }, 'now primary'));
   try {
     await server.start();

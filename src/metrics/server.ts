@@ -25,13 +25,21 @@ import type { ListenAddr } from './listen';
 
 export const LIMITS = {
   MAX_HEADER_BYTES: 16 * 1024,
-  HEADERS_TIMEOUT_MS: 5000,
-  REQUEST_TIMEOUT_MS: 10_000,
+  // Generous for a loaded machine (the clock runs from the accept, not from the first byte),
+  // short enough that a slow client holds a slot for seconds, not minutes.
+  HEADERS_TIMEOUT_MS: 10_000,
+  REQUEST_TIMEOUT_MS: 20_000,
   IDLE_TIMEOUT_MS: 10_000,
   MAX_CONNECTIONS: 256,
   MAX_EVENT_STREAMS: 32,
 };
 export type Limits = typeof LIMITS;
+
+/** Status lines for the errors node's HTTP parser reports before a request exists. */
+const CLIENT_ERRORS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
 
 export interface MetricsServerOptions {
   listen: ListenAddr;
@@ -69,10 +77,10 @@ export class MetricsServer {
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
     });
-    this.server.on('clientError', (_err, sock) => {
+    this.server.on('clientError', (err, sock) => {
       if (sock.writable && !sock.writableEnded) {
-        const code = (_err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-        sock.end(`HTTP/1.1 ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        const status = CLIENT_ERRORS[(err as NodeJS.ErrnoException).code ?? ''] ?? '400 Bad Request';
+        sock.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       }
       sock.destroy();
     });
