@@ -10,7 +10,8 @@
  *   anything else       404
  *
  * It shares the packet thread's event loop, so it must never hold it: a scrape is
- * O(services + real servers), the page data is serialised once per second for all clients, and
+ * O(services + real servers) and gives the loop back between metric families (exposition()),
+ * the page data is serialised once per second for all clients, and
  * untrusted clients are bounded (LIMITS): request headers at most MAX_HEADER_BYTES (431
  * beyond), the headers within HEADERS_TIMEOUT_MS, a whole request within REQUEST_TIMEOUT_MS, an
  * idle socket closed after IDLE_TIMEOUT_MS, at most MAX_CONNECTIONS sockets (further ones are
@@ -22,6 +23,7 @@ import type { Registry } from 'prom-client';
 import type { PageAssets } from './assets';
 import type { PageFeed } from './feed';
 import type { ListenAddr } from './listen';
+import { exposition } from './registry';
 
 export const LIMITS = {
   MAX_HEADER_BYTES: 16 * 1024,
@@ -134,7 +136,7 @@ export class MetricsServer {
       return;
     }
     if (path === '/metrics') {
-      registry.metrics().then(
+      exposition(registry).then(
         (text) => send(res, 200, registry.contentType, text),
         (err: Error) => send(res, 500, 'text/plain; charset=utf-8', `${err.message}\n`),
       );

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import type { Command } from '../../src/control/command';
-import { createRegistry } from '../../src/metrics/registry';
+import { createRegistry, exposition } from '../../src/metrics/registry';
 import { directorSources } from '../../src/metrics/sources';
 import { pkt } from '../support/builder';
 
@@ -127,4 +127,18 @@ test('series of a removed real server and service vanish; totals keep their traf
     e.dir.handle([{ op: 'delete-service', service: key }]);
   }
   assert.equal(count(await e.reg.metrics()), start);
+});
+
+test('exposition: the same text as registry.metrics(), with the event loop turning between families', async () => {
+  const e = setup();
+  traffic(e, 3);
+  let turns = 0;
+  const spin = setInterval(() => { turns++; }, 0);
+  try {
+    const text = await exposition(e.reg);
+    assert.equal(text, await e.reg.metrics());
+    assert.ok(turns >= 2, `timers ran ${turns} times during one exposition`);
+  } finally {
+    clearInterval(spin);
+  }
 });
