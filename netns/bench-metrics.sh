@@ -5,7 +5,8 @@
 # 1. Throughput: netns/bench.sh with the phases lvsd (NAT) and lvsd-scrape (the same with
 #    --metrics-listen and a scrape of /metrics every second) over BENCH_ROUNDS rounds (default
 #    4; even rounds run the phases in reverse order). Per round the ratio of the two phases'
-#    wrk keep-alive requests/s (both measured under the same machine load); the median ratio.
+#    wrk keep-alive requests/s (both measured under the same machine load) and of lvsd's CPU
+#    time per request (less sensitive to the machine's other load); the median ratios.
 # 2. CPU per scrape: lvsd with the benchmark's services (2 services, 3 real servers) and with
 #    100 services x 10 real servers; 1,000 (100) scrapes back to back; lvsd's CPU time (utime + stime,
 #    /proc/PID/stat) per scrape, less what it spends idle over as long. At one scrape a second a
@@ -22,23 +23,39 @@ raw=$(ls -d bench-results/raw-* | sort | tail -n 1)
 [[ $raw != "$before" ]] || { echo "bench-metrics: netns/bench.sh left no results" >&2; exit 1; }
 
 rps() { awk '/^Requests\/sec:/ { print $2 }' "$1/wrk-ka.out" 2>/dev/null; }
+# cpu_per_1k DIR: lvsd's CPU ms per 1,000 keep-alive requests (its /proc stat around the wrk run).
+cpu_per_1k() {
+  local tck req t0 t1
+  tck=$(sed -n 's/^clk_tck=//p' "$raw/meta.env")
+  req=$(awk '/requests in/ { print $1 }' "$1/wrk-ka.out" 2>/dev/null)
+  t0=$(awk '$1 == "proc" { print $15 + $16 }' "$1/wrk-ka.before" 2>/dev/null)
+  t1=$(awk '$1 == "proc" { print $15 + $16 }' "$1/wrk-ka.after" 2>/dev/null)
+  [[ -n $req && -n $t0 && -n $t1 ]] && awk -v r="$req" -v a="$t0" -v b="$t1" -v k="$tck" 'BEGIN { printf "%.3f", (b - a) * 1000 / k / r * 1000 }'
+}
 report=bench-results/metrics-$(basename "$raw" | sed 's/^raw-//').txt
 {
   echo "date $(sed -n 's/^date=//p' "$raw/meta.env"); $(sed -n 's/^nproc=//p' "$raw/meta.env") CPUs, $(sed -n 's/^cpu_model=//p' "$raw/meta.env"); load at start $(sed -n 's/^loadavg_start=//p' "$raw/meta.env")"
-  echo "round  lvsd ka req/s  lvsd-scrape ka req/s  ratio  scrapes"
-  ratios=()
+  echo "round  lvsd ka req/s  lvsd-scrape ka req/s  ratio   lvsd CPU ms/1k req  with scrapes  ratio   scrapes"
+  ratios=() cratios=()
   for ((r = 1; r <= BENCH_ROUNDS; r++)); do
     a=$(rps "$raw/lvsd/r$r") b=$(rps "$raw/lvsd-scrape/r$r")
     n=$(wc -l <"$raw/lvsd-scrape/r$r/scrapes" 2>/dev/null || echo 0)
+    ca=$(cpu_per_1k "$raw/lvsd/r$r") cb=$(cpu_per_1k "$raw/lvsd-scrape/r$r")
+    cratio=failed
+    if [[ -n $ca && -n $cb ]]; then
+      cratio=$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.4f", b / a }')
+      cratios+=("$cratio")
+    fi
     if [[ -n $a && -n $b ]]; then
       ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b / a }')
       ratios+=("$ratio")
     else
       ratio=failed
     fi
-    printf '%-6s %-14s %-21s %-6s %s\n' "$r" "${a:-failed}" "${b:-failed}" "$ratio" "$n"
+    printf '%-6s %-14s %-21s %-7s %-19s %-13s %-7s %s\n' "$r" "${a:-failed}" "${b:-failed}" "$ratio" "${ca:-failed}" "${cb:-failed}" "$cratio" "$n"
   done
-  printf 'median ratio %s\n' "$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+  median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  printf 'median ratio: keep-alive req/s %s, lvsd CPU per request %s\n' "$(median "${ratios[@]}")" "$(median "${cratios[@]}")"
 } | tee "$report"
 
 # --- CPU per scrape -------------------------------------------------------------------------
