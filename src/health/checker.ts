@@ -80,7 +80,7 @@ export class Checker {
     const t0 = this.deps.now();
     const o = await this.deps.probe(this.target, this.spec);
     this.lastDurationMs = this.deps.now() - t0;
-    this.deps.onProbe?.(this, o, this.lastDurationMs);
+    this.deps.onProbe?.(this, o, this.deps.now() - t0);
     // A checker stopped while its probe ran (server removed on reload) reports nothing.
     if (this.stopped) return 0;
     this.probes++;
