@@ -16,6 +16,7 @@ import { VERSION } from '../ipvs/director';
 export const HISTORY_SAMPLES = 600;
 export const SAMPLE_INTERVAL_MS = 1000;
 
+/** Forwarding methods as ipvsadm -L prints them, indexed by FWD_MASQ .. FWD_ROUTE. */
 const FWD_NAMES = ['Masq', 'Local', 'Tunnel', 'Route'];
 
 export interface DestView {
@@ -60,7 +61,7 @@ export class PageFeed {
   private last: Totals | undefined;
   private lastAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private listeners = new Set<(sample: Sample, snapshotJson: string) => void>();
+  private readonly listeners = new Set<(sample: Sample, snapshotJson: string) => void>();
 
   constructor(private readonly src: MetricsSources, private readonly now: () => number = Date.now) {}
 
