@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(iproute2 iputils-ping socat curl nftables tcpdump wrk iperf3 haproxy nginx-light libpcap-dev python3-scapy procps psmisc gcc keepalived)
 PKGS+=(systemd man-db)   # systemd-analyze verify of contrib/systemd, man -w of the installed pages
+# promtool check metrics (netns/tests/metrics.sh); headless Chromium for the live page's browser test
+PKGS+=(prometheus chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

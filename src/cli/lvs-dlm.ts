@@ -7,6 +7,7 @@
  *           [--min-lease-ms N] [--max-lease-ms N] [--failover-ms N] [--heartbeat-ms N]
  *           [--grace-margin-ms N] [--auth-timeout-ms N] [--max-unauth-per-source N]
  *           [--pid-file PATH] [--log-format json|pretty] [--log-level LEVEL] [--version]
+ *           [--metrics-listen [ADDR:]PORT]    Prometheus /metrics (docs/METRICS.md)
  *
  * Logs JSON lines (pino, src/log.ts) to stdout; the first is {"msg":"listening",...,"port":N}.
  * Under a Type=notify unit it reports READY=1 once listening and STOPPING=1 (src/daemon/lifecycle.ts).
@@ -19,6 +20,9 @@ import { parseArgs } from 'node:util';
 import { readSecretFile } from '../dlm/auth';
 import { parseHostPort } from '../dlm/protocol';
 import { DlmServer, DlmServerOptions } from '../dlm/server';
+import { createDlmRegistry } from '../metrics/dlm';
+import { type ListenAddr, parseListen } from '../metrics/listen';
+import { MetricsServer } from '../metrics/server';
 
 const NUMERIC: Record<string, keyof DlmServerOptions> = {
   'max-connections': 'maxConnections',
@@ -51,6 +55,7 @@ async function main(): Promise<void> {
       'secret-file': { type: 'string' },
       data: { type: 'string' },
       'standby-of': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       help: { type: 'boolean' },
       version: { type: 'boolean' },
       'pid-file': { type: 'string' },
@@ -76,9 +81,25 @@ async function main(): Promise<void> {
   if (typeof listen !== 'string' || typeof secretFile !== 'string' || typeof data !== 'string') {
     usage('--listen, --secret-file and --data are required');
   }
+  let metricsAddr: ListenAddr | undefined;
+  try {
+    if (typeof values['metrics-listen'] === 'string') metricsAddr = parseListen(values['metrics-listen']);
+  } catch (e) {
+    usage((e as Error).message);
+  }
   const logLevel = typeof values['log-level'] === 'string' ? values['log-level'] : undefined;
   const log = createLog('lvs-dlm', logLevel, { format: logFormat as LogFormat });
   const lifecycle = new Lifecycle(log, typeof values['pid-file'] === 'string' ? values['pid-file'] : undefined);
+  // Bound first: a port in use fails the start before the data directory is touched.
+  const metrics = metricsAddr ? new MetricsServer({ listen: metricsAddr }) : undefined;
+  try {
+    await metrics?.listen();
+  } catch (e) {
+    log.error({ error: (e as Error).message }, 'start failed');
+    const code = (e as NodeJS.ErrnoException).code;
+    process.stderr.write(`lvs-dlm: --metrics-listen ${values['metrics-listen']}: ${code === 'EADDRINUSE' ? 'address already in use' : code ?? (e as Error).message}\n`);
+    process.exit(1);
+  }
   let opts: DlmServerOptions;
   try {
     const addr = parseHostPort(listen);
@@ -100,6 +121,7 @@ async function main(): Promise<void> {
     usage((e as Error).message);
   }
   const server = new DlmServer(opts);
+  metrics?.serve(createDlmRegistry(server));
   server.on('takeover', (epoch: number) => log.warn({ epoch }, 'now primary'));
   try {
     await server.start();

@@ -8,6 +8,7 @@
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
  *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]] [--pid-file PATH] [--log-format json|pretty] [--version]
  *        [--workers N] [--control-group GROUP] [--control-world-readable] [--keep-bind-service]
+ *        [--metrics-listen [ADDR:]PORT]   Prometheus metrics and the live page (docs/METRICS.md)
  *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
  *
  * Hardening (docs/SECURITY.md): one lvsd per socket and TUN name (src/daemon/instance.ts),
@@ -24,7 +25,7 @@ import '../daemon/sigusr1'; // first: SIGUSR1 never opens the inspector (src/dae
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Command } from '../control/command';
+import type { Command, StatusInfo } from '../control/command';
 import { parseRestore } from '../control/save';
 import { ControlServer, defaultSocketPath } from '../control/socket';
 import { Plumbing } from '../host/plumbing';
@@ -53,11 +54,14 @@ import { acquireInstance, guardSigusr1 } from '../daemon/instance';
 import { dropPrivileges, groupId } from '../daemon/privileges';
 import { stateDump } from '../daemon/dump';
 import { trustStateFile } from '../host/statefile';
+import { DirectorMetrics } from '../metrics/daemon';
+import { type ListenAddr, parseListen } from '../metrics/listen';
+import { directorSources } from '../metrics/sources';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
   + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test] '
-  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service]';
+  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service] [--metrics-listen [ADDR:]PORT]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -99,6 +103,7 @@ async function main(): Promise<void> {
         'control-group': { type: 'string' },
         'keep-bind-service': { type: 'boolean', default: false },
         'control-world-readable': { type: 'boolean', default: false },
+        'metrics-listen': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -154,6 +159,16 @@ async function main(): Promise<void> {
   const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
   if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
 
+  // --metrics-listen [ADDR:]PORT: Prometheus metrics and the live page (src/metrics/).
+  let metricsAddr: ListenAddr | undefined;
+  if (values['metrics-listen'] !== undefined) {
+    try {
+      metricsAddr = parseListen(values['metrics-listen']);
+    } catch (err) {
+      fail((err as Error).message, 2);
+    }
+  }
+
   // Validate the configuration before anything in the kernel changes.
   let initial: Command[] = [];
   if (values.config) {
@@ -197,6 +212,16 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
+  // Bound before the TUN device exists, so that a port in use changes nothing.
+  let metrics: DirectorMetrics | undefined;
+  if (metricsAddr) {
+    try {
+      metrics = await DirectorMetrics.bind(metricsAddr);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+
   const stateFile = `${socketPath}.plumbing.json`;
   let staleState = false;
   try {
@@ -318,6 +343,7 @@ async function main(): Promise<void> {
     lifecycle.stopping();
     log.info({ reason }, 'stopping');
     try {
+      await metrics?.close();
       await keepalived?.stop();
       syncControl.close();
       await workers.stop();
@@ -402,6 +428,24 @@ async function main(): Promise<void> {
     await shutdown('privileges', 1);
     return;
   }
+  let gathered: StatusInfo | undefined;
+  metrics?.attach(directorSources(director, {
+    health: () => keepalived?.manager, vrrp: () => keepalived?.ha, sync: () => syncControl.daemons(),
+    // The counters are the packet workers': gathered before each scrape.
+    refresh: async () => {
+      await workers.refreshStats();
+      const base = director.handle([{ op: 'status' }]);
+      if (base.kind === 'status') gathered = await workers.status(base.status);
+    },
+    packetThreads: () => Array.from({ length: workers.count }, (_, i) => ({
+      thread: String(i + 1),
+      packets: gathered?.counters[`worker${i}.rx_packets`] ?? 0,
+      batches: gathered?.counters[`worker${i}.rx_batches`] ?? 0,
+    })),
+    drops: () => gathered?.drops ?? {},
+    connEntries: () => gathered?.conns ?? 0,
+  }));
+  if (metricsAddr) log.info({ listen: `${metricsAddr.host}:${metricsAddr.port}` }, 'metrics listening');
   log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch,
     workers: workers.count }, 'lvsd started');
   lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);

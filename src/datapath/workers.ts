@@ -423,7 +423,7 @@ export class PacketWorkers implements SyncFeed {
       for (const [k, v] of Object.entries(st.drops)) out.drops[k] = (out.drops[k] ?? 0) + v;
       for (const [k, v] of Object.entries(st.counters)) out.counters[k] = (out.counters[k] ?? 0) + v;
       out.counters[`worker${i}.conns`] = st.conns;
-      for (const k of ['rx_packets', 'in_packets', 'out_packets', 'conns_created']) out.counters[`worker${i}.${k}`] = st.counters[k] ?? 0;
+      for (const k of ['rx_packets', 'rx_batches', 'in_packets', 'out_packets', 'conns_created']) out.counters[`worker${i}.${k}`] = st.counters[k] ?? 0;
     });
     return out;
   }

@@ -237,6 +237,10 @@ export class DlmServer extends EventEmitter {
   get lockCount(): number {
     return this.table.lockCount;
   }
+  /** Lock requests queued behind a holder. */
+  get waiterCount(): number {
+    return this.table.waiters;
+  }
 
   /** Listens and starts serving (or replicating, as a standby). Resolves the bound address. */
   async start(): Promise<{ host: string; port: number }> {

@@ -24,6 +24,13 @@ export class SyncControl {
     director.registerCounters(() => this.counters());
   }
 
+  /** The running daemons: those of --start-daemon and the adopted one (read-only, metrics). */
+  daemons(): SyncDaemon[] {
+    const out = [...this.own.values()].map((o) => o.daemon);
+    if (this.adopted && !out.includes(this.adopted)) out.push(this.adopted);
+    return out;
+  }
+
   /** A daemon whose role is driven elsewhere (keepalived.conf lvs_sync_daemon + VRRP). */
   adopt(d: SyncDaemon): void {
     this.adopted = d;

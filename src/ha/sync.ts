@@ -322,6 +322,8 @@ export class SyncDaemon {
   private readonly windows = new Map<string, SeqWindow>();
   private readonly meta: SyncMeta = newSyncMeta();
   private readonly missing: number[] = [];
+  /** Datagrams received from other directors (accepted or not). */
+  messagesReceived = 0;
 
   constructor(director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
     this.engine = new SyncEngine(director, opts.refreshMs, opts.maxSyncConns);
@@ -464,6 +466,7 @@ export class SyncDaemon {
     s.on('error', (err) => this.log.warn({ err: err.message }, 'sync receive error'));
     s.on('message', (msg, rinfo) => {
       if (rinfo.address === this.local || !this.roles.has('backup')) return;
+      this.messagesReceived++;
       this.receive(msg, rinfo.address, rinfo.port);
     });
     this.rx = s;

@@ -373,6 +373,8 @@ export class VrrpRuntime {
   private readonly added = new Map<string, Vip>();
   private stateWrite: Promise<void> = Promise.resolve();
   private readonly stale: Vip[];
+  /** State transitions by instance name since start. */
+  private readonly transitionCounts = new Map<string, number>();
 
   constructor(
     private readonly log: Log,
@@ -407,6 +409,7 @@ export class VrrpRuntime {
 
   private onState(i: Instance, state: VrrpState): void {
     const s = i.spec;
+    this.transitionCounts.set(s.name, (this.transitionCounts.get(s.name) ?? 0) + 1);
     this.listener?.(s.name, state);
     if (state === 'MASTER' || state === 'BACKUP') {
       for (const g of this.groups) {
@@ -449,5 +452,10 @@ export class VrrpRuntime {
 
   info(): VrrpInstanceInfo[] {
     return this.instances.map((i) => i.info());
+  }
+
+  /** State transitions of instance `name` since start. */
+  transitions(name: string): number {
+    return this.transitionCounts.get(name) ?? 0;
   }
 }

@@ -62,6 +62,11 @@ export class HaConfig {
     return this.groups.flatMap((g) => g.rt.info());
   }
 
+  /** State transitions of instance `name` since its group (re)started. */
+  transitions(name: string): number {
+    return this.groups.find((g) => g.names.includes(name))?.rt.transitions(name) ?? 0;
+  }
+
   /**
    * Makes the running VRRP instances and sync daemon those of `cfg`. At start a sync daemon
    * that cannot be created throws (lvsd does not start); on a reload it is logged.

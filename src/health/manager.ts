@@ -306,4 +306,13 @@ export class HealthManager {
     }
     return out;
   }
+
+  /** Every checker with its virtual and real server, read-only (metrics). */
+  checkers(): Array<{ vs: VirtualServerSpec; dest: string; checker: Readonly<Checker> }> {
+    const out: Array<{ vs: VirtualServerSpec; dest: string; checker: Readonly<Checker> }> = [];
+    for (const st of this.vss.values()) {
+      for (const [rk, rs] of st.reals) for (const c of rs.checkers) out.push({ vs: st.spec, dest: rk, checker: c });
+    }
+    return out;
+  }
 }
