@@ -22,12 +22,13 @@ def control_check(path):
             s.connect(path)
             s.sendall(json.dumps({"id": 1, "commands": [{"op": "list-services"}]}).encode() + b"\n")
             buf = b""
-            while not buf.endswith(b"\n"):
+            while b"\n" not in buf:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 buf += chunk
-        reply = json.loads(buf)
+        # The first frame answers (a listing streams more frames after it: src/control/socket.ts).
+        reply = json.loads(buf.split(b"\n", 1)[0])
         return "control ok" if reply.get("ok") else "control fail: " + json.dumps(reply)
     except Exception as e:  # noqa: BLE001 - any failure is the answer
         return "control fail: %s" % e

@@ -43,14 +43,17 @@ check "and it still lists its service" contains "$(lvsadm -L -n)" "-> $R1:80"
 
 # --- capabilities ------------------------------------------------------------------------
 cap() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$LVSD_PID/status"; }
+# CAP_NET_ADMIN|CAP_NET_RAW (0x3000), and CAP_BPF (bit 39) for the packet workers' steering program.
+want_caps=0000000000003000
+[[ ${LVSD_WORKERS:-$(nproc)} -gt 1 ]] && want_caps=0000008000003000
 for set in CapEff CapPrm CapBnd; do
-  check "$set of lvsd is CAP_NET_ADMIN|CAP_NET_RAW only" expect_eq "$set" "$(cap "$set")" 0000000000003000
+  check "$set of lvsd is CAP_NET_ADMIN|CAP_NET_RAW (|CAP_BPF with several workers) only" expect_eq "$set" "$(cap "$set")" "$want_caps"
 done
 log "lvsd /proc/$LVSD_PID/status: $(grep ^Cap "/proc/$LVSD_PID/status" | tr '\n' ' ')"
 lvsadm -A -t "$VIP:8080" -s rr
 lvsadm -a -t "$VIP:8080" -r "$R1:80" -m
-check "rule changes still reach the kernel with the reduced set (ip rule for :8080)" \
-  bash -c "ip -n '$NS_D' rule show | grep -q 'dport 8080'"
+check "rule changes still reach the kernel with the reduced set (nft svc element for :8080)" \
+  bash -c "ip netns exec '$NS_D' nft list set ip lvsd_4040 svc | grep -qF '$VIP . tcp . 8080'"
 
 # --- SIGUSR1 -----------------------------------------------------------------------------
 kill -USR1 "$LVSD_PID"

@@ -72,10 +72,12 @@ check "lvsd still runs while its capture is read" lvs__alive "$LVSD_PID"
 
 # --- the log ------------------------------------------------------------------------------
 logged() { grep -c -F -- "$1" "$LVSD_LOG" || true; }
+# lines: the matching records themselves (for a second pattern).
+lines() { grep -F -- "$1" "$LVSD_LOG" || true; }
 check "records carry ISO times and level names" \
   grep -q -E '^\{"level":"info","time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z","pid":[0-9]+,"name":"lvsd"' "$LVSD_LOG"
-check "-A logged once, service as ipvsadm prints it" \
-  expect_eq "-A records" "$(logged '"cmd":"-A","service":"TCP 198.18.100.1:80","scheduler":"rr","msg":"virtual service added"')" 1
+check "-A logged once, service as ipvsadm prints it, with the control peer (SO_PEERCRED)" \
+  expect_eq "-A records" "$(lines '"cmd":"-A","service":"TCP 198.18.100.1:80","scheduler":"rr","peer":{"pid":' | grep -F '"uid":0,' | grep -c '"msg":"virtual service added"' || true)" 1
 check "-a logged once: dest a.b.c.d:port, method by name" \
   expect_eq "-a records" "$(logged '"cmd":"-a","service":"TCP 198.18.100.1:80","dest":"198.19.0.11:80","fwd":"Masq","weight":2')" 1
 check "-e logged once" expect_eq "-e records" "$(logged '"cmd":"-e","service":"TCP 198.18.100.1:80","dest":"198.19.0.11:80","fwd":"Masq","weight":3')" 1

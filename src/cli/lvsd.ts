@@ -419,7 +419,7 @@ async function main(): Promise<void> {
     log.warn({}, 'an inspector opened before start-up was closed');
   }
   try {
-    const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'] });
+    const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'], steering: workers.steered });
     log.info({ keep: p.keep, threads: p.threads, reached: p.reached }, 'capabilities reduced');
     if (!p.bounded) log.warn({}, 'bounding set not reduced (no CAP_SETPCAP): children could regain capabilities');
   } catch (err) {

@@ -2,7 +2,9 @@
  * What lvsd keeps after setup. Rule changes later still create TUN devices (firewall-mark
  * services), AF_PACKET and raw sockets (direct routing, health checks, VRRP, gratuitous ARP),
  * and run `ip` and `nft`: CAP_NET_ADMIN and CAP_NET_RAW. CAP_SYS_NICE only with --rt-priority,
- * CAP_NET_BIND_SERVICE only when asked (--keep-bind-service). Everything else (CAP_SYS_ADMIN,
+ * CAP_NET_BIND_SERVICE only when asked (--keep-bind-service), CAP_BPF while packet workers are
+ * steered by an eBPF program (a new -M netmask loads a new one: src/datapath/steering.ts).
+ * Everything else (CAP_SYS_ADMIN,
  * CAP_DAC_OVERRIDE, CAP_SYS_PTRACE, CAP_SETUID, ...) leaves the permitted and bounding sets of
  * every thread that can be reached, so neither lvsd nor any process it starts can get it back;
  * the kept ones are ambient as well, so children keep them whatever their uid.
@@ -13,12 +15,15 @@ import { capSetsOf, type CapName, capMask, restrictProcess } from '../host/privi
 export interface PrivilegeOptions {
   rtPriority: boolean;
   bindService: boolean;
+  /** The TUN queues are steered by an eBPF program that is reloaded when the mask changes. */
+  steering?: boolean;
 }
 
 export function keptCapabilities(o: PrivilegeOptions): CapName[] {
   const keep: CapName[] = ['CAP_NET_ADMIN', 'CAP_NET_RAW'];
   if (o.rtPriority) keep.push('CAP_SYS_NICE');
   if (o.bindService) keep.push('CAP_NET_BIND_SERVICE');
+  if (o.steering) keep.push('CAP_BPF');
   return keep;
 }
 

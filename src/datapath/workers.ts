@@ -100,6 +100,11 @@ export class PacketWorkers implements SyncFeed {
   private readonly queues: TunDevice[];
   private readonly fwmarkQueues = new Map<number, TunDevice[]>();
   private readonly steering: Steering | undefined;
+
+  /** True when an eBPF program steers the TUN queues (it is reloaded when the -M mask changes). */
+  get steered(): boolean {
+    return this.steering !== undefined;
+  }
   private director: Director | undefined;
   private version = 0;
   private pendingSlots: Array<[string, number]> = [];

@@ -144,9 +144,9 @@ export class Forwarding {
     this.onUpdate((u) => {
       try {
         const sink = applyHostRoute(u, { tunnel: this.tunnel, route: this.route, openSink: this.openSink });
-        if (sink) this.log.info({ dev: sink.name, vnetHdr: sink.vnetHdr }, 'direct routing: AF_PACKET socket opened');
+        if (sink) this.log.info({ dev: sink.name, vnetHdr: sink.vnetHdr }, 'AF_PACKET socket opened');
       } catch (err) {
-        this.log.warn({ dev: u.dev, err: (err as Error).message }, 'direct routing: cannot open AF_PACKET socket');
+        this.log.warn({ dev: u.dev, err: (err as Error).message }, 'cannot open an AF_PACKET socket');
       }
     });
   }
@@ -295,7 +295,7 @@ export class Forwarding {
       if (!st.warned) {
         st.warned = true;
         if (tunnel) this.log.warn({ rip: ipToString(rip) }, 'tunnel: no route towards the real server');
-        else if (this.drRefs.has(rip)) this.log.warn({ rip: ipToString(rip) }, 'direct routing: no route towards the real server');
+        else if (this.drRefs.has(rip)) this.log.warn({ rip: ipToString(rip) }, 'no route towards the real server');
       }
       this.emitIfChanged(st, { rip, dev: null, ifindex: 0, src: 0, mtu: 0, gateway: 0, mac: null, tunnel, direct });
       return;
@@ -312,7 +312,7 @@ export class Forwarding {
       else this.resolved(st);
     } else if (direct && r.gateway !== 0 && this.drRefs.has(rip) && !st.warned) {
       st.warned = true;
-      this.log.warn({ rip: ipToString(rip) }, 'direct routing: the real server is not on a directly attached LAN');
+      this.log.warn({ rip: ipToString(rip) }, 'the real server is not on a directly attached LAN');
     }
     this.emitIfChanged(st, { rip, dev, ifindex: r.ifindex, src: r.src, mtu, gateway: r.gateway, mac, tunnel, direct });
   }
@@ -332,7 +332,7 @@ export class Forwarding {
       if (this.rips.get(rip) !== st) return;
       if (st.mac === null && !st.warned) {
         st.warned = true;
-        this.log.warn({ rip: ipToString(rip), dev: st.last?.dev }, 'direct routing: MAC address not resolved yet');
+        this.log.warn({ rip: ipToString(rip), dev: st.last?.dev }, 'MAC address of the real server not resolved yet');
       }
       st.probeDelay = Math.min(st.probeDelay * 2, PROBE_MAX_MS);
       this.recompute(rip, st);

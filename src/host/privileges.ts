@@ -29,6 +29,7 @@ export const CAP = {
   CAP_NET_ADMIN: 12,
   CAP_NET_RAW: 13,
   CAP_SYS_NICE: 23,
+  CAP_BPF: 39,
 } as const;
 export type CapName = keyof typeof CAP;
 
