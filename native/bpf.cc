@@ -135,6 +135,47 @@ napi_value MapLookup(napi_env env, napi_callback_info info) {
   return found;
 }
 
+// bpfMapUpdate(fd, key, value): BPF_MAP_UPDATE_ELEM with BPF_ANY.
+napi_value MapUpdate(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd;
+  uint8_t *key, *value;
+  size_t key_len, value_len;
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "fd", &fd) || !GetBuffer(env, argv[1], "key", &key, &key_len) ||
+      !GetBuffer(env, argv[2], "value", &value, &value_len))
+    return nullptr;
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  a.value = reinterpret_cast<uint64_t>(value);
+  a.flags = BPF_ANY;
+  if (Bpf(BPF_MAP_UPDATE_ELEM, &a) < 0) return ThrowErrno(env, "BPF_MAP_UPDATE_ELEM", errno);
+  return nullptr;
+}
+
+// bpfMapDelete(fd, key) -> whether the key was there.
+napi_value MapDelete(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  uint8_t* key;
+  size_t key_len;
+  if (!GetArgs(env, info, argv) || !GetInt(env, argv[0], "fd", &fd) || !GetBuffer(env, argv[1], "key", &key, &key_len))
+    return nullptr;
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.map_fd = static_cast<uint32_t>(fd);
+  a.key = reinterpret_cast<uint64_t>(key);
+  napi_value found;
+  if (Bpf(BPF_MAP_DELETE_ELEM, &a) < 0) {
+    if (errno != ENOENT) return ThrowErrno(env, "BPF_MAP_DELETE_ELEM", errno);
+    napi_get_boolean(env, false, &found);
+  } else {
+    napi_get_boolean(env, true, &found);
+  }
+  return found;
+}
+
 napi_value LinkCreate(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t prog, ifindex, type;
@@ -190,6 +231,8 @@ void RegisterBpf(napi_env env, napi_value exports) {
       {"bpfProgLoad", nullptr, ProgLoad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bpfMapCreate", nullptr, MapCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bpfMapLookup", nullptr, MapLookup, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"bpfMapUpdate", nullptr, MapUpdate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"bpfMapDelete", nullptr, MapDelete, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bpfLinkCreate", nullptr, LinkCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bpfProgTestRun", nullptr, ProgTestRun, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bpfClose", nullptr, BpfClose, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

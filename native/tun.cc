@@ -3,6 +3,7 @@
 // Exports (all synchronous, called on the JS thread; see src/phy/native.ts for the typed view):
 //   open({name, vnetHdr, offload, multiQueue}) -> {fd, name}
 //   rawOpen(protocol, rcvbuf) -> fd   (an IPv4 raw socket read with readBatch, vnetHdrLen 0)
+//   netlinkOpen(protocol, groups, rcvbuf) -> fd   (a netlink socket: readBatch, writeBatch)
 //   readBatch(fd, buf, slotSize, headroom, vnetHdrLen, maxCount, lens) -> count
 //   writeBatch(fd, buf, offs, lens, count) -> written
 //   startPoll(fd, callback) / stopPoll(fd)
@@ -31,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -38,10 +40,11 @@
 
 #include <unordered_map>
 
-// packet.cc, sched.cc, bpf.cc
+// packet.cc, sched.cc, bpf.cc, notify.cc
 void RegisterPacket(napi_env env, napi_value exports);
 void RegisterSched(napi_env env, napi_value exports);
 void RegisterBpf(napi_env env, napi_value exports);
+void RegisterNotify(napi_env env, napi_value exports);
 
 namespace {
 
@@ -213,6 +216,64 @@ napi_value Open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// adopt(fd, offload) -> {fd, name}: a duplicate of a TUN queue fd opened elsewhere in this
+// process (another thread's addon instance), registered here like one this addon opened. The
+// queue stays attached (and keeps its index, which a steering program returns) while any
+// duplicate is open, so a thread that ends closes only its own. With offload, TUNSETOFFLOAD is
+// applied to the queue again (offloads are per queue).
+napi_value Adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Addon* a;
+  int32_t src;
+  bool offload = false;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "fd", &src)) return nullptr;
+  if (napi_get_value_bool(env, argv[1], &offload) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "offload must be a boolean");
+    return nullptr;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(src, TUNGETIFF, &ifr) < 0) {
+    ThrowErrno(env, "TUNGETIFF", "fd", errno);
+    return nullptr;
+  }
+  int fd = fcntl(src, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    ThrowErrno(env, "dup", "fd", errno);
+    return nullptr;
+  }
+  if (offload && ioctl(fd, TUNSETOFFLOAD, kOffloads) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "TUNSETOFFLOAD", ifr.ifr_name, err);
+    return nullptr;
+  }
+  auto it = a->devs.find(fd);
+  if (it != a->devs.end()) delete it->second;
+  a->devs[fd] = new Dev();
+  napi_value result, fd_v, got_name;
+  napi_create_object(env, &result);
+  napi_create_int32(env, fd, &fd_v);
+  napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &got_name);
+  napi_set_named_property(env, result, "fd", fd_v);
+  napi_set_named_property(env, result, "name", got_name);
+  return result;
+}
+
+// setSteering(fd, progFd): TUNSETSTEERINGEBPF on the device of queue fd; progFd -1 detaches.
+// The program (BPF_PROG_TYPE_SOCKET_FILTER) returns the queue index of each packet the
+// kernel sends into the device (tun_ebpf_select_queue: ret % numqueues).
+napi_value SetSteering(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Addon* a;
+  int32_t fd, prog;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "fd", &fd) || !GetInt(env, argv[1], "progFd", &prog))
+    return nullptr;
+  int p = prog;
+  if (ioctl(fd, TUNSETSTEERINGEBPF, &p) < 0) ThrowErrno(env, "TUNSETSTEERINGEBPF", "fd", errno);
+  return nullptr;
+}
+
 // rawOpen(protocol, rcvbuf) -> fd
 // socket(AF_INET, SOCK_RAW, protocol), non-blocking, close-on-exec: read() returns one datagram
 // with its IPv4 header (raw(7)), so readBatch and the poll and counters of TUN devices apply.
@@ -239,6 +300,51 @@ napi_value RawOpen(napi_env env, napi_callback_info info) {
     int err = errno;
     ::close(fd);
     ThrowErrno(env, "setsockopt", "SO_RCVBUF", err);
+    return nullptr;
+  }
+  auto it = a->devs.find(fd);
+  if (it != a->devs.end()) delete it->second;
+  a->devs[fd] = new Dev();
+  return Number(env, fd);
+}
+
+// netlinkOpen(protocol, groups, rcvbuf) -> fd
+// socket(AF_NETLINK, SOCK_RAW, protocol), non-blocking, close-on-exec, bound with the legacy
+// multicast group bitmask `groups` (netlink(7); RTMGRP_* for NETLINK_ROUTE). read() returns one
+// datagram of netlink messages and write() sends one to the kernel (an unconnected netlink
+// socket's destination is port 0), so readBatch, writeBatch, the poll and the counters of
+// TUN devices apply; a receive queue overrun is counted as a read error ENOBUFS.
+napi_value NetlinkOpen(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Addon* a;
+  int32_t proto, groups, rcvbuf;
+  if (!Args(env, info, argv, &a) || !GetInt(env, argv[0], "protocol", &proto) ||
+      !GetInt(env, argv[1], "groups", &groups) || !GetInt(env, argv[2], "rcvbuf", &rcvbuf))
+    return nullptr;
+  if (proto < 0 || proto >= MAX_LINKS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "netlinkOpen: protocol out of range");
+    return nullptr;
+  }
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) {
+    ThrowErrno(env, "socket", "AF_NETLINK", errno);
+    return nullptr;
+  }
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "setsockopt", "SO_RCVBUF", err);
+    return nullptr;
+  }
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = static_cast<uint32_t>(groups);
+  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) {
+    int err = errno;
+    ::close(fd);
+    ThrowErrno(env, "bind", "AF_NETLINK", err);
     return nullptr;
   }
   auto it = a->devs.find(fd);
@@ -533,6 +639,9 @@ napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"open", nullptr, Open, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"rawOpen", nullptr, RawOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"adopt", nullptr, Adopt, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"setSteering", nullptr, SetSteering, nullptr, nullptr, nullptr, napi_enumerable, a},
+      {"netlinkOpen", nullptr, NetlinkOpen, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"readBatch", nullptr, ReadBatch, nullptr, nullptr, nullptr, napi_enumerable, a},
       {"writeBatch", nullptr, WriteBatch, nullptr, nullptr, nullptr, napi_enumerable, a},
@@ -547,6 +656,7 @@ napi_value Init(napi_env env, napi_value exports) {
   RegisterPacket(env, exports);  // packet.cc: AF_PACKET send for direct routing
   RegisterSched(env, exports);   // sched.cc: real-time policy of the packet thread
   RegisterBpf(env, exports);     // bpf.cc: the real server's IPIP decapsulation program
+  RegisterNotify(env, exports);  // notify.cc: readiness datagrams to the service manager
   return exports;
 }
 

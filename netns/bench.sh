@@ -17,6 +17,8 @@
 #            decapsulated by its eBPF program where the kernel has no ipip module) and the
 #            same bypass
 #   lvsd-tun-user (only when named in BENCH_PHASES) the same with --tunnel-mode userspace
+#   lvsd-scrape (only when named in BENCH_PHASES; npm run bench:metrics) lvsd NAT as in the
+#            lvsd phase, with --metrics-listen and a scrape of /metrics every second
 # Per phase: wrk keep-alive, wrk with `Connection: close` (a new connection per request),
 # iperf3 one stream upload (client -> server) and one stream download (-R, server -> client);
 # /proc snapshots around each run give the CPU time of the balancing process (haproxy, lvsd),
@@ -392,6 +394,27 @@ phase_lvsd_up() {
     lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 2):$HTTP_PORT" -m -w 1 &&
     lvsadm -A -t "$VIP:$IPERF_PORT" -s rr &&
     lvsadm -a -t "$VIP:$IPERF_PORT" -r "$(rip 1):$IPERF_PORT" -m -w 1
+}
+# lvsd-scrape: the lvsd phase with its metrics listener scraped every second, as Prometheus
+# would, from the director namespace (netns/bench-metrics.sh compares the two).
+phase_lvsd_scrape_up() {
+  TARGET=$VIP
+  EXPECT="rs1 rs2"
+  BAL_PID=
+  start_lvsd --metrics-listen 127.0.0.1:9101 || return 1
+  BAL_PID=$LVSD_PID
+  lvsadm -A -t "$VIP:$HTTP_PORT" -s rr &&
+    lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 1):$HTTP_PORT" -m -w 1 &&
+    lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 2):$HTTP_PORT" -m -w 1 &&
+    lvsadm -A -t "$VIP:$IPERF_PORT" -s rr &&
+    lvsadm -a -t "$VIP:$IPERF_PORT" -r "$(rip 1):$IPERF_PORT" -m -w 1 || return 1
+  bg_in_ns scraper "$NS_D" bash -c 'while :; do curl -sf -m 2 -o /dev/null http://127.0.0.1:9101/metrics && echo >>"$0"; sleep 1; done' \
+    "$DIR/scrapes"
+  SCRAPER_PID=$LVS_LAST_PID
+}
+phase_lvsd_scrape_down() {
+  stop_pid "$SCRAPER_PID" 2
+  phase_lvsd_down
 }
 phase_lvsd_down() {
   if [[ -n $LVSD_PID ]]; then

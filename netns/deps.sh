@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(iproute2 iputils-ping socat curl nftables tcpdump wrk iperf3 haproxy nginx-light libpcap-dev python3-scapy procps psmisc gcc keepalived)
+PKGS+=(systemd man-db)   # systemd-analyze verify of contrib/systemd, man -w of the installed pages
+# promtool check metrics (netns/tests/metrics.sh); headless Chromium for the live page's browser test
+PKGS+=(prometheus chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,4 +32,5 @@ else
     npm run --silent build:native >/dev/null
   fi
   npm run --silent build
+  npm run --silent build:man >/dev/null
 fi

@@ -404,7 +404,8 @@ lvs__lvsd_ready() {
 
 # start_lvsd [EXTRA_ARGS...]: starts lvsd in the director namespace on TUN lvs0 with control
 # socket $LVSD_SOCK and log $LVSD_LOG; waits (at most 10 s) until `lvsadm -L -n` answers.
-# LVSD_NODE_FLAGS (e.g. --trace-gc, --cpu-prof) are passed to node for debugging.
+# LVSD_NODE_FLAGS (e.g. --trace-gc, --cpu-prof) are passed to node for debugging;
+# LVSD_WORKERS=N adds --workers N.
 # On failure prints the end of the log and returns 1 (does not exit), leaving nothing running.
 start_lvsd() {
   local js=$LVS_ROOT/dist/src/cli/lvsd.js
@@ -413,7 +414,9 @@ start_lvsd() {
     return 1
   fi
   rm -f "$LVSD_SOCK"
-  ip netns exec "$NS_D" node ${LVSD_NODE_FLAGS:-} "$js" --socket "$LVSD_SOCK" --tun lvs0 "$@" >"$LVSD_LOG" 2>&1 &
+  # LVSD_WORKERS=N runs lvsd with --workers N (default: lvsd's own, one per CPU).
+  ip netns exec "$NS_D" node ${LVSD_NODE_FLAGS:-} "$js" --socket "$LVSD_SOCK" --tun lvs0 \
+    ${LVSD_WORKERS:+--workers "$LVSD_WORKERS"} "$@" >"$LVSD_LOG" 2>&1 &
   LVSD_PID=$!
   LVS_PIDS+=("$LVSD_PID")
   echo "$LVSD_PID" >>"$LVS_STATE/pids"

@@ -24,9 +24,19 @@ R1=$(rip 1) R2=$(rip 2) R3=$(rip 3)
 NS_R1=${NS_RS[0]}
 
 # --- scheduling of the packet thread (--rt-priority) ---------------------------------------
-check "lvsd --rt-priority 5: its packet thread runs under SCHED_RR at priority 5" \
-  expect_eq "chrt -p" "$(chrt -p "$LVSD_PID" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' ')" \
-  "SCHED_RR|SCHED_RESET_ON_FORK 5 "
+# rt_threads: "SCHED_RR|SCHED_RESET_ON_FORK 5" once per thread of lvsd under that policy.
+rt_threads() {
+  local t
+  for t in /proc/"$LVSD_PID"/task/*; do
+    chrt -p "${t##*/}" | sed -n 's/.*scheduling policy: //p; s/.*scheduling priority: //p' | tr '\n' ' '
+    echo
+  done | grep -c "^SCHED_RR|SCHED_RESET_ON_FORK 5 $"
+}
+rt_workers() { [[ $(rt_threads) == "${LVSD_WORKERS:-$(nproc)}" ]]; }
+check "lvsd --rt-priority 5: each packet worker runs under SCHED_RR at priority 5 (${LVSD_WORKERS:-$(nproc)} workers)" \
+  wait_for -t 5 rt_workers
+check "lvsd --rt-priority 5: the main thread (control plane) stays ordinary" \
+  expect_eq "chrt -p" "$(chrt -p "$LVSD_PID" | sed -n 's/.*scheduling policy: //p' | cut -d'|' -f1)" "SCHED_OTHER"
 # refused_cleanly MESSAGE ARGS...: lvsd ARGS exits 2 with one line containing MESSAGE, and
 # neither its TUN device (lvsbad0) nor its capture file was created.
 refused_cleanly() {

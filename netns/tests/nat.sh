@@ -188,9 +188,9 @@ in_ns "$NS_D" ip addr del "$VIP/32" dev lo
 plumbing_gone() {
   ! in_ns "$NS_D" nft list table ip lvsd_4040 >/dev/null 2>&1 &&
     ! in_ns "$NS_D" ip link show lvs0 >/dev/null 2>&1 &&
-    ! in_ns "$NS_D" ip rule show | grep -q "lookup 4040" &&
+    ! grep -q "lookup 4040" <<<"$(in_ns "$NS_D" ip rule show)" &&
     [[ -z $(in_ns "$NS_D" ip route show table 4040 2>/dev/null) ]] &&
-    in_ns "$NS_D" ip rule show | grep -q "^0:.*lookup local"
+    grep -q "^0:.*lookup local" <<<"$(in_ns "$NS_D" ip rule show)"
 }
 stop_lvsd
 check "after SIGTERM no TUN device, route or rule of lvsd remains" plumbing_gone

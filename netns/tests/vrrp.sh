@@ -110,7 +110,7 @@ master_ms() {
     for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) {
       if (!l.startsWith("{")) continue;
       const j = JSON.parse(l);
-      if (j.msg === "VRRP MASTER" && j.time >= Number(process.argv[2])) { t = j.time - Number(process.argv[2]); break; }
+      if (j.msg === "VRRP MASTER" && Date.parse(j.time) >= Number(process.argv[2])) { t = Date.parse(j.time) - Number(process.argv[2]); break; }
     }
     console.log(t);' "$LVS_STATE/lvsd$1.log" "$2"
   grep -F '"msg":"VRRP' "$LVS_STATE/lvsd$1.log" | tail -n 4 | cut -c1-300 >&2

@@ -3,10 +3,13 @@
  * lvs-lock: run a command while holding a named lock of lvs-dlm.
  *
  *   lvs-lock --server ADDR:PORT [--server ADDR:PORT ...] --secret-file FILE
- *            [--shared] [--timeout SEC] [--lease-ms N] NAME -- COMMAND [ARG...]
+ *            [--shared] [--timeout SEC] [--connect-timeout SEC] [--lease-ms N] NAME -- COMMAND [ARG...]
+ *   lvs-lock --version | --help
  *
  * The command runs with LVS_LOCK_NAME and LVS_LOCK_TOKEN (the fencing token, decimal) in its
- * environment. --timeout 0 tries once; without --timeout it waits until granted.
+ * environment. --timeout 0 tries once; without --timeout it waits until granted (at most
+ * MAX_TIMEOUT_SEC, the protocol's largest finite wait). When no server answers for
+ * --connect-timeout seconds (default 10), it gives up with 77.
  * If the lease is lost while the command runs, the command gets SIGTERM (SIGKILL 5 s later).
  *
  * Exit status (EXIT below): the command's own status (128+N when killed by signal N), or
@@ -20,6 +23,11 @@ import { parseArgs } from 'node:util';
 import { readSecretFile } from '../dlm/auth';
 import { DlmClient } from '../dlm/client';
 import { DlmError } from '../dlm/protocol';
+import { versionLine } from '../daemon/version';
+
+/** Largest --timeout: the wire carries a u32 of milliseconds, 0xffffffff meaning forever. */
+export const MAX_TIMEOUT_SEC = Math.floor(0xfffffffe / 1000);
+export const DEFAULT_CONNECT_TIMEOUT_SEC = 10;
 
 export const EXIT = { usage: 64, timeout: 75, leaseLost: 76, noServer: 77, refused: 78 } as const;
 
@@ -33,18 +41,28 @@ const EXIT_BY_CODE: Record<string, number> = {
   DISCONNECTED: EXIT.noServer,
 };
 
+const USAGE = 'lvs-lock --server ADDR:PORT [--server ...] --secret-file FILE [--shared] [--timeout SEC] [--connect-timeout SEC] [--lease-ms N] NAME -- COMMAND...';
+
 function usage(msg: string): never {
   process.stderr.write(
-    `lvs-lock: ${msg}\nusage: lvs-lock --server ADDR:PORT [--server ...] --secret-file FILE [--shared] [--timeout SEC] [--lease-ms N] NAME -- COMMAND...\n`,
+    `lvs-lock: ${msg}\nusage: ${USAGE}\n`,
   );
   process.exit(EXIT.usage);
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(versionLine('lvs-lock'));
+    return;
+  }
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return;
+  }
   const dd = argv.indexOf('--');
   if (dd < 0 || dd === argv.length - 1) usage('missing -- COMMAND');
-  let values: { server?: string[]; 'secret-file'?: string; shared?: boolean; timeout?: string; 'lease-ms'?: string };
+  let values: { server?: string[]; 'secret-file'?: string; shared?: boolean; timeout?: string; 'connect-timeout'?: string; 'lease-ms'?: string };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -54,6 +72,7 @@ async function main(): Promise<void> {
         'secret-file': { type: 'string' },
         shared: { type: 'boolean' },
         timeout: { type: 'string' },
+        'connect-timeout': { type: 'string' },
         'lease-ms': { type: 'string' },
       },
       allowPositionals: true,
@@ -68,7 +87,14 @@ async function main(): Promise<void> {
   if (values.timeout !== undefined) {
     const t = Number(values.timeout);
     if (!Number.isFinite(t) || t < 0) usage('--timeout needs seconds >= 0');
+    if (t > MAX_TIMEOUT_SEC) usage(`--timeout at most ${MAX_TIMEOUT_SEC} seconds (omit it to wait until granted)`);
     timeoutMs = Math.round(t * 1000);
+  }
+  let connectWaitMs = DEFAULT_CONNECT_TIMEOUT_SEC * 1000;
+  if (values['connect-timeout'] !== undefined) {
+    const t = Number(values['connect-timeout']);
+    if (!Number.isFinite(t) || t <= 0 || t > MAX_TIMEOUT_SEC) usage(`--connect-timeout needs seconds in (0, ${MAX_TIMEOUT_SEC}]`);
+    connectWaitMs = Math.round(t * 1000);
   }
   const leaseMs = values['lease-ms'] !== undefined ? Number(values['lease-ms']) : 5000;
   if (!Number.isInteger(leaseMs) || leaseMs <= 0) usage('--lease-ms needs a positive integer');
@@ -77,7 +103,7 @@ async function main(): Promise<void> {
 
   let client: DlmClient;
   try {
-    client = new DlmClient({ servers: values.server, secret: readSecretFile(values['secret-file']), leaseMs });
+    client = new DlmClient({ servers: values.server, secret: readSecretFile(values['secret-file']), leaseMs, connectWaitMs });
   } catch (e) {
     usage((e as Error).message);
   }

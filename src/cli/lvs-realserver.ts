@@ -4,7 +4,8 @@
  * foreground, as root, and undoes it all on SIGTERM/SIGINT.
  *
  *   lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]]
- *                  [--tun NAME] [--rt-priority N] [--state FILE]
+ *                  [--tun NAME] [--rt-priority N] [--state FILE] [--pid-file PATH]
+ *                  [--log-format json|pretty] [--log-level LEVEL] [--version]
  *
  * - Each VIP goes on the loopback as VIP/32, so the server accepts packets addressed to it
  *   without owning the address on its LAN.
@@ -31,7 +32,8 @@
  * - --rt-priority N: the decapsulating thread under SCHED_RR at priority N (src/phy/sched.ts),
  *   as lvsd's option of the same name.
  *
- * Prints "ready" on stdout once everything is in place.
+ * Prints "ready" on stdout once everything is in place (and READY=1 under a Type=notify unit,
+ * src/daemon/lifecycle.ts); log records (src/log.ts) go to stderr.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -43,10 +45,14 @@ import { TunDevice } from '../phy/tun';
 import { type DecapCounts, locateInner } from '../realserver/ipip';
 import { BpfDecap } from '../realserver/ipip-bpf';
 import { ChangeFile, defaultStateFile } from '../realserver/state';
+import { trustStateFile } from '../host/statefile';
 import { ip, readSysctl, writeSysctl } from '../host/plumbing';
+import { createLog, type Log, type LogFormat, logFormatError } from '../log';
+import { Lifecycle } from '../daemon/lifecycle';
+import { versionLine } from '../daemon/version';
 
 const USAGE = 'usage: lvs-realserver --vip VIP [--vip VIP ...] [--tunnel [--tunnel-mode auto|tunl0|bpf|userspace]] '
-  + '[--tun NAME] [--rt-priority N] [--state FILE]';
+  + '[--tun NAME] [--rt-priority N] [--state FILE] [--pid-file PATH] [--log-format json|pretty] [--log-level LEVEL] [--version]';
 const TUNNEL_MODES = ['auto', 'tunl0', 'bpf', 'userspace'] as const;
 
 /** Receive buffer of the raw socket: room for bursts of tunnel traffic while the loop is busy. */
@@ -178,6 +184,10 @@ function main(): void {
         tun: { type: 'string', default: 'lvsrs%d' },
         'rt-priority': { type: 'string' },
         state: { type: 'string' },
+        'pid-file': { type: 'string' },
+        'log-format': { type: 'string' },
+        'log-level': { type: 'string' },
+        version: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -190,6 +200,15 @@ function main(): void {
     process.stdout.write(USAGE + '\n');
     return;
   }
+  if (values.version) {
+    process.stdout.write(versionLine('lvs-realserver'));
+    return;
+  }
+  const logFormat = values['log-format'] ?? 'json';
+  if (logFormatError(logFormat)) fail(logFormatError(logFormat)!, 2);
+  // stdout carries the "ready" line and the decapsulation counters: records go to stderr.
+  const log: Log = createLog('lvs-realserver', values['log-level'], { format: logFormat as LogFormat, fd: 2 });
+  const lifecycle = new Lifecycle(log, values['pid-file']);
   const vips = values.vip ?? [];
   if (vips.length === 0) fail(`at least one --vip is needed\n${USAGE}`, 2);
   for (const v of vips) if (ipFromString(v) < 0) fail(`--vip: not an IPv4 address: '${v}'`, 2);
@@ -204,16 +223,19 @@ function main(): void {
 
   // A previous instance that was killed left its changes in the state file: undo them first,
   // so that this instance records the host's own values.
+  // Only a state file root alone could have written is acted on (src/host/statefile.ts); the
+  // files this instance writes are 0600.
   const stateFile = values.state ?? defaultStateFile();
+  process.umask(0o077);
   try {
-    const stale = ChangeFile.recover(stateFile, {
+    const stale = !trustStateFile(stateFile) ? undefined : ChangeFile.recover(stateFile, {
       delVip: (v) => ip(['addr', 'del', `${v}/32`, 'dev', 'lo']),
       writeSysctl: (k, v) => writeSysctl(k, v),
       tunl0Down: () => ip(['link', 'set', 'tunl0', 'down']),
     });
     if (stale) {
-      process.stderr.write(`lvs-realserver: undid what an unclean stop left (${stale.vips.length} VIPs, `
-        + `${stale.sysctls.length} sysctls, ${stateFile})\n`);
+      log.warn({ file: stateFile, vips: stale.vips, sysctls: stale.sysctls.length },
+        `undid what an unclean stop left (${stale.vips.length} VIPs, ${stale.sysctls.length} sysctls, ${stateFile})`);
     }
   } catch (err) {
     fail(`state file ${stateFile}: ${(err as Error).message}`);
@@ -234,13 +256,15 @@ function main(): void {
     changes?.remove();
   };
   const exit = (code: number): void => {
+    lifecycle.stopping();
     restore();
+    lifecycle.exited();
     process.exit(code);
   };
   process.on('SIGTERM', () => exit(0));
   process.on('SIGINT', () => exit(0));
   process.on('uncaughtException', (err) => {
-    process.stderr.write(`lvs-realserver: ${err.message}\n`);
+    log.fatal({ err }, 'uncaught exception');
     exit(1);
   });
 
@@ -270,7 +294,7 @@ function main(): void {
           mode = 'bpf';
         } catch (err) {
           if (tunnelMode === 'bpf') throw new Error(`--tunnel-mode bpf: ${(err as Error).message}`);
-          process.stderr.write(`lvs-realserver: no eBPF decapsulation (${(err as Error).message}); decapsulating in userspace\n`);
+          log.info({ reason: (err as Error).message }, 'no eBPF decapsulation; decapsulating in userspace');
         }
       }
       // With the eBPF program, the userspace path takes what it leaves alone.
@@ -285,6 +309,8 @@ function main(): void {
     return;
   }
   process.stdout.write(`ready vips=${vips.join(',')} tunnel=${mode}\n`);
+  log.info({ vips, tunnel: mode }, 'ready');
+  lifecycle.started(`VIPs ${vips.join(', ')}, tunnel ${mode}`);
   // Stay in the foreground until a signal (the raw socket's watcher keeps the loop alive
   // whenever the userspace path runs).
   if (mode === 'none' || mode === 'tunl0') setInterval(() => undefined, 1 << 30);

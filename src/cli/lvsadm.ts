@@ -6,25 +6,30 @@
  * Exit statuses (errors.ts EXIT, as ipvsadm): 0 success; 1 a listing failed; 2 bad
  * arguments, or lvsd not reachable; 255 the daemon refused the operation, or popt-level
  * argument errors (unknown option, missing argument).
- * -R reads all of stdin and sends every restored command in ONE request, so the daemon
- * applies the whole file or nothing.
+ * -R parses stdin a chunk of lines at a time and sends every restored command in ONE request
+ * (in frames, socket.ts), so the daemon applies the whole file or nothing; no size limit.
+ * -L -c prints the connection table as lvsd streams it. A reader that goes away (`| head`)
+ * ends lvsadm quietly with status 0, as far as the output went (EPIPE).
  */
-import type { Command, Result } from '../control/command';
+import type { Command, ConnInfo, Result } from '../control/command';
 import { CLIENT_CODES, EXIT, LvsadmError } from '../control/errors';
-import { formatConns, formatServices, formatStatus, formatSysctl, formatTimeout } from '../control/format';
+import { formatConnRows, formatConnsHeader, formatServices, formatStatus, formatSysctl, formatTimeout } from '../control/format';
 import { type NameDb, parseArgs, type ParsedInvocation, systemNames, usageText } from '../control/ipvsadm-args';
 import { formatSave, parseRestore } from '../control/save';
-import { defaultSocketPath, request } from '../control/socket';
+import { defaultSocketPath, request, type RequestOptions } from '../control/socket';
 import { formatDaemons, isHaInvocation, runHa, socketArg } from '../control/ha-cli';
+import { packageVersion } from '../daemon/version';
 
-export const LVSADM_VERSION = 'lvsadm v0.1.0 (ipvsadm-compatible, IPVS v1.2.1)';
+export const LVSADM_VERSION = `lvsadm v${packageVersion()} (ipvsadm-compatible, IPVS v1.2.1)`;
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readStdin: () => Promise<string>;
+  /** stdin a chunk at a time (-R); when absent, readStdin's text is one chunk. */
+  stdinChunks?: () => AsyncIterable<string>;
   /** Request transport; defaults to the control socket client. */
-  send?: (path: string, commands: Command[]) => Promise<Result>;
+  send?: (path: string, commands: Command[], opts?: RequestOptions) => Promise<Result>;
   names?: NameDb;
 }
 
@@ -33,8 +38,37 @@ function expect<K extends Result['kind']>(result: Result, kind: K): Extract<Resu
   return result as Extract<Result, { kind: K }>;
 }
 
+/** Idle time allowed while lvsd applies a restore (ipvsadm has no limit; the kernel answers when done). */
+const RESTORE_TIMEOUT_MS = 300_000;
+
+/** -R input parsed a chunk of complete lines at a time, line numbers counted across chunks. */
+async function restoreCommands(io: Required<CliIo>): Promise<Command[]> {
+  const chunks: AsyncIterable<string> = io.stdinChunks();
+  const commands: Command[] = [];
+  let rest = '';
+  let line = 1;
+  const parse = (text: string): void => {
+    for (const c of parseRestore(text, io.names, line)) commands.push(c);
+    let n = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+    line += n;
+  };
+  for await (const chunk of chunks) {
+    const text = rest + chunk;
+    const cut = text.lastIndexOf('\n');
+    if (cut < 0) {
+      rest = text;
+      continue;
+    }
+    parse(text.slice(0, cut + 1));
+    rest = text.slice(cut + 1);
+  }
+  if (rest.length > 0) parse(rest);
+  return commands;
+}
+
 async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): Promise<number> {
-  const send = (commands: Command[]): Promise<Result> => io.send(socket, commands);
+  const send = (commands: Command[], opts?: RequestOptions): Promise<Result> => io.send(socket, commands, opts);
   switch (inv.kind) {
     case 'help':
       io.stdout(`${LVSADM_VERSION}\n${usageText()}`);
@@ -46,8 +80,9 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
       expect(await send(inv.commands), 'done');
       return EXIT.OK;
     case 'restore': {
-      const commands = parseRestore(await io.readStdin(), io.names);
-      if (commands.length > 0) expect(await send(commands), 'done');
+      const commands = await restoreCommands(io);
+      // Applying a large restore takes the daemon a while before it answers.
+      if (commands.length > 0) expect(await send(commands, { timeoutMs: RESTORE_TIMEOUT_MS }), 'done');
       return EXIT.OK;
     }
     case 'save': {
@@ -68,8 +103,20 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
     case 'list': {
       const o = inv.opts;
       if (o.connection) {
-        const r = expect(await send([{ op: 'list-conns' }]), 'conns');
-        io.stdout(formatConns(r.conns, o, io.names));
+        // The title once lvsd answers, then the rows as they stream in.
+        let titled = false;
+        const title = (): void => {
+          if (!titled) io.stdout(formatConnsHeader());
+          titled = true;
+        };
+        const r = expect(await send([{ op: 'list-conns' }], {
+          onRows: (rows) => {
+            title();
+            io.stdout(formatConnRows(rows as ConnInfo[], o, io.names));
+          },
+        }), 'conns');
+        title();
+        if (r.conns.length > 0) io.stdout(formatConnRows(r.conns, o, io.names));
       } else if (inv.service) {
         const r = expect(await send([{ op: 'list-services', service: inv.service }]), 'services');
         io.stdout(formatServices(r, { ...o, oneService: true }, io.names));
@@ -90,7 +137,10 @@ async function run(inv: ParsedInvocation, io: Required<CliIo>, socket: string): 
 /** Runs lvsadm with `argv` (without the program name); returns the exit status. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const full: Required<CliIo> = {
-    send: (path, commands) => request(path, commands),
+    send: (path, commands, opts) => request(path, commands, opts),
+    stdinChunks: async function* () {
+      yield await io.readStdin();
+    },
     names: systemNames(),
     ...io,
   } as Required<CliIo>;
@@ -125,10 +175,21 @@ function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 if (require.main === module) {
+  // The reader of a listing went away (`lvsadm -L -n -c | head`): stop quietly, as ipvsadm
+  // does on SIGPIPE, instead of an unhandled EPIPE.
+  const quietOnEpipe = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    throw err;
+  };
+  process.stdout.on('error', quietOnEpipe);
+  process.stderr.on('error', quietOnEpipe);
   main(process.argv.slice(2), {
-    stdout: (t) => process.stdout.write(t),
+    stdout: (t) => {
+      if (!process.stdout.destroyed) process.stdout.write(t);
+    },
     stderr: (t) => process.stderr.write(t),
     readStdin: () => readAll(process.stdin),
+    stdinChunks: () => process.stdin.setEncoding('utf8') as AsyncIterable<string>,
   }).then(
     (code) => {
       process.exitCode = code;

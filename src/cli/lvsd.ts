@@ -6,17 +6,26 @@
  *   lvsd [--socket PATH] [--config FILE] [--tun NAME] [--table N] [--batch N]
  *        [--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL]
  *        [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] [--rt-priority N]
- *        [-f|--use-file KEEPALIVED_CONF]
+ *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]] [--pid-file PATH] [--log-format json|pretty] [--version]
+ *        [--workers N] [--control-group GROUP] [--control-world-readable] [--keep-bind-service]
+ *        [--metrics-listen [ADDR:]PORT]   Prometheus metrics and the live page (docs/METRICS.md)
+ *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
+ *
+ * Hardening (docs/SECURITY.md): one lvsd per socket and TUN name (src/daemon/instance.ts),
+ * state files trusted only when only root could have written them (src/host/statefile.ts),
+ * SIGUSR1 writes SOCKET.data, and after setup only the needed capabilities remain
+ * (src/daemon/privileges.ts).
  *
  * With -f (keepalived's option) lvsd reads a keepalived.conf: virtual servers with health
  * checkers (src/health/), VRRP instances (src/ha/vrrp-node.ts) and lvs_sync_daemon
  * (src/ha/sync.ts). SIGHUP re-reads it and applies the difference; a file that does not parse
  * leaves the running configuration in place.
  */
+import '../daemon/sigusr1'; // first: SIGUSR1 never opens the inspector (src/daemon/instance.ts)
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Command } from '../control/command';
+import type { Command, StatusInfo } from '../control/command';
 import { parseRestore } from '../control/save';
 import { ControlServer, defaultSocketPath } from '../control/socket';
 import { Plumbing } from '../host/plumbing';
@@ -28,17 +37,31 @@ import { Forwarding } from '../host/forwarding';
 import { ClientNextHops } from '../host/nexthop';
 import type { Device } from '../phy/device';
 import { type FrameSink, PacketSocket } from '../phy/packet';
-import { DEFAULT_PCAP_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
-import { createLog } from '../log';
+import { DEFAULT_PCAP_MAX_BYTES, PCAP_MIN_MAX_BYTES, PcapDevice, PcapFrameSink, PcapWriter } from '../phy/pcap';
+import { createLog, endpointText, fwdText, type LogFormat, logFormatError, serviceText } from '../log';
+import { handleLogged } from '../control/audit';
+import { Lifecycle } from '../daemon/lifecycle';
+import { versionLine } from '../daemon/version';
 import { applyRtPriorityOption } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
 import { SyncControl } from '../ha/sync-control';
+import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
+import { setRealtimePriority } from '../phy/sched';
+import { configTest } from '../health/load';
+import { acquireInstance, guardSigusr1 } from '../daemon/instance';
+import { dropPrivileges, groupId } from '../daemon/privileges';
+import { stateDump } from '../daemon/dump';
+import { trustStateFile } from '../host/statefile';
+import { DirectorMetrics } from '../metrics/daemon';
+import { type ListenAddr, parseListen } from '../metrics/listen';
+import { directorSources } from '../metrics/sources';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
-  + '[--rt-priority N]';
+  + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test] '
+  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service] [--metrics-listen [ADDR:]PORT]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -72,6 +95,15 @@ async function main(): Promise<void> {
         pcap: { type: 'string' },
         'pcap-max-bytes': { type: 'string' },
         'rt-priority': { type: 'string' },
+        'pid-file': { type: 'string' },
+        'log-format': { type: 'string' },
+        workers: { type: 'string' },
+        'config-test': { type: 'boolean', short: 't', default: false },
+        'config-id': { type: 'string', short: 'i' },
+        'control-group': { type: 'string' },
+        'keep-bind-service': { type: 'boolean', default: false },
+        'control-world-readable': { type: 'boolean', default: false },
+        'metrics-listen': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -86,7 +118,13 @@ async function main(): Promise<void> {
     return;
   }
   if (values.version) {
-    process.stdout.write(`lvsd ${VERSION}\n`);
+    process.stdout.write(versionLine('lvsd'));
+    return;
+  }
+  // -t / --config-test (keepalived's option): check the -f file and exit before anything exists.
+  if (values['config-test']) {
+    if (values['use-file'] === undefined) fail('--config-test needs -f KEEPALIVED_CONF', 2);
+    process.exitCode = await configTest(values['use-file'], { configId: values['config-id'] }, (l) => process.stderr.write(l + '\n'));
     return;
   }
   const socketPath = values.socket ?? defaultSocketPath();
@@ -100,7 +138,7 @@ async function main(): Promise<void> {
   const xmit = values.xmit ?? 'packet';
   if (xmit !== 'packet' && xmit !== 'tun') fail(`--xmit must be 'packet' or 'tun', got '${xmit}'`, 2);
   const natDirect = xmit === 'packet';
-  const pcapMax = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', 24, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
+  const pcapMax = intOpt(values['pcap-max-bytes'], 'pcap-max-bytes', PCAP_MIN_MAX_BYTES, Number.MAX_SAFE_INTEGER, DEFAULT_PCAP_MAX_BYTES);
   const knobs: Partial<Knobs> = {};
   for (const s of values.sysctl ?? []) {
     try {
@@ -110,10 +148,26 @@ async function main(): Promise<void> {
       fail(`--sysctl: ${(err as Error).message}`, 2);
     }
   }
-  const log = createLog('lvsd', values['log-level']);
+  const logFormat = values['log-format'] ?? 'json';
+  if (logFormatError(logFormat)) fail(logFormatError(logFormat)!, 2);
+  // --pcap - puts the capture on stdout: the log goes to stderr.
+  const log = createLog('lvsd', values['log-level'], { format: logFormat as LogFormat, fd: values.pcap === '-' ? 2 : 1 });
+  const lifecycle = new Lifecycle(log, values['pid-file']);
   const cpus = availableParallelism();
+  // --workers N: packet worker threads, one TUN queue each (default: one per CPU lvsd may use).
+  const nWorkers = intOpt(values.workers, 'workers', 1, MAX_WORKERS, Math.min(cpus, MAX_WORKERS));
   const rpsCpus = values['rps-cpus'] ?? (cpus > 1 ? ((2 ** Math.min(cpus, 32)) - 1).toString(16) : '');
   if (!/^[0-9a-fA-F,]*$/.test(rpsCpus)) fail(`--rps-cpus must be a hexadecimal CPU mask, got '${rpsCpus}'`, 2);
+
+  // --metrics-listen [ADDR:]PORT: Prometheus metrics and the live page (src/metrics/).
+  let metricsAddr: ListenAddr | undefined;
+  if (values['metrics-listen'] !== undefined) {
+    try {
+      metricsAddr = parseListen(values['metrics-listen']);
+    } catch (err) {
+      fail((err as Error).message, 2);
+    }
+  }
 
   // Validate the configuration before anything in the kernel changes.
   let initial: Command[] = [];
@@ -136,7 +190,7 @@ async function main(): Promise<void> {
   let keepalived: KeepalivedRuntime | undefined;
   if (kaFile !== undefined) {
     try {
-      kaConfig = loadKeepalived(kaFile);
+      kaConfig = await loadKeepalived(kaFile, { configId: values['config-id'] });
     } catch (err) {
       fail((err as Error).message);
     }
@@ -145,23 +199,52 @@ async function main(): Promise<void> {
   // --rt-priority: the packet thread (this one) under SCHED_RR, before anything in the kernel
   // changes (see src/phy/sched.ts).
   const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
-  if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet thread scheduling');
+  // The packet workers run under SCHED_RR; the main thread (control plane) goes back to ordinary.
+  if (rtPriority !== 0) setRealtimePriority(0);
+  if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet worker scheduling');
+
+  // One lvsd per socket and TUN name, and only state files root alone could have written.
+  process.umask(0o077);
+  let controlGid: number | undefined;
+  try {
+    if (values['control-group'] !== undefined) controlGid = groupId(values['control-group']);
+    acquireInstance(socketPath, tunName);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  // Bound before the TUN device exists, so that a port in use changes nothing.
+  let metrics: DirectorMetrics | undefined;
+  if (metricsAddr) {
+    try {
+      metrics = await DirectorMetrics.bind(metricsAddr);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
 
   const stateFile = `${socketPath}.plumbing.json`;
-  Plumbing.recover(stateFile, log);
+  let staleState = false;
+  try {
+    staleState = trustStateFile(stateFile);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (staleState) Plumbing.recover(stateFile, log);
   let dev: TunDevice;
   try {
     // Scratch slots hold ICMP errors and the segments of tunnelled super-packets.
     dev = TunDevice.open({ name: tunName, batch, scratchSlots: batch + 16, vnetHdr: !values['no-offload'],
-      offload: !values['no-offload'] });
+      offload: !values['no-offload'], multiQueue: true });
   } catch (err) {
     fail(`cannot open TUN device ${tunName}: ${(err as Error).message}`);
   }
-  // --pcap FILE: what lvsd reads and sends, up to --pcap-max-bytes (then no more is written).
+  // --pcap FILE|-: what lvsd reads and sends; a file rotates at --pcap-max-bytes (src/phy/pcap.ts).
   let pcap: PcapWriter | undefined;
   if (values.pcap !== undefined) {
     try {
-      pcap = new PcapWriter(values.pcap, pcapMax);
+      pcap = new PcapWriter(values.pcap, pcapMax, 65535, {
+        onError: (err) => log.error({ file: values.pcap, error: err.message }, 'capture stopped: the output failed'),
+      });
     } catch (err) {
       fail(`--pcap ${values.pcap}: ${(err as Error).message}`);
     }
@@ -174,20 +257,23 @@ async function main(): Promise<void> {
   const plumbing = new Plumbing({ tun: dev.name, table, stateFile, rpsCpus: rpsCpus === '0' ? '' : rpsCpus }, log);
 
   const forwarding = new Forwarding(log, openSink, { tunnelDirect: natDirect });
+  const workers = new PacketWorkers({ dev, workers: nWorkers, batch, vnetHdr: !values['no-offload'],
+    offload: !values['no-offload'], natDirect, maxConns, rtPriority, log,
+    pcap: pcap && values.pcap !== undefined ? { path: values.pcap, maxBytes: pcapMax } : undefined, capture: pcap,
+    crashHook: process.env.LVSD_TEST_CRASH_HOOK === '1' });
   const director = new Director(dataDev, {
     maxConns,
     knobs,
-    hooks: {
+    hooks: workers.hooks({
       serviceAdded: (svc) => {
         if (svc.fwmark !== 0) openFwmark(svc.fwmark);
         else plumbing.serviceRule(true, svc.proto, svc.addr, svc.port);
-        log.info({ service: `${svc.proto}:${svc.addr}:${svc.port}`, fwmark: svc.fwmark, scheduler: svc.schedName },
-          'service added');
+        log.debug({ service: serviceText(svc), scheduler: svc.schedName }, 'service added');
       },
       serviceRemoved: (svc) => {
         if (svc.fwmark !== 0) closeFwmark(svc.fwmark);
         else plumbing.serviceRule(false, svc.proto, svc.addr, svc.port);
-        log.info({ service: `${svc.proto}:${svc.addr}:${svc.port}`, fwmark: svc.fwmark }, 'service removed');
+        log.debug({ service: serviceText(svc) }, 'service removed');
       },
       destAdded: (svc, d) => {
         // A firewall-mark service may carry TCP and UDP: replies of both enter the TUN.
@@ -199,7 +285,7 @@ async function main(): Promise<void> {
           plumbing.tunnelIcmp(true);
         }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.addRoute(d.addr);
-        log.info({ service: svc.id, dest: `${d.addr}:${d.port}`, fwd: d.fwd, weight: d.weight }, 'real server added');
+        log.debug({ service: serviceText(svc), dest: endpointText(d.addr, d.port), fwd: fwdText(d.fwd), weight: d.weight }, 'real server added');
       },
       destRemoved: (svc, d) => {
         if (d.fwd === FWD_MASQ && svc.fwmark !== 0) plumbing.replyRule(false, IPPROTO_UDP, d.addr, d.port);
@@ -210,9 +296,9 @@ async function main(): Promise<void> {
           plumbing.tunnelIcmp(false);
         }
         if (d.fwd === FWD_ROUTE || (d.fwd === FWD_MASQ && natDirect)) forwarding.removeRoute(d.addr);
-        log.info({ service: svc.id, dest: `${d.addr}:${d.port}` }, 'real server removed');
+        log.debug({ service: serviceText(svc), dest: endpointText(d.addr, d.port) }, 'real server removed');
       },
-    },
+    }),
   });
 
   director.pipeline.tunnel = forwarding.tunnel;
@@ -221,6 +307,9 @@ async function main(): Promise<void> {
   const nextHops = natDirect ? new ClientNextHops(forwarding.route, openSink) : undefined;
   if (nextHops) director.pipeline.onNextHopMiss = (a) => nextHops.miss(a);
   director.pipeline.onMtu = (rip, mtu) => forwarding.reportMtu(rip, mtu);
+  workers.mirror(forwarding.route, forwarding.tunnel);
+  if (nextHops) workers.onNextHopMiss = (a) => nextHops.miss(a);
+  workers.onMtu = (rip, mtu) => forwarding.reportMtu(rip, mtu);
 
   // Firewall-mark services (src/ipvs/fwmark.ts): a TUN device per mark, opened like the main
   // one, and its policy route. A device that cannot be opened leaves the service without
@@ -229,7 +318,7 @@ async function main(): Promise<void> {
   function openFwmark(mark: number): void {
     const name = fwmarkDeviceName(dev.name, mark);
     try {
-      const markDev = TunDevice.open({ name, batch, scratchSlots: batch + 16, vnetHdr: markOffload, offload: markOffload });
+      const markDev = workers.openFwmark(mark, name);
       director.fwmarks.attach(mark, pcap ? new PcapDevice(markDev, pcap) : markDev);
       plumbing.fwmarkRoute(true, mark, markDev.name);
     } catch (err) {
@@ -239,47 +328,68 @@ async function main(): Promise<void> {
   function closeFwmark(mark: number): void {
     plumbing.fwmarkRoute(false, mark, fwmarkDeviceName(dev.name, mark));
     director.fwmarks.detach(mark);
+    workers.closeFwmark(mark);
   }
 
   const syncControl = new SyncControl(director, log);
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
+  director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.ha.info() ?? [] }));
   let stopping = false;
   let control: ControlServer | undefined;
   const shutdown = async (reason: string, code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    lifecycle.stopping();
     log.info({ reason }, 'stopping');
     try {
+      await metrics?.close();
       await keepalived?.stop();
       syncControl.close();
+      await workers.stop();
       director.stop();
       director.services.clear();
       forwarding.stop();
-      pcap?.close();
+      nextHops?.stop();
+      if (pcap) {
+        await pcap.close();
+        log.info({ packets: pcap.packets, dropped: pcap.dropped, rotations: pcap.rotations }, 'capture closed');
+      }
     } catch (err) {
       log.error({ err }, 'error while stopping the datapath');
     }
-    plumbing.teardown();
+    await plumbing.teardown().catch((err: Error) => log.error({ err }, 'error while removing the kernel plumbing'));
     if (control) await control.close().catch(() => undefined);
     log.flush?.();
+    lifecycle.exited();
     process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
-  process.on('SIGHUP', () => {
-    if (keepalived) keepalived.reload();
+  process.on('SIGHUP', () => void lifecycle.reload(async () => {
+    if (keepalived) await keepalived.reload();
     else log.info({}, 'SIGHUP ignored (no reloadable configuration)');
-  });
+  }));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
     void shutdown('uncaughtException', 1);
   });
 
+  workers.start(director);
+  if (workers.count !== nWorkers) log.warn({ workers: workers.count, wanted: nWorkers }, 'fewer packet workers than asked');
+  // Test-only hook, enabled by LVSD_TEST_CRASH_HOOK=1: SIGUSR1/SIGUSR2 make worker 0/1 throw.
+  if (process.env.LVSD_TEST_CRASH_HOOK === '1') {
+    process.on('SIGUSR1', () => workers.crash(0));
+    process.on('SIGUSR2', () => workers.crash(1));
+  }
   try {
     plumbing.setup();
-    director.handle(initial);
-    if (kaFile !== undefined && kaConfig) keepalived = startKeepalived(director, log, kaFile, kaConfig);
+    await plumbing.applied(() => director.handle(initial));
+    if (initial.length > 0) log.info({ file: values.config, commands: initial.length }, 'configuration loaded');
+    if (kaFile !== undefined && kaConfig) keepalived = await startKeepalived(director, log, kaFile, kaConfig, {
+      configId: values['config-id'], adoptSync: (d) => syncControl.adopt(d),
+      vrrp: { vipStateFile: `${socketPath}.vips.json`, blackholeTable: table },
+    });
     if (keepalived?.sync) syncControl.adopt(keepalived.sync);
   } catch (err) {
     log.fatal({ err }, 'startup failed');
@@ -288,7 +398,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  control = new ControlServer(socketPath, (cmds) => director.handle(cmds));
+  // Every rule change is logged once with who asked (SO_PEERCRED; src/control/audit.ts).
+  control = new ControlServer(socketPath,
+    (cmds, peer) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => r), cmds, peer),
+    { group: controlGid, readAll: values['control-world-readable'] });
   try {
     await control.listen();
   } catch (err) {
@@ -297,9 +410,45 @@ async function main(): Promise<void> {
     await shutdown('control socket', 1);
     return;
   }
-  director.start();
-  forwarding.start();
-  log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch }, 'lvsd started');
+  // Routes and neighbours over rtnetlink; without it DR/tunnel real servers stay unresolved.
+  await forwarding.start().then(() => {
+    if (nextHops && forwarding.kernelView) nextHops.attach(forwarding.kernelView);
+  }, (err: Error) => log.error({ err: err.message }, 'cannot follow routes and neighbours (rtnetlink)'));
+  if (guardSigusr1(`${socketPath}.data`, () => stateDump(director),
+    (err) => (err ? log.error({ err }, 'state dump failed') : log.info({ file: `${socketPath}.data` }, 'state dumped')))) {
+    log.warn({}, 'an inspector opened before start-up was closed');
+  }
+  try {
+    const p = dropPrivileges({ rtPriority: rtPriority !== 0, bindService: values['keep-bind-service'] });
+    log.info({ keep: p.keep, threads: p.threads, reached: p.reached }, 'capabilities reduced');
+    if (!p.bounded) log.warn({}, 'bounding set not reduced (no CAP_SETPCAP): children could regain capabilities');
+  } catch (err) {
+    log.fatal({ err }, 'cannot drop privileges');
+    process.stderr.write(`lvsd: cannot drop privileges: ${(err as Error).message}\n`);
+    await shutdown('privileges', 1);
+    return;
+  }
+  let gathered: StatusInfo | undefined;
+  metrics?.attach(directorSources(director, {
+    health: () => keepalived?.manager, vrrp: () => keepalived?.ha, sync: () => syncControl.daemons(),
+    // The counters are the packet workers': gathered before each scrape.
+    refresh: async () => {
+      await workers.refreshStats();
+      const base = director.handle([{ op: 'status' }]);
+      if (base.kind === 'status') gathered = await workers.status(base.status);
+    },
+    packetThreads: () => Array.from({ length: workers.count }, (_, i) => ({
+      thread: String(i + 1),
+      packets: gathered?.counters[`worker${i}.rx_packets`] ?? 0,
+      batches: gathered?.counters[`worker${i}.rx_batches`] ?? 0,
+    })),
+    drops: () => gathered?.drops ?? {},
+    connEntries: () => gathered?.conns ?? 0,
+  }));
+  if (metricsAddr) log.info({ listen: `${metricsAddr.host}:${metricsAddr.port}` }, 'metrics listening');
+  log.info({ version: VERSION, tun: dev.name, socket: socketPath, offload: !values['no-offload'], batch,
+    workers: workers.count }, 'lvsd started');
+  lifecycle.started(`${director.services.services().length} virtual services, control socket ${socketPath}`);
 }
 
 void main();

@@ -4,10 +4,15 @@
  * (as ipvsadm does before talking to the kernel), lvsd executes it against the
  * service table, lvsadm formats the answer.
  *
- * Wire format on the Unix socket: one JSON object per line.
- *   request:  { "id": n, "commands": Command[] }   (applied atomically: all or none)
+ * Wire format on the Unix socket: one JSON object per line (NDJSON; framing in socket.ts).
+ *   request:  { "id": n, "commands": Command[], "more"?: true }
+ *             (frames of one id up to the one without "more" form one batch, applied
+ *             atomically: all or none)
  *   response: { "id": n, "ok": true, "result": Result }
  *          |  { "id": n, "ok": false, "error": { "code": string, "message": string } }
+ *          |  { "id": n, "ok": true, "stream": "conns" | "services", "tableSize"?: n },
+ *             then { "id": n, "rows": [...] } ..., then { "id": n, "end": true } or an error
+ * Every field of a raw request is checked by schema.ts before the daemon sees it.
  */
 
 export type ProtoName = 'tcp' | 'udp';
@@ -75,6 +80,8 @@ export type Command =
   | { op: 'status' }
   /** lvsd extension: health checker states (lvsadm --checks). */
   | { op: 'list-checks' }
+  /** lvsd extension: VRRP instance states of lvsd -f (lvsadm --vrrp). */
+  | { op: 'list-vrrp' }
   /** --start-daemon master|backup: the connection sync daemon (src/ha/sync.ts). */
   | { op: 'start-daemon'; daemon: SyncDaemonInfo }
   | { op: 'stop-daemon'; state: SyncState }
@@ -87,6 +94,15 @@ export type Command =
 
 export type SyncState = 'master' | 'backup';
 
+/** One VRRP instance (src/ha/vrrp-node.ts): keepalived's state name, its priority, the master seen. */
+export interface VrrpStateInfo {
+  name: string;
+  state: string;
+  priority: number;
+  /** Address of the current master ('' while none is known). */
+  master: string;
+}
+
 /** A connection sync daemon as ipvsadm shows it: "master sync daemon (mcast=eth0, syncid=1)". */
 export interface SyncDaemonInfo {
   state: SyncState;
@@ -98,6 +114,10 @@ export interface SyncDaemonInfo {
   group?: string;
   port?: number;
   ttl?: number;
+  /** lvsd extension (--sync-peer): a unicast peer instead of the group; the only source a backup accepts. */
+  peer?: string;
+  /** lvsd extension (--sync-key FILE, read by lvsadm): the shared HMAC key, hex; never listed back. */
+  key?: string;
 }
 
 export interface DestInfo {
@@ -177,6 +197,7 @@ export type Result =
   | { kind: 'timeout'; timeout: TimeoutInfo }
   | { kind: 'status'; status: StatusInfo }
   | { kind: 'checks'; services: CheckServiceInfo[] }
+  | { kind: 'vrrp'; instances: VrrpStateInfo[] }
   | { kind: 'daemons'; daemons: SyncDaemonInfo[] }
   | { kind: 'sysctl'; values: Record<string, number> };
 
@@ -213,6 +234,15 @@ export interface CheckServiceInfo {
   alive: string[];
   checks: CheckInfo[];
 }
+
+/**
+ * A listing the daemon produces in chunks (rows of a few hundred to a few thousand), yielding
+ * to the event loop between them; the control socket sends it as row frames (socket.ts).
+ * Consecutive service rows with the same key carry further real servers of one service.
+ */
+export type StreamReply =
+  | { kind: 'stream'; of: 'conns'; rows: AsyncIterable<ConnInfo[]> }
+  | { kind: 'stream'; of: 'services'; tableSize: number; rows: AsyncIterable<ServiceInfo[]> };
 
 export interface Request {
   id: number;

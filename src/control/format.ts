@@ -191,10 +191,19 @@ export function formatExpire(seconds: number): string {
 
 /** -L -c (list_conn): entries in table order, as ipvsadm prints /proc/net/ip_vs_conn. */
 export function formatConns(conns: readonly ConnInfo[], opts: FormatOpts = {}, names: NameDb = systemNames()): string {
-  const numeric = opts.numeric ?? false;
+  return formatConnsHeader() + formatConnRows(conns, opts, names);
+}
+
+/** The two title lines of -L -c. */
+export function formatConnsHeader(): string {
   // "pro expire %-11s %-18s %-18s %s"
-  let out = 'IPVS connection entries\n';
-  out += `pro expire ${padRight('state', 11)} ${padRight('source', 18)} ${padRight('virtual', 18)} destination\n`;
+  return `IPVS connection entries\npro expire ${padRight('state', 11)} ${padRight('source', 18)} ${padRight('virtual', 18)} destination\n`;
+}
+
+/** Lines of -L -c for `conns` (a listing streams them a chunk at a time). */
+export function formatConnRows(conns: readonly ConnInfo[], opts: FormatOpts = {}, names: NameDb = systemNames()): string {
+  const numeric = opts.numeric ?? false;
+  let out = '';
   for (const c of conns) {
     // "%-3s %-6s %-11s %-18s %-18s %s"
     out += `${padRight(PROTO_NAMES[c.proto], 3)} ${padRight(formatExpire(c.expires), 6)} ${padRight(c.state, 11)} `;
@@ -205,7 +214,6 @@ export function formatConns(conns: readonly ConnInfo[], opts: FormatOpts = {}, n
   return out;
 }
 
-/** -L --timeout (list_timeout). */
 export function formatTimeout(t: TimeoutInfo): string {
   return `Timeout (tcp tcpfin udp): ${uint(t.tcp)} ${uint(t.tcpfin)} ${uint(t.udp)}\n`;
 }

@@ -2,6 +2,7 @@
  * lvsadm extensions for high availability (not in ipvsadm):
  *
  *   lvsadm --checks                      health checker states of lvsd -f (keepalived.conf)
+ *   lvsadm --vrrp                        VRRP instance states of lvsd -f
  *   lvsadm --drain -t|-u VIP:PORT -r RIP[:PORT] [--deadline SEC]
  *        weight 0, wait until the server's connection entries end (TCP entries other than
  *        TIME_WAIT/CLOSE, and UDP entries) or the deadline passes (default 300 s), then delete it.
@@ -13,7 +14,8 @@
  *
  * All accept --socket PATH like every lvsadm command.
  */
-import type { CheckServiceInfo, Command, ConnInfo, ProtoName, Result, ServiceKey, SyncDaemonInfo, SyncState } from './command';
+import { readFileSync, statSync } from 'node:fs';
+import type { CheckServiceInfo, Command, ConnInfo, ProtoName, Result, ServiceKey, SyncDaemonInfo, SyncState, VrrpStateInfo } from './command';
 import { EXIT, LvsadmError } from './errors';
 
 export interface HaIo {
@@ -29,10 +31,32 @@ const CLOSED_STATES = new Set(['TIME_WAIT', 'CLOSE', 'NONE']);
 const DRAIN_POLL_MS = 200;
 export const DEFAULT_DRAIN_DEADLINE_S = 300;
 
+/** The options these extensions accept, for lvsadm --help (test/control/usage.test.ts checks both agree). */
+export const HA_OPTIONS: ReadonlyArray<{ long: string; arg?: string; with: string }> = [
+  { long: 'checks', with: '' },
+  { long: 'vrrp', with: '' },
+  { long: 'drain', with: '' },
+  { long: 'deadline', arg: 'SEC', with: 'drain' },
+  { long: 'start-daemon', arg: 'master|backup', with: '' },
+  { long: 'stop-daemon', arg: 'master|backup', with: '' },
+  { long: 'mcast-interface', arg: 'IF', with: 'start-daemon' },
+  { long: 'syncid', arg: 'N', with: 'start-daemon' },
+  { long: 'mcast-group', arg: 'ADDR', with: 'start-daemon' },
+  { long: 'mcast-port', arg: 'PORT', with: 'start-daemon' },
+  { long: 'mcast-ttl', arg: 'TTL', with: 'start-daemon' },
+];
+
 /** True when argv asks for one of these extensions (lvsadm hands it over before ipvsadm parsing). */
 export function isHaInvocation(argv: readonly string[]): boolean {
   return argv.includes('--checks') || argv.includes('--drain') || argv.includes('--start-daemon')
-    || argv.includes('--stop-daemon');
+    || argv.includes('--stop-daemon') || argv.includes('--vrrp');
+}
+
+/** lvsadm --vrrp: one line per instance. */
+export function formatVrrp(instances: readonly VrrpStateInfo[]): string {
+  if (instances.length === 0) return 'no VRRP instances (lvsd runs without vrrp_instance)\n';
+  const rows = instances.map((i) => `${i.name.padEnd(20)} ${i.state.padEnd(7)} ${String(i.priority).padEnd(9)} ${i.master || '-'}`);
+  return [`${'Instance'.padEnd(20)} ${'State'.padEnd(7)} ${'Priority'.padEnd(9)} Master`, ...rows].join('\n') + '\n';
 }
 
 /** The value of --socket in argv, if any. */
@@ -144,6 +168,31 @@ export function formatChecks(services: readonly CheckServiceInfo[]): string {
 
 const SYNC_STATES: readonly string[] = ['master', 'backup'];
 
+/** Shortest and longest --sync-key (bytes of the file, one trailing newline ignored). */
+export const SYNC_KEY_MIN = 16;
+export const SYNC_KEY_MAX = 1024;
+
+/**
+ * The key file of --sync-key, as hex: it must not be readable by group or others, as ssh
+ * refuses loose private keys.
+ */
+export function readSyncKey(file: string): string {
+  let st;
+  let b: Buffer;
+  try {
+    st = statSync(file);
+    b = readFileSync(file);
+  } catch (err) {
+    throw new LvsadmError('EINVAL', `--sync-key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if ((st.mode & 0o077) !== 0) throw new LvsadmError('EINVAL', `--sync-key ${file}: permissions too open (use chmod 600)`);
+  if (b.length > 0 && b[b.length - 1] === 0x0a) b = b.subarray(0, b.length - 1);
+  if (b.length < SYNC_KEY_MIN || b.length > SYNC_KEY_MAX) {
+    throw new LvsadmError('EINVAL', `--sync-key ${file}: the key must have ${SYNC_KEY_MIN}..${SYNC_KEY_MAX} bytes`);
+  }
+  return b.toString('hex');
+}
+
 /** --start-daemon / --stop-daemon arguments as a command. */
 export function parseDaemon(argv: readonly string[]): Command {
   let cmd: 'start-daemon' | 'stop-daemon' | undefined;
@@ -173,6 +222,8 @@ export function parseDaemon(argv: readonly string[]): Command {
       case '--mcast-group': d.group = val(); break;
       case '--mcast-port': d.port = num(1, 65535); break;
       case '--mcast-ttl': d.ttl = num(1, 255); break;
+      case '--sync-peer': d.peer = val(); break;
+      case '--sync-key': d.key = readSyncKey(val()); break;
       default:
         if (a.startsWith('--socket=')) break;
         throw new LvsadmError('EINVAL', `unexpected argument '${a}' with ${cmd ?? '--start-daemon'}`);
@@ -191,10 +242,12 @@ export async function runHa(argv: readonly string[], io: HaIo): Promise<number> 
     expectKind(await io.send([parseDaemon(argv)]), 'done');
     return EXIT.OK;
   }
-  const extra = argv.filter((a, i) => a !== '--checks' && a !== '--socket' && argv[i - 1] !== '--socket'
+  const what = argv.includes('--vrrp') ? '--vrrp' : '--checks';
+  const extra = argv.filter((a, i) => a !== what && a !== '--socket' && argv[i - 1] !== '--socket'
     && !a.startsWith('--socket=') && a !== '-n' && a !== '--numeric');
-  if (extra.length) throw new LvsadmError('EINVAL', `--checks: unexpected argument '${extra[0]}'`);
-  io.stdout(formatChecks(expectKind(await io.send([{ op: 'list-checks' }]), 'checks').services));
+  if (extra.length) throw new LvsadmError('EINVAL', `${what}: unexpected argument '${extra[0]}'`);
+  if (what === '--vrrp') io.stdout(formatVrrp(expectKind(await io.send([{ op: 'list-vrrp' }]), 'vrrp').instances));
+  else io.stdout(formatChecks(expectKind(await io.send([{ op: 'list-checks' }]), 'checks').services));
   return EXIT.OK;
 }
 

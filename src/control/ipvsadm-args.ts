@@ -670,6 +670,11 @@ export function parseArgs(argv: readonly string[], names: NameDb = systemNames()
 }
 
 /** The usage text printed by -h (to stdout, exit 0). */
+/** Every option of the parser's table (long name, short letter), for checking the usage text. */
+export function optionNames(): ReadonlyArray<{ long: string; short?: string }> {
+  return OPTION_TABLE.map((d) => ({ long: d.long, short: d.short }));
+}
+
 export function usageText(program = 'lvsadm'): string {
   const p = program;
   return [
@@ -684,7 +689,14 @@ export function usageText(program = 'lvsadm'): string {
     `  ${p} -L|l [-t|u|f service-address] [options]`,
     `  ${p} -Z [-t|u|f service-address]`,
     `  ${p} --set tcp tcpfin udp`,
+    `  ${p} --start-daemon {master|backup} --mcast-interface interface [--syncid sid]`,
+    `        [--mcast-group address] [--mcast-port port] [--mcast-ttl ttl]`,
+    `  ${p} --stop-daemon {master|backup}`,
     `  ${p} --status`,
+    `  ${p} --sysctl [NAME=VALUE ...]`,
+    `  ${p} --checks`,
+    `  ${p} --vrrp`,
+    `  ${p} --drain -t|u service-address -r server-address [--deadline seconds]`,
     `  ${p} -h`,
     ``,
     `Commands:`,
@@ -701,8 +713,13 @@ export function usageText(program = 'lvsadm'): string {
     `  --list            -L|-l     list the table`,
     `  --zero            -Z        zero counters in a service or all services`,
     `  --set tcp tcpfin udp        set connection timeout values`,
+    `  --start-daemon              start connection sync daemon`,
+    `  --stop-daemon               stop connection sync daemon`,
     `  --status, --drops           show daemon status and drop counters (lvsd)`,
     `  --sysctl [NAME=VALUE ...]   list or set knobs (lvsd; docs/KNOBS.md)`,
+    `  --checks                    show health checker states (lvsd -f keepalived.conf)`,
+    `  --vrrp                      show VRRP instance states (lvsd -f keepalived.conf)`,
+    `  --drain                     weight 0, wait for the real server's connections to end, delete it`,
     `  --help            -h        display this help message`,
     `  --version         -v        display the version`,
     ``,
@@ -734,6 +751,13 @@ export function usageText(program = 'lvsadm'): string {
     `  --sort                              does nothing, for backwards compatibility`,
     `  --ops          -o                   one-packet scheduling`,
     `  --numeric      -n                   numeric output of addresses and ports`,
+    `  --ipv6         -6                   fwmark uses IPv6 (not supported by lvsd: an error)`,
+    `  --mcast-interface interface         multicast interface for connection sync`,
+    `  --syncid sid                        syncid for connection sync, 0..255 (default 0: a backup takes all)`,
+    `  --mcast-group address               IPv4 multicast group for connection sync`,
+    `  --mcast-port port                   UDP port for connection sync (default 8848)`,
+    `  --mcast-ttl ttl                     multicast TTL for connection sync (default 1)`,
+    `  --deadline seconds                  --drain: delete the server after this long anyway (default 300)`,
     `  --socket PATH                       control socket of lvsd (default $LVSD_SOCKET or /run/lvsd/lvsd.sock)`,
     ``,
   ].join('\n');

@@ -1,43 +1,27 @@
 /**
- * keepalived.conf reader (keepalived.conf(5), keepalived 2.x, with the 1.x keyword names):
- * global_defs, virtual_server, virtual_server_group, vrrp_instance, vrrp_sync_group,
- * vrrp_script, include. It yields the health-checking model (src/health/config.ts) and the
- * VRRP sections as plain data.
+ * keepalived.conf interpreter (keepalived.conf(5), keepalived 2.2.x with the 1.x names it
+ * still reads): global_defs, virtual_server(_group), real_server with checkers, vrrp_instance,
+ * vrrp_sync_group. Lines are read by ./keepalived/reader.ts and nested by ./keepalived/tree.ts.
  *
- * Syntax: whitespace-separated words, "quoted strings", comments from # or ! to the end of
- * the line, blocks `keyword args { ... }`. A statement's arguments are the words on its line.
- * `include GLOB` (relative to the including file) splices other files in.
- *
- * Errors: the first syntax or value error throws ConfigError naming file:line. Keywords this
- * reader does not know, or knows but does not act on, become warnings with file:line.
+ * keepalived's rule for a bad line is to log it and go on; so is lvsd's: every such line gets a
+ * diagnostic `FILE:LINE: message` and the value keepalived falls back to (check_parser.c,
+ * check_data.c validate_check_config(), vrrp_parser.c, vrrp.c vrrp_complete_instance()). Every
+ * line lvsd does not act on gets a warning naming it. Only what keepalived cannot run at all (the
+ * main file missing) and lvsd's own size limits refuse the file (ConfigError).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import type { FwdName, ProtoName } from './command';
 import {
-  CHECK_DEFAULTS, type CheckCommon, type CheckSpec, type HttpUrl, type RealServerSpec, type VirtualServerSpec,
+  type CheckCommon, type CheckSpec, type HttpUrl, type RealServerSpec, type VirtualServerSpec,
 } from '../health/config';
-import { schedulerNames } from '../sched/index';
 import { ipFromString } from '../ipvs/types';
+import { schedulerNames } from '../sched/index';
+import {
+  ConfigError, type Diagnostic, Diagnostics, type FileAccess, formatDiagnostic, readStatements,
+} from './keepalived/reader';
+import { type ConfNode, buildTree } from './keepalived/tree';
+import { DNS_TYPES } from '../health/dns-query';
 
-export class ConfigError extends Error {
-  readonly code = 'ECONFIG';
-  constructor(readonly file: string, readonly line: number, message: string) {
-    super(`${file}:${line}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-interface Token { text: string; quoted: boolean; file: string; line: number }
-
-/** A statement: keyword, the words after it on its line, and its block when it has one. */
-export interface ConfNode {
-  kw: string;
-  args: string[];
-  block?: ConfNode[];
-  file: string;
-  line: number;
-}
+export { ConfigError, type ConfNode, type Diagnostic, formatDiagnostic };
 
 export interface VrrpInstanceSpec {
   name: string;
@@ -49,13 +33,16 @@ export interface VrrpInstanceSpec {
   version: 2 | 3;
   nopreempt: boolean;
   preemptDelayMs: number;
-  /** virtual_ipaddress lines: "ADDR[/LEN] [dev IFACE] [label L]..." */
+  /** virtual_ipaddress lines: "ADDR[/LEN] [dev IFACE] [label L]..." (IPv4 only). */
   vips: string[];
+  /** Sent and required when the instance authenticates with PASS (keepalived's rules applied). */
   authPass?: string;
   unicastSrc?: string;
   unicastPeers: string[];
+  /** Run on entering MASTER / BACKUP; notify gets INSTANCE NAME STATE PRIORITY (vrrp-node.ts). */
   notifyMaster?: string;
   notifyBackup?: string;
+  /** Run on entering FAULT (an interface of the instance is down: src/ha/vrrp-node.ts). */
   notifyFault?: string;
   notify?: string;
   garpMasterDelayMs: number;
@@ -80,345 +67,430 @@ export interface KeepalivedConfig {
   virtualServers: VirtualServerSpec[];
   vrrpInstances: VrrpInstanceSpec[];
   vrrpSyncGroups: Array<{ name: string; group: string[] }>;
+  /** Every diagnostic, formatted `FILE:LINE: message`, in file order. */
   warnings: string[];
+  diagnostics: Diagnostic[];
+  /** FILE:LINE of every statement a keyword handler read (for the corpus test's accounting). */
+  visited: Set<string>;
 }
 
-const MAX_INCLUDE_DEPTH = 8;
-
-export type ReadFile = (path: string) => string;
-
-function globFiles(pattern: string): string[] {
-  if (!/[*?[]/.test(basename(pattern))) return [pattern];
-  const dir = dirname(pattern);
-  const re = new RegExp('^' + basename(pattern).replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.filter((n) => re.test(n)).sort().map((n) => join(dir, n));
+export interface LoadOptions {
+  /** keepalived's --config-id (`@ID` lines). */
+  configId?: string;
+  files?: FileAccess;
+  random?: () => number;
 }
 
-/** Splits one file into tokens, splicing in `include` lines. */
-function tokenize(file: string, read: ReadFile, depth: number, out: Token[], from?: Token): void {
-  let text: string;
+/** Reads, nests and interprets `path`. Throws ConfigError when the file cannot be loaded. */
+export async function loadKeepalivedFile(path: string, opts: LoadOptions = {}): Promise<KeepalivedConfig> {
+  const diags = new Diagnostics();
   try {
-    text = read(file);
+    const lines = await readStatements(path, diags, opts);
+    const tree = buildTree(lines, diags);
+    return interpret(tree, diags, path);
   } catch (err) {
-    const where = from ?? { file, line: 0 };
-    throw new ConfigError(where.file, where.line, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const lines = text.split(/\r?\n/);
-  for (let ln = 0; ln < lines.length; ln++) {
-    const line = lines[ln];
-    const toks: Token[] = [];
-    let i = 0;
-    while (i < line.length) {
-      const ch = line[i];
-      if (ch === ' ' || ch === '\t') { i++; continue; }
-      if (ch === '#' || ch === '!') break;
-      if (ch === '{' || ch === '}') {
-        toks.push({ text: ch, quoted: false, file, line: ln + 1 });
-        i++;
-        continue;
-      }
-      if (ch === '"') {
-        const end = line.indexOf('"', i + 1);
-        if (end < 0) throw new ConfigError(file, ln + 1, 'unterminated quoted string');
-        toks.push({ text: line.slice(i + 1, end), quoted: true, file, line: ln + 1 });
-        i = end + 1;
-        continue;
-      }
-      let j = i;
-      while (j < line.length && !' \t{}"'.includes(line[j])) j++;
-      toks.push({ text: line.slice(i, j), quoted: false, file, line: ln + 1 });
-      i = j;
+    // What was reported before the refusal goes with it (lvsd -t prints it all).
+    if (err instanceof ConfigError) {
+      sortDiagnostics(diags.list);
+      err.diagnostics = diags.list;
     }
-    if (toks.length > 0 && toks[0].text === 'include' && !toks[0].quoted) {
-      if (toks.length !== 2) throw new ConfigError(file, ln + 1, 'include takes one file name or pattern');
-      if (depth >= MAX_INCLUDE_DEPTH) throw new ConfigError(file, ln + 1, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`);
-      const pattern = resolve(dirname(file), toks[1].text);
-      const files = globFiles(pattern);
-      if (files.length === 0 && !/[*?[]/.test(pattern)) throw new ConfigError(file, ln + 1, `cannot read ${pattern}`);
-      for (const f of files) tokenize(f, read, depth + 1, out, toks[0]);
-      continue;
-    }
-    out.push(...toks);
+    throw err;
   }
 }
 
-/** Builds the statement tree; braces must balance. */
-function buildTree(toks: Token[]): ConfNode[] {
-  let pos = 0;
-  function block(open: Token | undefined): ConfNode[] {
-    const nodes: ConfNode[] = [];
-    while (pos < toks.length) {
-      const t = toks[pos++];
-      if (!t.quoted && t.text === '}') {
-        if (open) return nodes;
-        throw new ConfigError(t.file, t.line, "unexpected '}'");
-      }
-      if (!t.quoted && t.text === '{') throw new ConfigError(t.file, t.line, "unexpected '{' without a keyword");
-      const node: ConfNode = { kw: t.text, args: [], file: t.file, line: t.line };
-      while (pos < toks.length && toks[pos].file === t.file && toks[pos].line === t.line
-        && (toks[pos].quoted || (toks[pos].text !== '{' && toks[pos].text !== '}'))) {
-        node.args.push(toks[pos++].text);
-      }
-      if (pos < toks.length && !toks[pos].quoted && toks[pos].text === '{') {
-        const o = toks[pos++];
-        node.block = block(o);
-      }
-      nodes.push(node);
-    }
-    if (open) throw new ConfigError(open.file, open.line, "block opened here is not closed ('}' missing)");
-    return nodes;
-  }
-  return block(undefined);
+/** Test helper: `text` as file `name` (includes are read from the real file system). */
+export async function parseKeepalived(text: string, name = '/etc/keepalived/keepalived.conf', opts: LoadOptions = {}): Promise<KeepalivedConfig> {
+  const { NODE_FILES } = await import('./keepalived/reader');
+  const base = opts.files ?? NODE_FILES;
+  const files: FileAccess = {
+    stat: async (p) => (p === name ? { regular: true, size: text.length, executable: false, key: 'main' } : base.stat(p)),
+    read: async (p, max) => (p === name ? text : base.read(p, max)),
+    readdir: (p) => base.readdir(p),
+  };
+  return loadKeepalivedFile(name, { ...opts, files });
 }
 
-/** Reads and parses a configuration file (with its includes). */
-export function parseKeepalivedFile(path: string, read: ReadFile = (p) => readFileSync(p, 'utf8')): KeepalivedConfig {
-  const toks: Token[] = [];
-  tokenize(resolve(path), read, 0, toks);
-  return interpret(buildTree(toks));
-}
-
-/** Parses configuration text; `name` is the file name used in messages and for includes. */
-export function parseKeepalived(text: string, name = 'keepalived.conf', read?: ReadFile): KeepalivedConfig {
-  const file = resolve(name);
-  const reader: ReadFile = (p) => (p === file ? text : (read ?? ((q) => readFileSync(q, 'utf8')))(p));
-  const toks: Token[] = [];
-  tokenize(file, reader, 0, toks);
-  return interpret(buildTree(toks));
+/** File order: files in the order they were first reported, lines ascending, stable. */
+export function sortDiagnostics(list: Diagnostic[]): void {
+  const fileRank = new Map<string, number>();
+  for (const d of list) if (!fileRank.has(d.file)) fileRank.set(d.file, fileRank.size);
+  const idx = new Map(list.map((d, i) => [d, i]));
+  list.sort((a, b) => (fileRank.get(a.file)! - fileRank.get(b.file)!) || (a.line - b.line) || (idx.get(a)! - idx.get(b)!));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Values
+// Values, as keepalived's read_unsigned / read_timer read them
 
 class Ctx {
-  readonly warnings: string[] = [];
-  warn(n: ConfNode, msg: string): void {
-    this.warnings.push(`${n.file}:${n.line}: ${msg}`);
+  /** FILE:LINE of every statement a handler read (acted on, or reported by it). */
+  readonly visited = new Set<string>();
+  constructor(readonly d: Diagnostics) {}
+  /** A line keepalived reports and goes on from. */
+  error(n: { file: string; line: number }, msg: string): void { this.d.error(n, msg); }
+  /** A line lvsd does not act on. */
+  notActed(n: ConfNode, what: string): void {
+    const range = n.block && n.endLine && n.endLine !== n.line ? ` (block to line ${n.endLine})` : '';
+    this.d.warn(n, `'${n.kw}'${range} is not acted on by lvsd: ${what}`);
   }
+  warn(n: { file: string; line: number }, msg: string): void { this.d.warn(n, msg); }
+  /** Marks a line of a value block (addresses, group members) as read. */
+  seen(n: ConfNode): void { this.visited.add(`${n.file}:${n.line}`); }
 }
 
-function err(n: ConfNode, msg: string): never {
-  throw new ConfigError(n.file, n.line, msg);
+function u32(v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  const n = Number(v);
+  return n >= min && n <= max ? n : undefined;
 }
 
-function arg(n: ConfNode, i = 0): string {
-  const v = n.args[i];
-  if (v === undefined) err(n, `${n.kw}: missing value`);
-  return v;
+/** keepalived's read_timer: decimal seconds (up to 6 decimals) into milliseconds. */
+function timer(v: string | undefined, minMs: number, maxMs = 2 ** 31): number | undefined {
+  if (v === undefined || !/^\d+(\.\d{1,6})?$/.test(v)) return undefined;
+  const ms = Number(v) * 1000;
+  return ms >= minMs && ms <= maxMs ? ms : undefined;
 }
 
-function int(n: ConfNode, min: number, max: number, i = 0): number {
-  const v = arg(n, i);
-  if (!/^-?\d+$/.test(v) || Number(v) < min || Number(v) > max) err(n, `${n.kw}: '${v}' is not an integer in ${min}..${max}`);
-  return Number(v);
+/** check_true_false: on/true/yes, off/false/no; a bare keyword is true. */
+function bool(ctx: Ctx, n: ConfNode): boolean | undefined {
+  const v = n.args[0];
+  if (v === undefined) return true;
+  if (['true', 'on', 'yes'].includes(v)) return true;
+  if (['false', 'off', 'no'].includes(v)) return false;
+  ctx.error(n, `invalid ${n.kw} parameter '${v}' - ignoring`);
+  return undefined;
 }
 
-/** Seconds (decimals allowed) → milliseconds. */
-function secs(n: ConfNode, i = 0): number {
-  const v = arg(n, i);
-  if (!/^\d+(\.\d+)?$/.test(v)) err(n, `${n.kw}: '${v}' is not a number of seconds`);
-  return Math.round(Number(v) * 1000);
-}
-
-function ip(n: ConfNode, i = 0): string {
-  const v = arg(n, i);
-  if (ipFromString(v) < 0) err(n, `${n.kw}: '${v}' is not an IPv4 address`);
-  return v;
-}
-
-function port(n: ConfNode, i: number): number {
-  return int(n, 0, 65535, i);
-}
+const isIpv6 = (s: string): boolean => s.includes(':');
 
 const LB_KIND: Record<string, FwdName> = { NAT: 'masq', DR: 'route', TUN: 'tunnel' };
 
-function fwd(n: ConfNode): FwdName {
-  const v = arg(n).toUpperCase();
-  const f = LB_KIND[v];
-  if (!f) err(n, `${n.kw}: '${arg(n)}' is not NAT, DR or TUN`);
+/** svr_forwarding_handler: NAT, DR or TUN exactly (case matters); anything else leaves it unset. */
+function fwdOf(ctx: Ctx, n: ConfNode, who: string): FwdName | undefined {
+  const v = n.args[0] ?? '';
+  const f = Object.hasOwn(LB_KIND, v) ? LB_KIND[v] : undefined;
+  if (!f) {
+    ctx.error(n, `unknown [${v}] routing method for ${who} server (keepalived takes NAT, DR or TUN, upper case) - ignoring`);
+    return undefined;
+  }
+  if (n.args.length > 1) ctx.notActed(n, `tunnel options '${n.args.slice(1).join(' ')}' (lvsd tunnels with IPIP only)`);
   return f;
 }
 
-/** Walks a block with a keyword table; unknown keywords warn. */
-function walk(ctx: Ctx, nodes: ConfNode[] | undefined, where: string, table: Record<string, (n: ConfNode) => void>): void {
+type Handler = (n: ConfNode) => void;
+type Table = Record<string, Handler>;
+
+/**
+ * Keywords whose handler in keepalived reads its first parameter unconditionally: without one,
+ * keepalived stops ("Configuration line starting `KW` is missing a parameter after keyword
+ * `KW` at word position 2", lib/parser.c null_strvec(), exit 2) and so does lvsd.
+ */
+const NEEDS_ARG = new Set([
+  'vrrp_instance', 'vrrp_script', 'vrrp_sync_group', 'virtual_server', 'virtual_server_group', 'real_server', 'sorry_server',
+  'state', 'interface', 'virtual_router_id', 'priority', 'advert_int', 'auth_type', 'auth_pass', 'version',
+  'lb_algo', 'lvs_sched', 'lb_kind', 'lvs_method', 'sorry_server_lvs_method', 'protocol', 'delay_loop', 'connect_timeout',
+  'retry', 'nb_get_retry', 'delay_before_retry', 'warmup', 'weight', 'persistence_granularity', 'quorum', 'hysteresis',
+  'connect_port', 'connect_ip', 'bindto', 'bind_port', 'path', 'digest', 'misc_timeout', 'uthreshold', 'lthreshold',
+  'unicast_src_ip', 'lvs_sync_daemon', 'lvs_sync_daemon_interface', 'preempt_delay', 'garp_master_delay', 'mcast_src_ip',
+  'script', 'interval', 'fall', 'rise', 'vrrp_version', 'ip_family', 'virtualhost', 'payload', 'helo_name',
+]);
+
+/** Walks a block with a keyword table; unknown keywords and unexpected blocks are reported. */
+function walk(ctx: Ctx, nodes: ConfNode[] | undefined, where: string, table: Table, blocks: Set<string> = new Set()): void {
   for (const n of nodes ?? []) {
+    if (n.args.length === 0 && NEEDS_ARG.has(n.kw) && Object.hasOwn(table, n.kw)) {
+      throw new ConfigError(n.file, n.line, `Configuration line starting \`${n.kw}\` is missing a parameter after keyword \`${n.kw}\` at word position 2`);
+    }
     const h = Object.hasOwn(table, n.kw) ? table[n.kw] : undefined;
-    if (h) h(n);
-    else ctx.warn(n, `unknown keyword '${n.kw}' in ${where}, ignored`);
+    if (!h) {
+      ctx.error(n, `Unknown keyword '${n.kw}' in ${where}${n.block ? ' (its block is ignored too)' : ''}`);
+      continue;
+    }
+    if (n.block && !blocks.has(n.kw)) {
+      ctx.error(n, `'${n.kw}' takes no block; the block to line ${n.endLine ?? '?'} is ignored`);
+    }
+    ctx.visited.add(`${n.file}:${n.line}`);
+    h(n);
   }
 }
 
-const ignore = (): void => undefined;
-
-/** Keywords accepted and not acted upon (they configure things lvsd does not do: mail, SNMP, DBus...). */
-function ignored(names: string[]): Record<string, (n: ConfNode) => void> {
-  const t: Record<string, (n: ConfNode) => void> = {};
-  for (const k of names) t[k] = ignore;
+function notActedTable(ctx: Ctx, names: string[], why: string): Table {
+  const t: Table = {};
+  for (const k of names) t[k] = (n) => ctx.notActed(n, why);
   return t;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sections
+// Checkers
 
-/** Checker defaults inherited virtual_server → real_server → checker (keepalived 2.x). */
+/** Set-or-unset values inherited virtual_server -> real_server -> checker (check_data.c). */
 interface Inherit {
-  connectTimeoutMs: number;
-  retry: number;
-  delayBeforeRetryMs: number;
-  delayLoopMs: number;
-  warmupMs: number;
+  connectTimeoutMs?: number;
+  retry?: number;
+  delayBeforeRetryMs?: number;
+  delayLoopMs?: number;
+  warmupMs?: number;
+  alpha?: boolean;
 }
 
-function inheritHandlers(d: Inherit): Record<string, (n: ConfNode) => void> {
+function inheritTable(ctx: Ctx, d: Inherit, who: string): Table {
   return {
-    connect_timeout: (n) => { d.connectTimeoutMs = secs(n); },
-    retry: (n) => { d.retry = int(n, 0, 1 << 30); },
-    nb_get_retry: (n) => { d.retry = int(n, 0, 1 << 30); },
-    delay_before_retry: (n) => { d.delayBeforeRetryMs = secs(n); },
-    delay_loop: (n) => { d.delayLoopMs = secs(n); },
-    warmup: (n) => { d.warmupMs = secs(n); },
+    connect_timeout: (n) => {
+      const v = timer(n.args[0], 1);
+      if (v === undefined) ctx.error(n, `${who} connect_timeout '${n.args[0] ?? ''}' invalid - ignoring`);
+      else d.connectTimeoutMs = v;
+    },
+    retry: (n) => {
+      const v = u32(n.args[0], who === 'checker' ? 0 : 1, 0xffffffff);
+      if (v === undefined) ctx.error(n, `${who} retry '${n.args[0] ?? ''}' invalid - ignoring`);
+      else d.retry = v;
+    },
+    delay_before_retry: (n) => {
+      const v = timer(n.args[0], 0);
+      if (v === undefined) ctx.error(n, `${who} delay_before_retry '${n.args[0] ?? ''}' invalid - ignoring`);
+      else d.delayBeforeRetryMs = v;
+    },
+    delay_loop: (n) => {
+      const v = timer(n.args[0], 1);
+      if (v === undefined) ctx.error(n, `${who} delay_loop '${n.args[0] ?? ''}' invalid - ignoring`);
+      else d.delayLoopMs = v;
+    },
+    warmup: (n) => {
+      const v = timer(n.args[0], 0);
+      if (v === undefined) ctx.error(n, `${who} warmup '${n.args[0] ?? ''}' invalid - ignoring`);
+      else d.warmupMs = v;
+    },
+    alpha: (n) => {
+      const v = bool(ctx, n);
+      if (v !== undefined) d.alpha = v;
+    },
   };
 }
 
-const CHECKER_KINDS = new Set(['TCP_CHECK', 'HTTP_GET', 'UDP_CHECK', 'PING_CHECK', 'ICMP_CHECK', 'MISC_CHECK']);
-const UNSUPPORTED_CHECKERS = new Set(['SSL_GET', 'SMTP_CHECK', 'DNS_CHECK', 'BFD_CHECK', 'FILE_CHECK']);
-
-function statusCodes(n: ConfNode): number[] {
+function statusCodes(ctx: Ctx, n: ConfNode): number[] {
   const out: number[] = [];
   for (const a of n.args) {
     const m = /^(\d{3})(?:-(\d{3}))?$/.exec(a);
-    if (!m) err(n, `status_code: '${a}' is not a status code or range`);
-    const lo = Number(m[1]);
-    const hi = m[2] ? Number(m[2]) : lo;
-    if (lo < 100 || hi > 599 || lo > hi) err(n, `status_code: '${a}' is out of 100..599`);
+    const lo = m ? Number(m[1]) : 0;
+    const hi = m?.[2] ? Number(m[2]) : lo;
+    if (!m || lo < 100 || hi > 599 || lo > hi) {
+      ctx.error(n, `status_code '${a}' invalid - ignoring`);
+      continue;
+    }
     for (let c = lo; c <= hi; c++) out.push(c);
   }
-  if (out.length === 0) err(n, 'status_code: missing value');
   return out;
 }
 
-function parseChecker(ctx: Ctx, n: ConfNode, defaults: Inherit): CheckSpec {
-  const kind = n.kw === 'ICMP_CHECK' ? 'PING_CHECK' : n.kw;
-  const d: Inherit = { ...defaults };
+interface RawChecker { node: ConfNode; own: Inherit; build: (d: Required<Omit<Inherit, 'alpha'>> & { alpha?: boolean }) => CheckSpec | undefined }
+
+/** Parses one checker block; its timing is completed once the real server is read. */
+function parseChecker(ctx: Ctx, n: ConfNode): (RawChecker & { defaults?: { retry: number; dbrMs: number } }) | undefined {
+  const own: Inherit = {};
   const c: Partial<CheckCommon> = {};
-  const common: Record<string, (x: ConfNode) => void> = {
-    ...inheritHandlers(d),
-    connect_ip: (x) => { c.connectIp = ip(x); },
-    connect_port: (x) => { c.connectPort = port(x, 0); },
-    bindto: (x) => { c.bindIp = ip(x); },
-    bind_port: (x) => { c.bindPort = port(x, 0); },
-    ...ignored(['bind_if', 'fwmark', 'log_all_failures', 'dynamic']),
-  };
-  const urls: HttpUrl[] = [];
-  let virtualhost: string | undefined;
-  let payload = Buffer.from([0]);
-  let requireReply = false;
-  let path: string | undefined;
-  let timeoutMs: number | undefined;
-  let dynamic = false;
-  const extra: Record<string, Record<string, (x: ConfNode) => void>> = {
-    HTTP_GET: {
-      virtualhost: (x) => { virtualhost = arg(x); },
-      ...ignored(['http_protocol', 'enable_sni', 'fast_recovery']),
-      url: (x) => {
-        const u: HttpUrl = { path: '/', statusCodes: [] };
-        let hasPath = false;
-        walk(ctx, x.block, 'url', {
-          path: (y) => { u.path = arg(y); hasPath = true; },
-          digest: (y) => {
-            const v = arg(y);
-            if (!/^[0-9a-fA-F]{32}$/.test(v)) err(y, `digest: '${v}' is not an md5 digest (32 hex digits)`);
-            u.digest = v.toLowerCase();
-          },
-          status_code: (y) => { u.statusCodes.push(...statusCodes(y)); },
-          regex: (y) => {
-            try {
-              new RegExp(arg(y));
-            } catch (e) {
-              err(y, `regex: ${(e as Error).message}`);
-            }
-            u.regex = arg(y);
-          },
-          virtualhost: (y) => { u.virtualhost = arg(y); },
-          ...ignored(['regex_no_match', 'regex_options', 'regex_stack', 'regex_min_offset', 'regex_max_offset', 'digest_only']),
-        });
-        if (!hasPath) err(x, 'url: path missing');
-        urls.push(u);
-      },
+  const conn: Table = {
+    connect_ip: (x) => {
+      if (x.args[0] !== undefined && isIpv6(x.args[0])) ctx.warn(x, 'IPv6 connect_ip is not supported yet - ignoring');
+      else if (x.args[0] === undefined || ipFromString(x.args[0]) < 0) ctx.error(x, `invalid connect_ip '${x.args[0] ?? ''}' - ignoring`);
+      else c.connectIp = x.args[0];
     },
-    UDP_CHECK: {
-      payload: (x) => {
-        const v = arg(x).replace(/^0x/i, '');
-        if (!/^([0-9a-fA-F]{2})+$/.test(v)) err(x, `payload: '${arg(x)}' is not hex bytes`);
-        payload = Buffer.from(v, 'hex');
-      },
-      require_reply: () => { requireReply = true; },
-      ...ignored(['min_reply_length', 'max_reply_length']),
+    connect_port: (x) => {
+      const v = u32(x.args[0], 0, 65535);
+      if (v === undefined) ctx.error(x, `invalid connect_port '${x.args[0] ?? ''}' - ignoring`);
+      else c.connectPort = v;
     },
-    PING_CHECK: {},
-    TCP_CHECK: {},
-    MISC_CHECK: {
-      misc_path: (x) => { path = x.args.join(' '); if (!path) err(x, 'misc_path: missing value'); },
-      misc_timeout: (x) => { timeoutMs = secs(x); },
-      misc_dynamic: () => { dynamic = true; },
-      ...ignored(['user']),
+    bindto: (x) => {
+      if (x.args[0] === undefined || ipFromString(x.args[0]) < 0) ctx.error(x, `invalid bindto '${x.args[0] ?? ''}' - ignoring`);
+      else c.bindIp = x.args[0];
     },
+    bind_port: (x) => {
+      const v = u32(x.args[0], 0, 65535);
+      if (v === undefined) ctx.error(x, `invalid bind_port '${x.args[0] ?? ''}' - ignoring`);
+      else c.bindPort = v;
+    },
+    ...notActedTable(ctx, ['bind_if', 'fwmark'], 'probes are not bound to an interface or marked'),
   };
-  walk(ctx, n.block, kind, { ...common, ...extra[kind] });
-  const base = {
-    ...c, connectTimeoutMs: d.connectTimeoutMs, retry: d.retry, delayBeforeRetryMs: d.delayBeforeRetryMs,
-    delayLoopMs: d.delayLoopMs, warmupMs: d.warmupMs,
+  const common: Table = {
+    ...inheritTable(ctx, own, 'checker'),
+    log_all_failures: () => undefined,
   };
+  const kind = n.kw;
+  let defaultRetry = 1;
+  let defaultDbrMs = 1000;
   switch (kind) {
-    case 'HTTP_GET':
-      if (urls.length === 0) err(n, 'HTTP_GET: no url block');
-      return { ...base, kind, urls, virtualhost };
-    case 'UDP_CHECK':
-      return { ...base, kind, payload, requireReply };
-    case 'MISC_CHECK':
-      if (path === undefined) err(n, 'MISC_CHECK: misc_path missing');
-      return { ...base, kind, path, timeoutMs: timeoutMs ?? d.delayLoopMs, dynamic };
     case 'TCP_CHECK':
-    case 'PING_CHECK':
-      return { ...base, kind };
+    case 'PING_CHECK': {
+      walk(ctx, n.block, kind, { ...common, ...conn });
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind }) };
+    }
+    case 'HTTP_GET':
+    case 'SSL_GET': {
+      defaultDbrMs = 3000;
+      const urls: HttpUrl[] = [];
+      let virtualhost: string | undefined;
+      let protocol: '1.0' | '1.0C' | '1.1' | undefined;
+      let enableSni = false;
+      walk(ctx, n.block, kind, {
+        ...common, ...conn,
+        nb_get_retry: (x) => {
+          ctx.error(x, "nb_get_retry is deprecated - please use 'retry'");
+          const v = u32(x.args[0], 0, 0xffffffff);
+          if (v === undefined) ctx.error(x, `Invalid nb_get_retry value '${x.args[0] ?? ''}'`);
+          else own.retry = v;
+        },
+        virtualhost: (x) => { virtualhost = x.args[0]; },
+        http_protocol: (x) => {
+          const v = x.args[0];
+          if (v === '1.0' || v === '1.1') protocol = v;
+          else if (v === '1.0C' || v === '1.0c') protocol = '1.0C';
+          else ctx.error(x, `Invalid http_protocol version ${v ?? ''}`);
+        },
+        enable_sni: (x) => {
+          const b = bool(ctx, x);
+          if (b !== undefined) enableSni = b;
+          if (kind === 'HTTP_GET') ctx.notActed(x, 'SNI is for SSL_GET');
+        },
+        fast_recovery: (x) => ctx.notActed(x, 'failed checks always wait for retry'),
+        url: (x) => {
+          const u: HttpUrl = { path: '', statusCodes: [] };
+          walk(ctx, x.block, 'url', {
+            path: (y) => { u.path = y.args[0] ?? ''; },
+            digest: (y) => {
+              const v = y.args[0] ?? '';
+              if (!/^[0-9a-fA-F]{32}$/.test(v)) ctx.error(y, `digest '${v}' is not an MD5 digest - ignoring`);
+              else u.digest = v.toLowerCase();
+            },
+            status_code: (y) => { u.statusCodes.push(...statusCodes(ctx, y)); },
+            virtualhost: (y) => { u.virtualhost = y.args[0]; },
+            regex: (y) => {
+              try {
+                new RegExp(y.args[0] ?? '');
+                u.regex = y.args[0] ?? '';
+              } catch (e) {
+                ctx.error(y, `regex invalid: ${(e as Error).message} - ignoring`);
+              }
+            },
+            ...notActedTable(ctx, ['regex_no_match', 'regex_options', 'regex_stack', 'regex_min_offset', 'regex_max_offset'],
+              'only a plain regex match is checked'),
+          });
+          if (!u.path) ctx.error(x, 'url without path - ignoring');
+          else urls.push(u);
+        },
+      }, new Set(['url']));
+      if (urls.length === 0) {
+        ctx.error(n, `${kind} has no url - the checker is ignored (keepalived removes it)`);
+        return undefined;
+      }
+      return {
+        node: n, own,
+        build: (d) => ({
+          ...c, ...d, kind, urls, virtualhost, protocol, enableSni: kind === 'SSL_GET' ? enableSni : undefined,
+          sniHost: kind === 'SSL_GET' && enableSni ? virtualhost : undefined,
+        }),
+        ...withDefaults(defaultRetry, defaultDbrMs),
+      };
+    }
+    case 'UDP_CHECK': {
+      let payload = Buffer.from([0]);
+      let requireReply = false;
+      walk(ctx, n.block, kind, {
+        ...common, ...conn,
+        payload: (x) => {
+          const v = (x.args[0] ?? '').replace(/^0x/i, '');
+          if (!/^([0-9a-fA-F]{2})+$/.test(v)) ctx.error(x, `payload '${x.args[0] ?? ''}' is not hex bytes - ignoring`);
+          else payload = Buffer.from(v, 'hex');
+        },
+        require_reply: (x) => {
+          if (x.args.length > 0) ctx.notActed(x, 'the reply is not compared with a pattern');
+          requireReply = true;
+        },
+        ...notActedTable(ctx, ['min_reply_length', 'max_reply_length'], 'reply lengths are not checked'),
+      });
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind, payload, requireReply }) };
+    }
+    case 'MISC_CHECK': {
+      defaultRetry = 0;
+      let path: string | undefined;
+      let timeoutMs: number | undefined;
+      let dynamic = false;
+      walk(ctx, n.block, kind, {
+        ...common,
+        misc_path: (x) => { path = x.args.join(' '); },
+        misc_timeout: (x) => {
+          const v = timer(x.args[0], 1);
+          if (v === undefined) ctx.error(x, `misc_timeout '${x.args[0] ?? ''}' invalid - ignoring`);
+          else timeoutMs = v;
+        },
+        misc_dynamic: () => { dynamic = true; },
+        user: (x) => ctx.notActed(x, 'scripts run as the user lvsd runs as'),
+      });
+      if (!path) {
+        ctx.error(n, 'MISC_CHECK without misc_path - the checker is ignored');
+        return undefined;
+      }
+      const p = path;
+      return {
+        node: n, own,
+        build: (d) => ({ ...c, ...d, kind, path: p, timeoutMs: timeoutMs ?? d.delayLoopMs, dynamic }),
+        ...withDefaults(defaultRetry, defaultDbrMs),
+      };
+    }
+    case 'SMTP_CHECK': {
+      let heloName = 'smtpchecker.keepalived.org';
+      walk(ctx, n.block, kind, {
+        ...common, ...conn,
+        helo_name: (x) => { heloName = x.args[0] ?? heloName; },
+        host: (x) => ctx.notActed(x, 'the deprecated host block is not read: the checker probes its connect_ip/connect_port (default the real server)'),
+      }, new Set(['host']));
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'SMTP_CHECK' as const, heloName }) };
+    }
+    case 'DNS_CHECK': {
+      let type = 'SOA';
+      let name = '.';
+      walk(ctx, n.block, kind, {
+        ...common, ...conn,
+        type: (x) => {
+          const t = (x.args[0] ?? '').toUpperCase();
+          if (DNS_TYPES.includes(t)) type = t;
+          else ctx.error(x, `DNS_CHECK: unknown type '${x.args[0] ?? ''}' - ignoring`);
+        },
+        name: (x) => {
+          const v = x.args[0] ?? '.';
+          if (v !== '.' && !/^([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/.test(v)) ctx.error(x, `DNS_CHECK: invalid name '${v}' - ignoring`);
+          else name = v;
+        },
+      });
+      return { node: n, own, build: (d) => ({ ...c, ...d, kind: 'DNS_CHECK' as const, name, type }), ...withDefaults(3, 0) };
+    }
     default:
-      return err(n, `unknown checker ${n.kw}`);
+      return undefined;
   }
 }
 
-function parseRealServer(ctx: Ctx, n: ConfNode, vsFwd: FwdName, inh: Inherit, inhibitDefault: boolean): RealServerSpec {
-  const rs: RealServerSpec = {
-    addr: ip(n, 0), port: n.args.length > 1 ? port(n, 1) : 0, weight: 1, fwd: vsFwd,
-    inhibitOnFailure: inhibitDefault, checks: [],
-  };
-  if (n.args.length < 2) err(n, 'real_server: address and port expected');
-  const d: Inherit = { ...inh };
-  const checkers: ConfNode[] = [];
-  walk(ctx, n.block, 'real_server', {
-    ...inheritHandlers(d),
-    weight: (x) => { rs.weight = int(x, 0, 65535); },
-    inhibit_on_failure: () => { rs.inhibitOnFailure = true; },
-    notify_up: (x) => { rs.notifyUp = x.args.join(' '); },
-    notify_down: (x) => { rs.notifyDown = x.args.join(' '); },
-    uthreshold: (x) => { rs.upper = int(x, 0, 0x7fffffff); },
-    lthreshold: (x) => { rs.lower = int(x, 0, 0x7fffffff); },
-    lb_kind: (x) => { rs.fwd = fwd(x); },
-    lvs_method: (x) => { rs.fwd = fwd(x); },
-    ...ignored(['smtp_alert', 'virtualhost', 'alpha', 'tunnel_encap', 'tunnel_port']),
-    ...Object.fromEntries([...CHECKER_KINDS].map((k) => [k, (x: ConfNode) => { checkers.push(x); }])),
-    ...Object.fromEntries([...UNSUPPORTED_CHECKERS].map((k) => [k, (x: ConfNode) => {
-      ctx.warn(x, `${k} is not supported by lvsd; this checker is ignored`);
-    }])),
-  });
-  // Checkers inherit the real server's defaults whatever the order of the lines.
-  for (const x of checkers) rs.checks.push(parseChecker(ctx, x, d));
-  return rs;
+function withDefaults(retry: number, dbrMs: number): { defaults: { retry: number; dbrMs: number } } {
+  return { defaults: { retry, dbrMs } };
+}
+
+const CHECKERS = new Set(['TCP_CHECK', 'HTTP_GET', 'SSL_GET', 'UDP_CHECK', 'PING_CHECK', 'MISC_CHECK', 'SMTP_CHECK', 'DNS_CHECK']);
+const HELD_DOWN = new Set(['FILE_CHECK', 'BFD_CHECK']);
+
+// ---------------------------------------------------------------------------------------------
+// Virtual and real servers
+
+interface RsDraft {
+  node: ConfNode;
+  addr: string;
+  port: number;
+  fwd?: FwdName;
+  weight?: number;
+  upper?: number;
+  lower?: number;
+  inhibit?: boolean;
+  notifyUp?: string;
+  notifyDown?: string;
+  virtualhost?: string;
+  own: Inherit;
+  checkers: Array<RawChecker & { defaults?: { retry: number; dbrMs: number } }>;
+  heldDown?: string;
 }
 
 interface GroupMember { addr: string; port: number }
@@ -426,203 +498,683 @@ interface GroupMember { addr: string; port: number }
 function parseGroup(ctx: Ctx, n: ConfNode): GroupMember[] {
   const out: GroupMember[] = [];
   for (const m of n.block ?? []) {
+    ctx.seen(m);
     if (m.kw === 'fwmark') {
-      ctx.warn(m, 'fwmark members are not supported by lvsd; ignored');
+      ctx.notActed(m, 'firewall-mark members of virtual_server_group are not supported yet');
+      continue;
+    }
+    if (isIpv6(m.kw)) {
+      ctx.warn(m, 'IPv6 services are not supported yet; this group member is ignored');
       continue;
     }
     const r = /^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?$/.exec(m.kw);
-    if (!r || ipFromString(r[1] + r[2]) < 0) err(m, `virtual_server_group ${arg(n)}: '${m.kw}' is not an address or range`);
-    const p = port(m, 0);
-    const lo = Number(r[2]);
-    const hi = r[3] !== undefined ? Number(r[3]) : lo;
-    if (hi > 255 || hi < lo) err(m, `virtual_server_group: bad range '${m.kw}'`);
-    for (let i = lo; i <= hi; i++) out.push({ addr: `${r[1]}${i}`, port: p });
+    const lo = r ? Number(r[2]) : 0;
+    const hi = r?.[3] !== undefined ? Number(r[3]) : lo;
+    const port = m.args[0] === undefined ? 0 : u32(m.args[0], 0, 65535);
+    if (!r || ipFromString(r[1] + r[2]) < 0 || hi > 255 || hi < lo || port === undefined) {
+      ctx.error(m, `virtual server group ${n.args[0] ?? ''}: invalid entry '${[m.kw, ...m.args].join(' ')}' - ignoring`);
+      continue;
+    }
+    for (let i = lo; i <= hi; i++) out.push({ addr: `${r[1]}${i}`, port });
   }
+  if (out.length === 0) ctx.error(n, `virtual server group ${n.args[0] ?? ''} has no entries - removing`);
   return out;
 }
 
 function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMember[]>): VirtualServerSpec[] {
   let members: GroupMember[];
-  if (n.args[0] === 'group') {
-    const g = groups.get(arg(n, 1));
-    if (!g) err(n, `virtual_server group '${arg(n, 1)}' is not defined (virtual_server_group must come first)`);
+  const a0 = n.args[0];
+  if (a0 === 'group') {
+    const g = groups.get(n.args[1] ?? '');
+    if (!g) {
+      ctx.error(n, `virtual server group '${n.args[1] ?? ''}' is not defined - virtual server ignored`);
+      return [];
+    }
     members = g;
-  } else if (n.args[0] === 'fwmark') {
-    ctx.warn(n, 'firewall-mark virtual servers are not supported by lvsd; ignored');
+  } else if (a0 === 'fwmark') {
+    ctx.notActed(n, 'firewall-mark virtual servers from keepalived.conf are not supported yet (lvsadm -A -f is); the block is ignored');
+    return [];
+  } else if (a0 !== undefined && isIpv6(a0)) {
+    ctx.warn(n, 'IPv6 services are not supported yet; this virtual_server and its block are ignored');
     return [];
   } else {
-    if (n.args.length < 2) err(n, 'virtual_server: address and port expected');
-    members = [{ addr: ip(n, 0), port: port(n, 1) }];
+    const port = n.args[1] === undefined ? 0 : u32(n.args[1], 0, 65535);
+    if (a0 === undefined || ipFromString(a0) < 0 || port === undefined) {
+      ctx.error(n, `Invalid virtual server IP address/port ${n.args.join(' ')} - skipping`);
+      return [];
+    }
+    members = [{ addr: a0, port }];
   }
-  const inh: Inherit = { ...CHECK_DEFAULTS };
-  const base: Omit<VirtualServerSpec, 'addr' | 'port'> = {
-    proto: 'tcp', scheduler: 'wlc', persistent: 0, ops: false, quorum: 1, hysteresis: 0, alpha: false, reals: [],
-  };
-  let vsFwd: FwdName = 'masq';
-  let inhibit = false;
-  let sorryInhibit = false;
-  let sorryFwd: FwdName | undefined;
-  let sorry: { addr: string; port: number } | undefined;
-  const reals: ConfNode[] = [];
-  walk(ctx, n.block, 'virtual_server', {
-    ...inheritHandlers(inh),
-    lb_algo: (x) => { base.scheduler = sched(x); },
-    lvs_sched: (x) => { base.scheduler = sched(x); },
-    lb_kind: (x) => { vsFwd = fwd(x); },
-    lvs_method: (x) => { vsFwd = fwd(x); },
+  const inh: Inherit = {};
+  let delayLoopMs = 60_000;
+  let connectTimeoutMs = 5000;
+  let proto: ProtoName | undefined;
+  let scheduler: string | undefined;
+  let fwd: FwdName | undefined;
+  let persistent = 0;
+  let netmask: string | undefined;
+  let ops = false;
+  let quorum = 1;
+  let hysteresis = 0;
+  let vsAlpha = false;
+  let vsInhibit = false;
+  let vsWeight = 1;
+  let vsVirtualhost: string | undefined;
+  let quorumUp: string | undefined;
+  let quorumDown: string | undefined;
+  let sorry: { node: ConfNode; addr: string; port: number; fwd?: FwdName; inhibit: boolean } | undefined;
+  const reals: RsDraft[] = [];
+  const vsTable: Table = {
+    ...inheritTable(ctx, inh, 'virtual server'),
+    delay_loop: (x) => {
+      const v = timer(x.args[0], 1);
+      if (v === undefined) ctx.error(x, `virtual server delay loop '${x.args[0] ?? ''}' invalid - ignoring`);
+      else delayLoopMs = v;
+    },
+    connect_timeout: (x) => {
+      const v = timer(x.args[0], 1);
+      if (v === undefined) ctx.error(x, `virtual server connect_timeout '${x.args[0] ?? ''}' invalid - ignoring`);
+      else connectTimeoutMs = v;
+    },
+    alpha: (x) => { const v = bool(ctx, x); if (v !== undefined) vsAlpha = v; },
+    inhibit_on_failure: (x) => { const v = bool(ctx, x); if (v !== undefined) vsInhibit = v; },
+    lb_algo: (x) => { scheduler = sched(ctx, x) ?? scheduler; },
+    lvs_sched: (x) => { scheduler = sched(ctx, x) ?? scheduler; },
+    lb_kind: (x) => { fwd = fwdOf(ctx, x, 'virtual') ?? fwd; },
+    lvs_method: (x) => { fwd = fwdOf(ctx, x, 'virtual') ?? fwd; },
     protocol: (x) => {
-      const p = arg(x).toUpperCase();
-      if (p !== 'TCP' && p !== 'UDP') err(x, `protocol: '${arg(x)}' is not supported (TCP or UDP)`);
-      base.proto = p.toLowerCase() as ProtoName;
+      const p = (x.args[0] ?? '').toUpperCase();
+      if (p === 'TCP' || p === 'UDP') proto = p.toLowerCase() as ProtoName;
+      else if (p === 'SCTP') ctx.warn(x, 'SCTP services are not supported by lvsd; protocol ignored');
+      else ctx.error(x, `Unknown protocol ${x.args[0] ?? ''} - ignoring`);
     },
-    persistence_timeout: (x) => { base.persistent = x.args.length ? int(x, 1, 0x7fffffff) : 360; },
+    persistence_timeout: (x) => {
+      if (x.args.length === 0) { persistent = 360; return; }
+      const v = u32(x.args[0], 1, 2678400);
+      if (v === undefined) ctx.error(x, `persistence_timeout '${x.args[0]}' invalid (1..2678400) - ignoring, the service has no persistence`);
+      else persistent = v;
+    },
     persistence_granularity: (x) => {
-      if (ipFromString(arg(x)) < 0) err(x, `persistence_granularity: '${arg(x)}' is not a netmask`);
-      base.netmask = arg(x);
+      if (x.args[0] === undefined || ipFromString(x.args[0]) < 0) ctx.error(x, `invalid persistence_granularity '${x.args[0] ?? ''}' - ignoring`);
+      else netmask = x.args[0];
     },
-    ops: () => { base.ops = true; },
-    quorum: (x) => { base.quorum = int(x, 0, 0x7fffffff); },
-    hysteresis: (x) => { base.hysteresis = int(x, 0, 0x7fffffff); },
-    quorum_up: (x) => { base.quorumUp = x.args.join(' '); },
-    quorum_down: (x) => { base.quorumDown = x.args.join(' '); },
-    alpha: () => { base.alpha = true; },
-    inhibit_on_failure: () => { inhibit = true; },
-    sorry_server: (x) => { sorry = { addr: ip(x, 0), port: port(x, 1) }; },
-    sorry_server_inhibit: () => { sorryInhibit = true; },
-    sorry_server_lvs_method: (x) => { sorryFwd = fwd(x); },
-    real_server: (x) => { reals.push(x); },
-    ...ignored(['ha_suspend', 'virtualhost', 'smtp_alert', 'omega', 'retry_on_failure']),
-  });
-  base.reals = reals.map((x) => parseRealServer(ctx, x, vsFwd, inh, inhibit));
-  if (sorry) base.sorry = { ...sorry, fwd: sorryFwd ?? vsFwd, inhibit: sorryInhibit };
-  return members.map((m) => ({
-    ...base, addr: m.addr, port: m.port,
-    // ipvsadm: a real server port 0 means "the virtual port".
-    reals: base.reals.map((r) => ({ ...r, port: r.port || m.port })),
-  }));
+    persistence_engine: (x) => ctx.notActed(x, 'no persistence engines (sip) in lvsd'),
+    ops: () => { ops = true; },
+    hashed: (x) => ctx.notActed(x, 'scheduler flags are not applied from keepalived.conf'),
+    ...notActedTable(ctx, ['flag-1', 'flag-2', 'flag-3', 'sh-port', 'sh-fallback', 'mh-port', 'mh-fallback'],
+      'scheduler flags are not applied from keepalived.conf'),
+    quorum: (x) => {
+      const v = u32(x.args[0], 1, 0xffffffff);
+      if (v === undefined) ctx.error(x, `quorum '${x.args[0] ?? ''}' invalid - ignoring`);
+      else quorum = v;
+    },
+    hysteresis: (x) => {
+      const v = u32(x.args[0], 0, 0xffffffff);
+      if (v === undefined) ctx.error(x, `Hysteresis ${x.args[0] ?? ''} must be in [0, 4294967295] - ignoring`);
+      else hysteresis = v;
+    },
+    weight: (x) => {
+      const v = u32(x.args[0], 1, 65535);
+      if (v === undefined) ctx.error(x, `Virtual server weight ${x.args[0] ?? ''} is outside range 1-65535`);
+      else vsWeight = v;
+    },
+    quorum_up: (x) => { quorumUp = x.args.join(' '); },
+    quorum_down: (x) => { quorumDown = x.args.join(' '); },
+    virtualhost: (x) => { vsVirtualhost = x.args[0]; },
+    omega: (x) => ctx.notActed(x, 'quorum_down is not run at shutdown'),
+    ha_suspend: (x) => ctx.notActed(x, 'checkers run whether or not the VIP is present'),
+    smtp_alert: (x) => ctx.notActed(x, 'lvsd sends no mail'),
+    snmp_name: (x) => ctx.notActed(x, 'no SNMP in lvsd'),
+    ip_family: (x) => {
+      if (x.args[0] === 'inet6') ctx.warn(x, 'IPv6 services are not supported yet');
+      else if (x.args[0] !== 'inet') ctx.error(x, `unknown address family ${x.args[0] ?? ''}`);
+    },
+    sorry_server: (x) => {
+      const addr = x.args[0];
+      const port = x.args[1] === undefined ? 0 : u32(x.args[1], 0, 65535);
+      if (addr !== undefined && isIpv6(addr)) ctx.warn(x, 'IPv6 sorry servers are not supported yet - ignoring');
+      else if (addr === undefined || ipFromString(addr) < 0 || port === undefined) ctx.error(x, `Invalid sorry server ip address/port ${x.args.join(' ')} - skipping`);
+      else sorry = { node: x, addr, port, fwd, inhibit: false };
+    },
+    sorry_server_inhibit: (x) => {
+      if (sorry) sorry.inhibit = true;
+      else ctx.error(x, 'Ignoring sorry_server inhibit used before or without sorry_server');
+    },
+    sorry_server_lvs_method: (x) => {
+      if (!sorry) { ctx.error(x, 'sorry_server forwarding used without sorry_server'); return; }
+      sorry.fwd = fwdOf(ctx, x, 'sorry') ?? sorry.fwd;
+    },
+    real_server: (x) => {
+      const r = parseRealServer(ctx, x, fwd);
+      if (r) reals.push(r);
+    },
+  };
+  walk(ctx, n.block, 'virtual_server', vsTable, new Set(['real_server']));
+
+  // validate_check_config(), in keepalived's order.
+  const what = `virtual server ${n.args.join(' ')}`;
+  if (reals.length === 0) {
+    ctx.error(n, `${what} has no real servers - ignoring`);
+    return [];
+  }
+  if (!proto) {
+    ctx.error(n, `${what}: no protocol set - defaulting to UDP`);
+    proto = 'udp';
+  }
+  if (ops && proto !== 'udp') {
+    ctx.error(n, `${what}: one packet scheduling requires UDP - resetting`);
+    ops = false;
+  }
+  if (persistent === 0 && a0 !== 'group' && members[0].port === 0) {
+    ctx.error(n, `${what}: zero port only valid for persistent services - setting persistence_timeout 360`);
+    persistent = 360;
+  }
+  if (persistent === 0 && a0 === 'group' && members.some((m) => m.port === 0)) {
+    ctx.error(n, `${what}: zero port only valid for persistent services - setting persistence_timeout 360`);
+    persistent = 360;
+  }
+  if (!scheduler) {
+    ctx.error(n, `${what}: no scheduler set, setting default 'wlc'`);
+    scheduler = 'wlc';
+  }
+  const seen = new Set<string>();
+  const uniq: RsDraft[] = [];
+  for (const r of reals) {
+    const k = `${r.addr}:${r.port}`;
+    if (seen.has(k)) {
+      ctx.error(r.node, `${what}: real server ${k} is duplicated - removing second rs`);
+      continue;
+    }
+    seen.add(k);
+    uniq.push(r);
+  }
+  if (uniq.some((r) => r.fwd === undefined) || (sorry && sorry.fwd === undefined)) {
+    if (fwd === undefined) {
+      ctx.error(n, `${what}: no forwarding method set, setting default NAT`);
+      fwd = 'masq';
+    }
+  }
+  let weightSum = 0;
+  for (const r of uniq) weightSum += r.weight ?? vsWeight;
+  if (quorum > weightSum) {
+    ctx.error(n, `${what}: quorum ${quorum} exceeds total weight of real servers ${weightSum}, reducing quorum to ${weightSum}`);
+    quorum = weightSum;
+  }
+  if (hysteresis >= quorum && !(hysteresis === 0 && quorum === 0)) {
+    const h = Math.max(0, quorum - 1);
+    ctx.error(n, `${what}: hysteresis ${hysteresis} >= quorum ${quorum}; setting hysteresis to ${h}`);
+    hysteresis = h;
+  }
+
+  const out: VirtualServerSpec[] = [];
+  for (const m of members) {
+    const realsOut: RealServerSpec[] = [];
+    for (const r of uniq) {
+      const rfwd = r.fwd ?? fwd ?? 'masq';
+      let port = r.port;
+      if (port === 0) port = m.port;
+      else if (rfwd !== 'masq' && port !== m.port) {
+        ctx.error(r.node, `WARNING - ${what} and real server ${r.addr}:${r.port} ports don't match - resetting to ${m.port}`);
+        port = m.port;
+      }
+      const rsAlpha = r.own.alpha ?? vsAlpha;
+      const checks: CheckSpec[] = [];
+      for (const ck of r.checkers) {
+        const dflt = ck.defaults ?? { retry: 1, dbrMs: 1000 };
+        const rsDelay = r.own.delayLoopMs ?? delayLoopMs;
+        const delay = ck.own.delayLoopMs ?? rsDelay;
+        const spec = ck.build({
+          connectTimeoutMs: ck.own.connectTimeoutMs ?? r.own.connectTimeoutMs ?? connectTimeoutMs,
+          retry: ck.own.retry ?? r.own.retry ?? inh.retry ?? dflt.retry,
+          delayBeforeRetryMs: ck.own.delayBeforeRetryMs ?? r.own.delayBeforeRetryMs ?? inh.delayBeforeRetryMs ?? (dflt.dbrMs || delay),
+          delayLoopMs: delay,
+          warmupMs: ck.own.warmupMs ?? r.own.warmupMs ?? inh.warmupMs ?? delay,
+          alpha: ck.own.alpha ?? rsAlpha,
+        });
+        if (spec) checks.push(spec);
+      }
+      const rs: RealServerSpec = {
+        addr: r.addr, port, weight: r.weight ?? vsWeight, fwd: rfwd,
+        upper: r.upper, lower: r.lower,
+        inhibitOnFailure: r.inhibit ?? vsInhibit,
+        notifyUp: r.notifyUp, notifyDown: r.notifyDown,
+        alpha: rsAlpha,
+        heldDown: r.heldDown,
+        where: `${r.node.file}:${r.node.line}`,
+        checks,
+      };
+      // Host: the checker's virtualhost, else the real server's, else the virtual server's
+      // (check_http.c); SNI (SSL_GET enable_sni): the checker's, else the virtual server's (check_ssl.c).
+      const vh = r.virtualhost ?? vsVirtualhost;
+      for (const c of checks) {
+        if (c.kind !== 'HTTP_GET' && c.kind !== 'SSL_GET') continue;
+        if (c.enableSni && c.sniHost === undefined) c.sniHost = vsVirtualhost;
+        if (c.virtualhost === undefined && vh !== undefined) c.virtualhost = vh;
+      }
+      realsOut.push(rs);
+    }
+    let sorryOut: VirtualServerSpec['sorry'];
+    if (sorry) {
+      const sfwd = sorry.fwd ?? fwd ?? 'masq';
+      let port = sorry.port;
+      if (port === 0) port = m.port;
+      else if (sfwd !== 'masq' && port !== m.port) {
+        ctx.error(sorry.node, `WARNING - ${what} and sorry server ports don't match - resetting to ${m.port}`);
+        port = m.port;
+      }
+      sorryOut = { addr: sorry.addr, port, fwd: sfwd, inhibit: sorry.inhibit };
+    }
+    out.push({
+      proto, addr: m.addr, port: m.port, scheduler, persistent, netmask, ops, quorum, hysteresis,
+      alpha: vsAlpha, sorry: sorryOut, quorumUp, quorumDown, reals: realsOut, where: `${n.file}:${n.line}`,
+    });
+  }
+  return out;
 }
 
-function sched(n: ConfNode): string {
-  const v = arg(n);
-  if (!schedulerNames().includes(v)) err(n, `${n.kw}: unknown scheduler '${v}' (known: ${schedulerNames().join(', ')})`);
+function sched(ctx: Ctx, n: ConfNode): string | undefined {
+  const v = n.args[0] ?? '';
+  const known = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'sh', 'mh', 'dh', 'fo', 'ovf', 'lblcr', 'sed', 'nq', 'twos'];
+  if (!known.includes(v)) {
+    ctx.error(n, `Invalid lvs_scheduler '${v}' - ignoring`);
+    return undefined;
+  }
+  if (!schedulerNames().includes(v)) {
+    ctx.error(n, `scheduler '${v}' is not implemented by lvsd - ignoring`);
+    return undefined;
+  }
   return v;
 }
 
-function parseVrrp(ctx: Ctx, n: ConfNode): VrrpInstanceSpec {
+function parseRealServer(ctx: Ctx, n: ConfNode, vsFwd: FwdName | undefined): RsDraft | undefined {
+  const addr = n.args[0];
+  const port = n.args[1] === undefined ? 0 : u32(n.args[1], 0, 65535);
+  if (addr !== undefined && isIpv6(addr)) {
+    ctx.warn(n, 'IPv6 real servers are not supported yet; this real_server and its block are ignored');
+    return undefined;
+  }
+  if (addr === undefined || ipFromString(addr) < 0 || port === undefined) {
+    ctx.error(n, `Invalid real server ip address/port ${n.args.join(' ')} - skipping`);
+    return undefined;
+  }
+  const r: RsDraft = { node: n, addr, port, fwd: vsFwd, own: {}, checkers: [] };
+  const checkerNodes: ConfNode[] = [];
+  const table: Table = {
+    ...inheritTable(ctx, r.own, 'real server'),
+    weight: (x) => {
+      const v = u32(x.args[0], 0, 65535);
+      if (v === undefined) ctx.error(x, `Real server weight ${x.args[0] ?? ''} is outside range 0-65535 - ignoring`);
+      else r.weight = v;
+    },
+    lvs_method: (x) => { r.fwd = fwdOf(ctx, x, 'real') ?? r.fwd; },
+    uthreshold: (x) => {
+      const v = u32(x.args[0], 0, 0x7fffffff);
+      if (v === undefined) ctx.error(x, `Invalid uthreshold '${x.args[0] ?? ''}' - ignoring`);
+      else r.upper = v;
+    },
+    lthreshold: (x) => {
+      const v = u32(x.args[0], 0, 0x7fffffff);
+      if (v === undefined) ctx.error(x, `Invalid lthreshold '${x.args[0] ?? ''}' - ignoring`);
+      else r.lower = v;
+    },
+    inhibit_on_failure: (x) => { const v = bool(ctx, x); if (v !== undefined) r.inhibit = v; },
+    notify_up: (x) => { r.notifyUp = x.args.join(' '); },
+    notify_down: (x) => { r.notifyDown = x.args.join(' '); },
+    virtualhost: (x) => { r.virtualhost = x.args[0]; },
+    smtp_alert: (x) => ctx.notActed(x, 'lvsd sends no mail'),
+    snmp_name: (x) => ctx.notActed(x, 'no SNMP in lvsd'),
+    tunnel_encap: (x) => ctx.notActed(x, 'lvsd tunnels with IPIP only'),
+    ...Object.fromEntries([...CHECKERS].map((k) => [k, (x: ConfNode) => { checkerNodes.push(x); }])),
+    ...Object.fromEntries([...HELD_DOWN].map((k) => [k, (x: ConfNode) => {
+      ctx.warn(x, `${k} is not implemented by lvsd yet: this real server is held out of service (never given traffic) rather than run unchecked`);
+      r.heldDown = k;
+    }])),
+    track_file: (x) => {
+      ctx.warn(x, 'track_file is not implemented by lvsd yet: this real server is held out of service rather than run unchecked');
+      r.heldDown = 'track_file';
+    },
+    track_bfd: (x) => {
+      ctx.warn(x, 'track_bfd is not implemented by lvsd yet: this real server is held out of service rather than run unchecked');
+      r.heldDown = 'track_bfd';
+    },
+  };
+  walk(ctx, n.block, 'real_server', table, new Set([...CHECKERS, ...HELD_DOWN, 'track_file', 'track_bfd']));
+  for (const x of checkerNodes) {
+    const c = parseChecker(ctx, x);
+    if (c) r.checkers.push(c);
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// VRRP
+
+interface VrrpDraft {
+  spec: VrrpInstanceSpec;
+  node: ConfNode;
+  priority?: number;
+  state?: 'MASTER' | 'BACKUP';
+  authType?: 'PASS' | 'AH';
+  authNode?: ConfNode;
+  pass?: string;
+  strict?: boolean;
+  version?: 2 | 3;
+}
+
+function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
   const v: VrrpInstanceSpec = {
-    name: arg(n), state: 'BACKUP', vrid: 0, priority: 100, advertIntMs: 1000, version: 2, nopreempt: false,
+    name: n.args[0] ?? '', state: 'BACKUP', vrid: 0, priority: 100, advertIntMs: 1000, version: 2, nopreempt: false,
     preemptDelayMs: 0, vips: [], unicastPeers: [], garpMasterDelayMs: 5000,
   };
-  const list = (x: ConfNode): string[] => (x.block ?? []).map((y) => [y.kw, ...y.args].join(' '));
+  const d: VrrpDraft = { spec: v, node: n };
+  const ipList = (x: ConfNode, into: string[], what: string): void => {
+    for (const y of x.block ?? []) {
+      ctx.seen(y);
+      const addr = y.kw.split('/')[0];
+      if (isIpv6(addr)) ctx.warn(y, `IPv6 ${what} are not supported yet - ignored`);
+      else if (ipFromString(addr) < 0) ctx.error(y, `invalid ${what} address '${y.kw}' - skipping`);
+      else into.push([y.kw, ...y.args].join(' '));
+    }
+  };
+  const vrrpNotActed = (why: string) => (x: ConfNode) => ctx.notActed(x, why);
   walk(ctx, n.block, 'vrrp_instance', {
     state: (x) => {
-      const s = arg(x).toUpperCase();
-      if (s !== 'MASTER' && s !== 'BACKUP') err(x, `state: '${arg(x)}' is not MASTER or BACKUP`);
-      v.state = s;
+      const s = x.args[0];
+      if (s === 'MASTER' || s === 'BACKUP') d.state = s;
+      else ctx.error(x, `(${v.name}) unknown state '${s ?? ''}', defaulting to BACKUP`);
     },
-    interface: (x) => { v.iface = arg(x); },
-    virtual_router_id: (x) => { v.vrid = int(x, 1, 255); },
-    priority: (x) => { v.priority = int(x, 1, 255); },
-    advert_int: (x) => { v.advertIntMs = secs(x); },
-    version: (x) => { v.version = int(x, 2, 3) as 2 | 3; },
+    interface: (x) => { v.iface = x.args[0]; },
+    virtual_router_id: (x) => {
+      const id = u32(x.args[0], 1, 255);
+      if (id === undefined) ctx.error(x, `(${v.name}) VRID not valid - must be between 1 & 255. reconfigure !`);
+      else v.vrid = id;
+    },
+    priority: (x) => {
+      const p = u32(x.args[0], 1, 255);
+      if (p === undefined) {
+        ctx.error(x, `(${v.name}) Priority '${x.args[0] ?? ''}' not valid! must be between 1 & 255. Using default 100`);
+        d.priority = 100;
+      } else d.priority = p;
+    },
+    advert_int: (x) => {
+      const t = timer(x.args[0], 10, 255_000);
+      if (t === undefined) ctx.error(x, `(${v.name}) Advert interval (in sec) not valid! must be between 0.01 & 255 - using default 1`);
+      else v.advertIntMs = t;
+    },
+    version: (x) => {
+      const ver = u32(x.args[0], 2, 3);
+      if (ver === undefined) ctx.error(x, `(${v.name}) Version must be either 2 or 3`);
+      else d.version = ver as 2 | 3;
+    },
     nopreempt: () => { v.nopreempt = true; },
-    preempt_delay: (x) => { v.preemptDelayMs = secs(x); },
-    garp_master_delay: (x) => { v.garpMasterDelayMs = secs(x); },
-    virtual_ipaddress: (x) => { v.vips.push(...list(x)); },
-    unicast_src_ip: (x) => { v.unicastSrc = ip(x); },
-    unicast_peer: (x) => { v.unicastPeers.push(...list(x)); },
+    preempt: () => { v.nopreempt = false; },
+    preempt_delay: (x) => {
+      const t = timer(x.args[0], 0, 1000_000);
+      if (t === undefined) ctx.error(x, `(${v.name}) preempt_delay not valid! must be between 0-1000 - ignoring`);
+      else v.preemptDelayMs = t;
+    },
+    garp_master_delay: (x) => {
+      const t = u32(x.args[0], 0, 4294);
+      if (t === undefined) ctx.error(x, `(${v.name}): garp_master_delay '${x.args[0] ?? ''}' invalid - ignoring`);
+      else v.garpMasterDelayMs = t * 1000;
+    },
+    virtual_ipaddress: (x) => ipList(x, v.vips, 'virtual addresses'),
+    unicast_src_ip: (x) => {
+      if (x.args[0] === undefined || ipFromString(x.args[0]) < 0) ctx.error(x, `invalid unicast_src_ip '${x.args[0] ?? ''}' - ignoring`);
+      else v.unicastSrc = x.args[0];
+    },
+    unicast_peer: (x) => ipList(x, v.unicastPeers, 'unicast peers'),
     authentication: (x) => walk(ctx, x.block, 'authentication', {
-      auth_type: ignore,
-      auth_pass: (y) => { v.authPass = arg(y); },
+      auth_type: (y) => {
+        const t = y.args[0];
+        if (t === 'PASS' || t === 'AH') { d.authType = t; d.authNode = y; } else ctx.error(y, `(${v.name}) unknown authentication type '${t ?? ''}'`);
+      },
+      auth_pass: (y) => {
+        let p = y.args[0] ?? '';
+        if (p.length > 8) {
+          ctx.error(y, 'Truncating auth_pass to 8 characters');
+          p = p.slice(0, 8);
+        }
+        d.pass = p;
+      },
     }),
+    strict_mode: (x) => { const b = bool(ctx, x); if (b !== undefined) d.strict = b; },
+    lvs_sync_daemon_interface: (x) => {
+      ctx.error(x, `(${v.name}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon`);
+      if (cfg.syncDaemon?.iface) ctx.error(x, `(${v.name}) lvs_sync_daemon_interface has already been specified as ${cfg.syncDaemon.iface} - ignoring`);
+      else if (x.args[0]) cfg.syncDaemon = { ...(cfg.syncDaemon ?? { syncid: 0 }), iface: x.args[0], instance: v.name };
+    },
     notify_master: (x) => { v.notifyMaster = x.args.join(' '); },
     notify_backup: (x) => { v.notifyBackup = x.args.join(' '); },
-    notify_fault: (x) => { v.notifyFault = x.args.join(' '); },
     notify: (x) => { v.notify = x.args.join(' '); },
-    ...ignored([
-      'virtual_ipaddress_excluded', 'virtual_routes', 'virtual_rules', 'track_interface', 'track_script',
-      'track_file', 'lvs_sync_daemon_interface', 'smtp_alert', 'dont_track_primary', 'garp_master_repeat',
-      'garp_master_refresh', 'garp_lower_prio_delay', 'garp_lower_prio_repeat', 'mcast_src_ip', 'debug',
-      'accept', 'no_accept', 'strict_mode', 'use_vmac', 'vmac_xmit_base', 'native_ipv6', 'notify_stop',
-    ]),
-  });
-  if (v.vrid === 0) err(n, `vrrp_instance ${v.name}: virtual_router_id missing`);
+    notify_fault: (x) => { v.notifyFault = x.args.join(' '); },
+    ...Object.fromEntries(['notify_stop', 'notify_deleted', 'notify_master_rx_lower_pri']
+      .map((k) => [k, vrrpNotActed('lvsd has no STOP or DELETED notification yet; the script is not run')])),
+    track_script: vrrpNotActed('vrrp_script tracking is not implemented yet: a failing script causes no failover'),
+    track_interface: vrrpNotActed('interface tracking is not implemented yet: a failed interface causes no failover'),
+    track_file: vrrpNotActed('file tracking is not implemented yet'),
+    track_process: vrrpNotActed('process tracking is not implemented yet'),
+    track_bfd: vrrpNotActed('BFD tracking is not implemented'),
+    use_vmac: vrrpNotActed('no VRRP virtual MAC interface: the VIPs stay on the interface'),
+    vmac_xmit_base: vrrpNotActed('no VRRP virtual MAC interface'),
+    virtual_routes: vrrpNotActed('virtual routes are not installed'),
+    virtual_rules: vrrpNotActed('virtual rules are not installed'),
+    virtual_ipaddress_excluded: vrrpNotActed('excluded addresses are not installed'),
+    smtp_alert: vrrpNotActed('lvsd sends no mail'),
+    ...Object.fromEntries(['dont_track_primary', 'garp_master_repeat', 'garp_master_refresh', 'garp_master_refresh_repeat',
+      'garp_lower_prio_delay', 'garp_lower_prio_repeat', 'mcast_src_ip', 'debug', 'accept', 'no_accept', 'native_ipv6',
+      'skip_check_adv_addr', 'lower_prio_no_advert', 'higher_prio_send_advert', 'kernel_rx_buf_size', 'unicast_ttl',
+      'vrrp_garp_interval', 'vrrp_gna_interval', 'check_unicast_src', 'unicast_fault_no_peer', 'ttl', 'down_timer_adverts',
+      'use_vmac_addr', 'iptable', 'nftables', 'unicast_src_port', 'notify_priority_changes', 'linkbeat_use_polling']
+      .map((k) => [k, vrrpNotActed('option of keepalived\'s VRRP not implemented by lvsd')])),
+  }, new Set(['virtual_ipaddress', 'unicast_peer', 'authentication', 'track_script', 'track_interface', 'track_file',
+    'track_process', 'track_bfd', 'virtual_routes', 'virtual_rules', 'virtual_ipaddress_excluded']));
+  return d;
+}
+
+/** vrrp_complete_instance(): priority from state, state from priority, authentication rules. */
+function completeVrrp(ctx: Ctx, d: VrrpDraft, globalStrict: boolean, globalVersion: 2 | 3): VrrpInstanceSpec | undefined {
+  const v = d.spec;
+  if (v.vrid === 0) {
+    ctx.error(d.node, `(${v.name}) the virtual router id must be set - instance ignored`);
+    return undefined;
+  }
+  const strict = d.strict ?? globalStrict;
+  v.version = d.version ?? globalVersion;
+  if (v.vips.length === 0) {
+    if (v.version === 3 || strict) {
+      ctx.error(d.node, `(${v.name}) No VIP specified; at least one is required - instance ignored`);
+      return undefined;
+    }
+    ctx.error(d.node, `(${v.name}) No VIP specified; at least one is sensible`);
+  }
+  v.priority = d.priority ?? (d.state === 'MASTER' ? 255 : 100);
+  v.state = d.state ?? (v.priority === 255 ? 'MASTER' : 'BACKUP');
+  if (strict && (v.state === 'MASTER') !== (v.priority === 255) && d.state !== undefined) {
+    ctx.error(d.node, `(${v.name}) State MASTER must match being address owner`);
+    v.state = v.priority === 255 ? 'MASTER' : 'BACKUP';
+  }
+  const at = d.authNode ?? d.node;
+  if (d.authType === undefined) {
+    if (d.pass !== undefined) ctx.warn(at, `(${v.name}) auth_pass without auth_type: keepalived then sends no authentication, nor does lvsd`);
+  } else if (strict) {
+    ctx.error(at, `(${v.name}) Strict mode does not support authentication. Ignoring.`);
+  } else if (v.version === 3) {
+    ctx.error(at, `(${v.name}) VRRP version 3 does not support authentication. Ignoring.`);
+  } else if (!d.pass) {
+    ctx.error(at, `(${v.name}) Authentication specified but no password given. Ignoring`);
+  } else if (d.authType === 'AH') {
+    ctx.notActed(at, `(${v.name}) IPSEC-AH authentication is not implemented yet: this instance sends and accepts advertisements without authentication (never PASS instead); a keepalived peer using AH will not accept them`);
+  } else {
+    v.authPass = d.pass;
+  }
   return v;
 }
 
-function parseSyncDaemon(n: ConfNode): SyncDaemonSpec {
-  const d: SyncDaemonSpec = { iface: arg(n, 0), syncid: 0 };
+function parseSyncDaemon(ctx: Ctx, n: ConfNode): SyncDaemonSpec | undefined {
+  if (!n.args[0]) {
+    ctx.error(n, 'lvs_sync_daemon requires interface - ignoring');
+    return undefined;
+  }
+  const d: SyncDaemonSpec = { iface: n.args[0], syncid: 0 };
   let i = 1;
   if (n.args[1] !== undefined && !['id', 'maxlen', 'port', 'ttl', 'group'].includes(n.args[1])) {
     d.instance = n.args[1];
     i = 2;
   }
   for (; i < n.args.length; i += 2) {
+    const val = n.args[i + 1];
     switch (n.args[i]) {
-      case 'id': d.syncid = int(n, 0, 255, i + 1); break;
-      case 'maxlen': int(n, 1, 65507, i + 1); break;
-      case 'port': d.port = port(n, i + 1); break;
-      case 'ttl': d.ttl = int(n, 1, 255, i + 1); break;
-      case 'group': d.group = ip(n, i + 1); break;
-      default: err(n, `lvs_sync_daemon: unknown option '${n.args[i]}'`);
+      case 'id': { const x = u32(val, 0, 255); if (x === undefined) ctx.error(n, `lvs_sync_daemon id '${val ?? ''}' invalid - ignoring`); else d.syncid = x; break; }
+      case 'maxlen': if (u32(val, 1, 65507) === undefined) ctx.error(n, `lvs_sync_daemon maxlen '${val ?? ''}' invalid - ignoring`); else ctx.warn(n, 'lvs_sync_daemon maxlen is not acted on: lvsd sizes sync messages itself'); break;
+      case 'port': { const x = u32(val, 1, 65535); if (x === undefined) ctx.error(n, `lvs_sync_daemon port '${val ?? ''}' invalid - ignoring`); else d.port = x; break; }
+      case 'ttl': { const x = u32(val, 1, 255); if (x === undefined) ctx.error(n, `lvs_sync_daemon ttl '${val ?? ''}' invalid - ignoring`); else d.ttl = x; break; }
+      case 'group': if (val === undefined || ipFromString(val) < 0) ctx.error(n, `lvs_sync_daemon group '${val ?? ''}' invalid - ignoring`); else d.group = val; break;
+      default: ctx.error(n, `Unknown lvs_sync_daemon option '${n.args[i]}'`); i--;
     }
   }
   return d;
 }
 
-function interpret(tree: ConfNode[]): KeepalivedConfig {
-  const ctx = new Ctx();
-  const cfg: KeepalivedConfig = { virtualServers: [], vrrpInstances: [], vrrpSyncGroups: [], warnings: ctx.warnings };
+// ---------------------------------------------------------------------------------------------
+
+const GLOBAL_NOT_ACTED: Array<[string[], string]> = [
+  [['notification_email', 'notification_email_from', 'smtp_server', 'smtp_connect_timeout', 'smtp_helo_name',
+    'smtp_alert', 'smtp_alert_vrrp', 'smtp_alert_checker', 'email_faults'], 'lvsd sends no mail'],
+  [['enable_traps', 'enable_snmp_keepalived', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc',
+    'enable_snmp_rfcv2', 'enable_snmp_rfcv3', 'snmp_socket'], 'no SNMP in lvsd'],
+  [['enable_dbus', 'enable_dbus_get_interface'], 'no D-Bus in lvsd'],
+  [['enable_script_security', 'script_user'], 'scripts run as the user lvsd runs as'],
+  [['vrrp_skip_check_adv_addr', 'vrrp_garp_interval', 'vrrp_gna_interval', 'vrrp_mcast_group4', 'vrrp_mcast_group6',
+    'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat',
+    'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert',
+    'vrrp_iptables', 'vrrp_ipsets', 'nftables', 'nftables_priority', 'nftables_counters', 'nftables_ifindex',
+    'vrrp_check_unicast_src', 'vrrp_priority', 'vrrp_no_swap', 'vrrp_cpu_affinity', 'vrrp_rlimit_rttime',
+    'vrrp_startup_delay', 'vrrp_netlink_cmd_rcv_bufs', 'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs',
+    'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_rx_bufs_policy', 'vrrp_rx_bufs_multiplier', 'vrrp_min_garp',
+    'vrrp_garp_extra_if', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_process_name', 'vrrp_rt_priority',
+    'vrrp_dont_release_vips'], 'VRRP option not implemented by lvsd'],
+  [['checker_process_name', 'checker_priority', 'checker_no_swap', 'checker_cpu_affinity', 'checker_rt_priority',
+    'checker_rlimit_rttime', 'checker_log_all_failures', 'lvs_timeouts', 'lvs_flush', 'lvs_flush_onstop',
+    'lvs_notify_fifo', 'lvs_notify_fifo_script', 'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force',
+    'lvs_netlink_monitor_rcv_bufs', 'lvs_netlink_monitor_rcv_bufs_force', 'rs_init_notifies', 'no_checker_emails',
+    'bfd_process_name', 'bfd_priority', 'bfd_no_swap', 'bfd_rt_priority', 'bfd_rlimit_rttime', 'bfd_cpu_affinity'],
+  'checker-process option not implemented by lvsd'],
+  [['dynamic_interfaces', 'process_names', 'process_name', 'linkbeat_use_polling', 'notify_fifo', 'notify_fifo_script',
+    'max_auto_priority', 'min_auto_priority_delay', 'net_namespace', 'net_namespace_ipvs', 'namespace_with_ipsets',
+    'instance', 'use_pid_dir', 'startup_script', 'startup_script_timeout', 'shutdown_script', 'shutdown_script_timeout',
+    'script_timeout', 'umask', 'random_seed', 'reload_check_config', 'reload_time_file', 'reload_repeat', 'reload_file',
+    'config_save_dir', 'data_use_instance', 'tmp_config_directory', 'local_name', 'default_interface', 'disable_local_igmp',
+    'fifo_write_vrrp_states_on_reload', 'vrrp_strict_mode', 'lvs_id'], 'global option not implemented by lvsd'],
+];
+
+function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): KeepalivedConfig {
+  const ctx = new Ctx(diags);
+  const cfg: KeepalivedConfig = {
+    virtualServers: [], vrrpInstances: [], vrrpSyncGroups: [], warnings: [], diagnostics: diags.list,
+    visited: ctx.visited,
+  };
   const groups = new Map<string, GroupMember[]>();
-  const seen = new Set<string>();
+  const seen = new Map<string, ConfNode>();
+  for (const n of tree) {
+    if (n.kw !== 'virtual_server_group') continue;
+    if (n.args.length === 0) throw new ConfigError(n.file, n.line, 'Configuration line starting `virtual_server_group` is missing a parameter after keyword `virtual_server_group` at word position 2');
+    ctx.seen(n);
+    const m = parseGroup(ctx, n);
+    if (m.length > 0) groups.set(n.args[0], m);
+  }
+  const vrrpDrafts: VrrpDraft[] = [];
+  let strict = false;
+  let vrrpVersion: 2 | 3 = 2;
+  const groupAt = new Map<{ name: string; group: string[] }, ConfNode>();
+  let syncAt: ConfNode | undefined;
+  let authAt: ConfNode | undefined;
+  const globalTable: Table = {
+    router_id: (x) => { cfg.routerId = x.args[0]; },
+    lvs_sync_daemon: (x) => {
+      syncAt = x;
+      const d = parseSyncDaemon(ctx, x);
+      if (d) cfg.syncDaemon = { ...d, authKey: cfg.syncDaemon?.authKey };
+    },
+    lvs_sync_auth: (x) => { authAt = x; cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: x.args[0] }; },
+    vrrp_strict: () => { strict = true; },
+    vrrp_version: (x) => {
+      const v = u32(x.args[0], 2, 3);
+      if (v === undefined) ctx.error(x, 'Unknown VRRP version - ignoring');
+      else vrrpVersion = v as 2 | 3;
+    },
+  };
+  for (const [names, why] of GLOBAL_NOT_ACTED) Object.assign(globalTable, notActedTable(ctx, names, why));
   walk(ctx, tree, 'the top level', {
-    global_defs: (n) => walk(ctx, n.block, 'global_defs', {
-      router_id: (x) => { cfg.routerId = arg(x); },
-      lvs_sync_daemon: (x) => { cfg.syncDaemon = { ...parseSyncDaemon(x), authKey: cfg.syncDaemon?.authKey }; },
-      lvs_sync_auth: (x) => {
-        cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: arg(x) };
-      },
-      ...ignored([
-        'notification_email', 'notification_email_from', 'smtp_server', 'smtp_connect_timeout', 'smtp_helo_name',
-        'enable_traps', 'enable_script_security', 'script_user', 'vrrp_skip_check_adv_addr', 'vrrp_strict',
-        'vrrp_garp_interval', 'vrrp_gna_interval', 'vrrp_mcast_group4', 'vrrp_version', 'lvs_id', 'max_auto_priority',
-        'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'checker_process_name',
-        'vrrp_process_name', 'dynamic_interfaces', 'lvs_timeouts', 'lvs_flush', 'vrrp_no_swap', 'checker_no_swap',
-      ]),
-    }),
-    virtual_server_group: (n) => { groups.set(arg(n), parseGroup(ctx, n)); },
+    global_defs: (n) => walk(ctx, n.block, 'global_defs', globalTable, new Set(['notification_email'])),
+    // Groups are resolved by name when the configuration is complete (check_data.c), so a
+    // group may follow the virtual servers that use it: they are read first.
+    virtual_server_group: () => undefined,
     virtual_server: (n) => {
       for (const vs of parseVirtualServer(ctx, n, groups)) {
         const k = `${vs.proto}:${vs.addr}:${vs.port}`;
-        if (seen.has(k)) err(n, `virtual server ${vs.addr}:${vs.port} (${vs.proto}) is defined twice`);
-        seen.add(k);
+        if (seen.has(k)) {
+          ctx.error(n, `virtual server ${vs.addr}:${vs.port} (${vs.proto}) is defined twice (first at line ${seen.get(k)!.line}) - ignoring this one`);
+          continue;
+        }
+        seen.set(k, n);
         cfg.virtualServers.push(vs);
       }
     },
-    vrrp_instance: (n) => { cfg.vrrpInstances.push(parseVrrp(ctx, n)); },
+    vrrp_instance: (n) => { vrrpDrafts.push(parseVrrp(ctx, n, cfg)); },
     vrrp_sync_group: (n) => {
-      const g = { name: arg(n), group: [] as string[] };
+      const g = { name: n.args[0] ?? '', group: [] as string[] };
       walk(ctx, n.block, 'vrrp_sync_group', {
-        group: (x) => { g.group.push(...(x.block ?? []).map((y) => y.kw)); },
-        ...ignored(['notify_master', 'notify_backup', 'notify_fault', 'notify', 'smtp_alert', 'global_tracking', 'track_script']),
-      });
+        group: (x) => {
+          // A value block: every word of every line is an instance name (read_value_block).
+          for (const y of x.block ?? []) {
+            ctx.seen(y);
+            g.group.push(y.kw, ...y.args);
+          }
+        },
+        ...Object.fromEntries(['notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify']
+          .map((k) => [k, (x: ConfNode) => ctx.notActed(x, 'notify scripts are not run yet')])),
+        smtp_alert: (x) => ctx.notActed(x, 'lvsd sends no mail'),
+        global_tracking: (x) => ctx.notActed(x, 'no tracking in lvsd yet'),
+        sync_group_tracking_weight: (x) => ctx.notActed(x, 'no tracking in lvsd yet'),
+        track_script: (x) => ctx.notActed(x, 'vrrp_script tracking is not implemented yet: a failing script causes no failover'),
+        track_interface: (x) => ctx.notActed(x, 'interface tracking is not implemented yet'),
+        track_file: (x) => ctx.notActed(x, 'file tracking is not implemented yet'),
+      }, new Set(['group', 'track_script', 'track_interface', 'track_file']));
       cfg.vrrpSyncGroups.push(g);
+      groupAt.set(g, n);
     },
-    ...ignored(['vrrp_script', 'static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_use_polling', 'garp_group']),
-  });
+    vrrp_script: (n) => ctx.notActed(n, 'vrrp_script is not run yet: track_script causes no failover'),
+    ...notActedTable(ctx, ['static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group',
+      'vrrp_track_file', 'track_file', 'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group',
+      'interface_up_down_delays'], 'not implemented by lvsd'),
+  }, new Set(['global_defs', 'virtual_server_group', 'virtual_server', 'vrrp_instance', 'vrrp_sync_group', 'vrrp_script',
+    'static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group', 'vrrp_track_file', 'track_file',
+    'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group', 'interface_up_down_delays']));
+  const names = new Set<string>();
+  for (const d of vrrpDrafts) {
+    const v = completeVrrp(ctx, d, strict, vrrpVersion);
+    if (!v) continue;
+    if (names.has(v.name)) {
+      ctx.error(d.node, `vrrp_instance ${v.name} is defined twice - ignoring this one`);
+      continue;
+    }
+    names.add(v.name);
+    cfg.vrrpInstances.push(v);
+  }
   if (cfg.syncDaemon && !cfg.syncDaemon.iface) {
-    ctx.warnings.push('lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');
+    diags.warn(authAt ?? { file: mainFile, line: 0 }, 'lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');
     cfg.syncDaemon = undefined;
   }
-  if (cfg.syncDaemon?.instance && !cfg.vrrpInstances.some((v) => v.name === cfg.syncDaemon?.instance)) {
-    ctx.warnings.push(`lvs_sync_daemon: vrrp_instance '${cfg.syncDaemon.instance}' is not defined; the daemon runs as backup`);
+  if (cfg.syncDaemon?.instance && !names.has(cfg.syncDaemon.instance)) {
+    diags.warn(syncAt ?? { file: mainFile, line: 0 }, `lvs_sync_daemon: vrrp_instance '${cfg.syncDaemon.instance}' is not defined; the daemon runs as backup`);
   }
   for (const g of cfg.vrrpSyncGroups) {
     for (const name of g.group) {
-      if (!cfg.vrrpInstances.some((v) => v.name === name)) {
-        ctx.warnings.push(`vrrp_sync_group ${g.name}: instance '${name}' is not defined`);
-      }
+      if (!names.has(name)) diags.warn(groupAt.get(g) ?? { file: mainFile, line: 0 }, `vrrp_sync_group ${g.name}: instance '${name}' is not defined`);
     }
   }
+  sortDiagnostics(diags.list);
+  cfg.warnings = diags.list.map(formatDiagnostic);
   return cfg;
 }

@@ -53,7 +53,7 @@ const PROGRAM_WORDS = new Set(['ipvsadm', 'lvsadm']);
  * message "line N: <parser message>". Words are separated by whitespace; no quoting exists
  * in the format (no argument ever contains a space).
  */
-export function parseRestore(text: string, names: NameDb = systemNames()): Command[] {
+export function parseRestore(text: string, names: NameDb = systemNames(), firstLine = 1): Command[] {
   const commands: Command[] = [];
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n++) {
@@ -62,7 +62,7 @@ export function parseRestore(text: string, names: NameDb = systemNames()): Comma
     const program = words[0].slice(words[0].lastIndexOf('/') + 1);
     if (PROGRAM_WORDS.has(program)) words.shift();
     const fail = (message: string): never => {
-      throw new LvsadmError('ERESTORE', `line ${n + 1}: ${message}`);
+      throw new LvsadmError('ERESTORE', `line ${n + firstLine}: ${message}`);
     };
     if (words.length === 0) fail('no command');
     let parsed;

@@ -55,6 +55,11 @@ export interface DlmClientOptions {
   connectTimeoutMs?: number;
   /** Pause between rounds over the server list. Default 100. */
   retryDelayMs?: number;
+  /**
+   * How long lock() keeps trying when no server can be reached (each attempt bounded by
+   * connectTimeoutMs), whatever its own timeout: then it fails with NO_SERVER. Default 10000.
+   */
+  connectWaitMs?: number;
 }
 
 export interface LockOptions {
@@ -124,6 +129,7 @@ export class DlmClient extends EventEmitter {
   private readonly leaseMs: number;
   private readonly connectTimeoutMs: number;
   private readonly retryDelayMs: number;
+  private readonly connectWaitMs: number;
   private conn: WireConn | null = null;
   private connServer = '';
   private session: SessionState | null = null;
@@ -143,6 +149,7 @@ export class DlmClient extends EventEmitter {
     this.leaseMs = opts.leaseMs ?? 5000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 1000;
     this.retryDelayMs = opts.retryDelayMs ?? 100;
+    this.connectWaitMs = opts.connectWaitMs ?? 10_000;
     this.tick = setInterval(() => this.onTick(), Math.max(10, Math.floor(this.leaseMs / 10)));
     this.tick.unref();
   }
@@ -171,7 +178,7 @@ export class DlmClient extends EventEmitter {
     const tryOnly = opts.timeoutMs === 0;
     const deadline = opts.timeoutMs === undefined ? Infinity : t0 + opts.timeoutMs;
     for (;;) {
-      await this.ensureSession(tryOnly ? t0 + this.connectTimeoutMs : deadline);
+      await this.ensureSession(Math.min(tryOnly ? t0 + this.connectTimeoutMs : deadline, performance.now() + this.connectWaitMs));
       const sess = this.session!;
       let wire = WAIT_FOREVER;
       if (tryOnly) wire = 0;

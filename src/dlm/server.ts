@@ -62,6 +62,8 @@ export interface DlmServerOptions {
   maxLeaseMs?: number;
   /** An unauthenticated connection is closed after this long. */
   authTimeoutMs?: number;
+  /** Connections from one source address that may wait unauthenticated at once. */
+  maxUnauthPerSource?: number;
   /** Primary → standby heartbeat period. */
   heartbeatMs?: number;
   /** Standby: time without contact with the primary before taking over. */
@@ -81,7 +83,8 @@ export const SERVER_DEFAULTS = {
   maxWaiters: 10000,
   minLeaseMs: 100,
   maxLeaseMs: 15000,
-  authTimeoutMs: 5000,
+  authTimeoutMs: 1000,
+  maxUnauthPerSource: 16,
   heartbeatMs: 100,
   failoverMs: 1000,
   graceMarginMs: 250,
@@ -111,11 +114,21 @@ class Conn {
   dead = false;
   session: Session | null = null;
   authTimer: NodeJS.Timeout | null = null;
+  source = '';
   constructor(readonly sock: Socket) {}
 }
 
+/** Largest delay setTimeout honours (a longer one fires at once, after a TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 class ServerWaiter implements Waiter {
   timer: NodeJS.Timeout | null = null;
+  /** Calls fn after ms (any u32 value), in steps setTimeout can represent. */
+  arm(ms: number, fn: () => void): void {
+    this.timer = ms > MAX_TIMER_MS
+      ? setTimeout(() => this.arm(ms - MAX_TIMER_MS, fn), MAX_TIMER_MS)
+      : setTimeout(fn, ms);
+  }
   constructor(
     readonly owner: string,
     readonly mode: LockMode,
@@ -149,6 +162,9 @@ export class DlmServer extends EventEmitter {
   private readonly conns = new Set<Conn>();
   private readonly sessions = new Map<string, Session>();
   private readonly replicas = new Set<Conn>();
+  /** Connections not authenticated yet, oldest first, and their count per source address. */
+  private readonly unauthed = new Set<Conn>();
+  private readonly unauthBySource = new Map<string, number>();
   private readonly handlers: ReadonlyMap<number, Handler>;
   private server: Server | null = null;
   private roleNow: 'primary' | 'standby';
@@ -163,7 +179,15 @@ export class DlmServer extends EventEmitter {
   private primaryMaxLeaseMs = 0;
   private readonly log: (event: string, fields?: Record<string, unknown>) => void;
   /** Counters by reason, for tests and operators. */
-  readonly counters = { badFrames: 0, authFailures: 0, refusedConnections: 0, expiredSessions: 0, grants: 0 };
+  readonly counters = {
+    badFrames: 0, authFailures: 0, refusedConnections: 0, expiredSessions: 0, grants: 0,
+    /** Refused: the source already has maxUnauthPerSource connections waiting to authenticate. */
+    refusedPerSource: 0,
+    /** Closed to make room: the oldest unauthenticated connection when every slot was taken. */
+    evictedUnauthenticated: 0,
+    /** Closed: no AUTH within authTimeoutMs. */
+    authTimeouts: 0,
+  };
 
   constructor(private readonly opts: DlmServerOptions) {
     super();
@@ -213,6 +237,10 @@ export class DlmServer extends EventEmitter {
   get lockCount(): number {
     return this.table.lockCount;
   }
+  /** Lock requests queued behind a holder. */
+  get waiterCount(): number {
+    return this.table.waiters;
+  }
 
   /** Listens and starts serving (or replicating, as a standby). Resolves the bound address. */
   async start(): Promise<{ host: string; port: number }> {
@@ -257,18 +285,50 @@ export class DlmServer extends EventEmitter {
       return;
     }
     sock.on('error', () => undefined);
-    if (this.conns.size >= this.limits.maxConnections) {
-      this.counters.refusedConnections++;
-      sock.end(encodeReply(0, STATUS.TOO_MANY_CONNECTIONS.code));
-      setTimeout(() => sock.destroy(), 1000).unref();
+    const source = sock.remoteAddress ?? '';
+    if ((this.unauthBySource.get(source) ?? 0) >= this.limits.maxUnauthPerSource) {
+      this.counters.refusedPerSource++;
+      this.refuse(sock);
       return;
     }
+    if (this.conns.size >= this.limits.maxConnections) {
+      // Slots held by peers that have not proven the secret are reclaimed before anyone is refused.
+      const victim = this.unauthed.values().next().value as Conn | undefined;
+      if (victim === undefined) {
+        this.refuse(sock);
+        return;
+      }
+      this.counters.evictedUnauthenticated++;
+      this.leaveUnauth(victim);
+      this.conns.delete(victim);
+      victim.sock.destroy();
+    }
     const c = new Conn(sock);
+    c.source = source;
     this.conns.add(c);
-    c.authTimer = setTimeout(() => sock.destroy(), this.limits.authTimeoutMs);
+    this.unauthed.add(c);
+    this.unauthBySource.set(source, (this.unauthBySource.get(source) ?? 0) + 1);
+    c.authTimer = setTimeout(() => {
+      this.counters.authTimeouts++;
+      sock.destroy();
+    }, this.limits.authTimeoutMs);
     sock.write(encodeFrame(Op.HELLO, 0, u8(PROTOCOL_VERSION), u8(Role[this.roleNow]), c.nonce));
     sock.on('data', (chunk: Buffer) => this.onData(c, chunk));
     sock.on('close', () => this.onConnClose(c));
+  }
+
+  private refuse(sock: Socket): void {
+    this.counters.refusedConnections++;
+    sock.end(encodeReply(0, STATUS.TOO_MANY_CONNECTIONS.code));
+    setTimeout(() => sock.destroy(), 1000).unref();
+  }
+
+  /** c authenticated or went away: it no longer counts against its source. */
+  private leaveUnauth(c: Conn): void {
+    if (!this.unauthed.delete(c)) return;
+    const n = (this.unauthBySource.get(c.source) ?? 1) - 1;
+    if (n > 0) this.unauthBySource.set(c.source, n);
+    else this.unauthBySource.delete(c.source);
   }
 
   private onData(c: Conn, chunk: Buffer): void {
@@ -310,6 +370,7 @@ export class DlmServer extends EventEmitter {
         return;
       }
       c.authed = true;
+      this.leaveUnauth(c);
       if (c.authTimer) clearTimeout(c.authTimer);
       this.replyTo(c, f.reqId, 'OK', serverProof(this.opts.secret, c.nonce, clientNonce));
       return;
@@ -325,6 +386,7 @@ export class DlmServer extends EventEmitter {
 
   private onConnClose(c: Conn): void {
     this.conns.delete(c);
+    this.leaveUnauth(c);
     this.replicas.delete(c);
     if (c.authTimer) clearTimeout(c.authTimer);
     const s = c.session;
@@ -471,10 +533,10 @@ export class DlmServer extends EventEmitter {
       case 'queued':
         s.waiting.set(name, w);
         if (timeoutMs !== WAIT_FOREVER) {
-          w.timer = setTimeout(() => {
+          w.arm(timeoutMs, () => {
             w.detach();
             if (this.table.cancel(w)) this.replyTo(s.conn, reqId, 'TIMEOUT');
-          }, timeoutMs);
+          });
         }
         return;
     }
@@ -503,9 +565,14 @@ export class DlmServer extends EventEmitter {
       graceMs = this.primaryMaxLeaseMs + this.limits.graceMarginMs;
       this.log('takeover', { epoch, graceMs });
     } else {
-      const restart = this.store.existed && this.store.epoch > 0;
+      // A restart, or a former standby started as primary: leases of the previous run (its
+      // own, or its primary's) may still be running.
+      const restart = this.store.existed && (this.store.epoch > 0 || this.store.primaryEpoch > 0);
       this.store.ensurePrimaryEpoch();
-      if (restart) graceMs = Math.max(this.store.maxLeaseMs, this.limits.maxLeaseMs) + this.limits.graceMarginMs;
+      this.primaryMaxLeaseMs = Math.max(this.primaryMaxLeaseMs, this.store.primaryMaxLeaseMs);
+      if (restart) {
+        graceMs = Math.max(this.store.maxLeaseMs, this.limits.maxLeaseMs, this.primaryMaxLeaseMs) + this.limits.graceMarginMs;
+      }
     }
     // Until the grace period is over, the recorded cap covers the leases of the previous run too.
     this.store.recordMaxLease(Math.max(this.store.maxLeaseMs, this.limits.maxLeaseMs, this.primaryMaxLeaseMs));
@@ -551,7 +618,7 @@ export class DlmServer extends EventEmitter {
         const rr = new Reader(rep.payload);
         const epoch = rr.u32();
         this.primaryMaxLeaseMs = Math.max(this.primaryMaxLeaseMs, rr.u32());
-        this.store.notePrimaryEpoch(epoch);
+        this.store.notePrimaryEpoch(epoch, this.primaryMaxLeaseMs);
         if (!this.synced) this.log('standby-synced', { primaryEpoch: epoch, primaryMaxLeaseMs: this.primaryMaxLeaseMs });
         this.synced = true;
         this.lastContact = performance.now();

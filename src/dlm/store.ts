@@ -10,9 +10,18 @@
  *    primary's epoch learnt while replicating) + 1, with the counter back at 0. Every token
  *    of the new epoch exceeds every token the old primary could ever issue, whatever
  *    counter value it reached.
+ *  - A server that was never primary on this data dir (a standby started later without
+ *    --standby-of) also starts a new epoch above the primary epoch it learnt, never epoch 1
+ *    again; so does a former primary that has since followed a newer primary.
  * Together: tokens of one lock strictly increase across grants, restarts and takeovers.
+ *
+ * The file is trusted only when it is a regular file owned by the server's user (root for a
+ * root server), with no group or other permission bits (0600), in a directory that neither
+ * group nor others may write: otherwise another user could plant a lower epoch.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export const EPOCH_SHIFT = 44n;
@@ -35,6 +44,8 @@ interface StateV1 {
   primaryEpoch: number;
   /** Longest lease the last run as primary could grant (sets the restart grace period). */
   maxLeaseMs: number;
+  /** Longest lease of the primary this server replicated from (absent in older files). */
+  primaryMaxLeaseMs?: number;
 }
 
 export function makeToken(epoch: number, counter: number): bigint {
@@ -58,16 +69,37 @@ export class TokenStore {
     this.counter = state.ceiling;
   }
 
-  /** Opens (creating when absent) the state in `dir`. Throws on a corrupt state file. */
+  /**
+   * Opens (creating when absent) the state in `dir`. Throws on a corrupt or untrusted state
+   * file and on a directory others may write.
+   */
   static open(dir: string, chunk = DEFAULT_CHUNK): TokenStore {
-    mkdirSync(dir, { recursive: true });
-    let state: StateV1 = { version: 1, epoch: 0, ceiling: 0, primaryEpoch: 0, maxLeaseMs: 0 };
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const uid = process.getuid?.() ?? 0;
+    const ds = statSync(dir);
+    if (!ds.isDirectory() || (ds.mode & 0o022) !== 0 || ds.uid !== uid) {
+      throw new Error(`${dir}: not trusted (must be a directory owned by uid ${uid}, not writable by group or others)`);
+    }
+    let state: StateV1 = { version: 1, epoch: 0, ceiling: 0, primaryEpoch: 0, maxLeaseMs: 0, primaryMaxLeaseMs: 0 };
     let existed = false;
     let text: string | null = null;
+    const file = join(dir, STATE_FILE);
+    let fd = -1;
     try {
-      text = readFileSync(join(dir, STATE_FILE), 'utf8');
+      fd = openSync(file, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (fd >= 0) {
+      try {
+        const st = fstatSync(fd);
+        if (!st.isFile() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+          throw new Error(`${file}: not trusted (must be a regular file owned by uid ${uid}, mode 0600)`);
+        }
+        text = readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
     }
     if (text !== null) {
       const v = JSON.parse(text) as Partial<StateV1>;
@@ -76,8 +108,12 @@ export class TokenStore {
         throw new Error(`corrupt ${join(dir, STATE_FILE)}`);
       }
       const lease = v.maxLeaseMs ?? 0;
-      if (!ok(lease, 0xffffffff)) throw new Error(`corrupt ${join(dir, STATE_FILE)}`);
-      state = { version: 1, epoch: v.epoch, ceiling: v.ceiling, primaryEpoch: v.primaryEpoch, maxLeaseMs: lease };
+      const please = v.primaryMaxLeaseMs ?? 0;
+      if (!ok(lease, 0xffffffff) || !ok(please, 0xffffffff)) throw new Error(`corrupt ${join(dir, STATE_FILE)}`);
+      state = {
+        version: 1, epoch: v.epoch, ceiling: v.ceiling, primaryEpoch: v.primaryEpoch, maxLeaseMs: lease,
+        primaryMaxLeaseMs: please,
+      };
       existed = true;
     }
     const store = new TokenStore(dir, state, chunk);
@@ -100,9 +136,19 @@ export class TokenStore {
     return this.state.maxLeaseMs;
   }
 
-  /** First start as primary: epoch 1. A restart keeps the stored epoch and counter. */
+  /** Longest lease of the primary this server followed, as last learnt (0 = none). */
+  get primaryMaxLeaseMs(): number {
+    return this.state.primaryMaxLeaseMs ?? 0;
+  }
+
+  /**
+   * Start as primary. A fresh data dir: epoch 1. A server that was only a standby here, or
+   * whose epoch is not above the primary epoch it learnt since: a new epoch above both
+   * (startNewEpoch). Otherwise (its own restart) the stored epoch and counter are kept.
+   */
   ensurePrimaryEpoch(): void {
-    if (this.state.epoch === 0) this.write({ ...this.state, epoch: 1, ceiling: 0 }, 0);
+    if (this.state.epoch === 0 && this.state.primaryEpoch === 0) this.write({ ...this.state, epoch: 1, ceiling: 0 }, 0);
+    else if (this.state.epoch <= this.state.primaryEpoch) this.startNewEpoch();
   }
 
   /** Records the lease cap of this run; returns the cap of the previous run (0 if none). */
@@ -120,9 +166,12 @@ export class TokenStore {
     return epoch;
   }
 
-  /** Records the epoch of the primary this standby follows (durable before use). */
-  notePrimaryEpoch(epoch: number): void {
-    if (epoch > this.state.primaryEpoch) this.write({ ...this.state, primaryEpoch: epoch }, this.counter);
+  /** Records the epoch (and lease cap) of the primary this standby follows (durable before use). */
+  notePrimaryEpoch(epoch: number, maxLeaseMs = 0): void {
+    const lease = Math.max(this.primaryMaxLeaseMs, maxLeaseMs);
+    if (epoch > this.state.primaryEpoch || lease !== this.primaryMaxLeaseMs) {
+      this.write({ ...this.state, primaryEpoch: Math.max(epoch, this.state.primaryEpoch), primaryMaxLeaseMs: lease }, this.counter);
+    }
   }
 
   /** Next token; persists a new ceiling first when the reserved chunk is used up. Throws on I/O failure. */

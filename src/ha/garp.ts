@@ -1,12 +1,14 @@
 /**
  * Gratuitous ARP (RFC 5227 §3 "ARP Announcement": an ARP request with sender and target
- * protocol address both the announced address), sent through libpcap (the `cap` package) on
- * the interface, as a new VRRP master does for its virtual addresses (RFC 5798 §6.4.1).
+ * protocol address both the announced address), sent on the interface through an AF_PACKET
+ * socket, as a new VRRP master does for its virtual addresses (RFC 5798 §6.4.1).
  *
  *   Ethernet: dst ff:ff:ff:ff:ff:ff | src MAC | type 0x0806
  *   ARP:      htype 1 | ptype 0x0800 | hlen 6 | plen 4 | op 1 (request)
  *             sha MAC | spa ADDR | tha 00:00:00:00:00:00 | tpa ADDR
  */
+import { PacketSocket } from '../phy/packet';
+
 export const GARP_FRAME_LEN = 42;
 
 /** Builds the announcement frame; mac as "aa:bb:cc:dd:ee:ff", addr host order. */
@@ -28,33 +30,44 @@ export function buildGarp(mac: string, addr: number): Buffer {
   return b;
 }
 
-interface CapHandle {
-  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
-  send(buf: Buffer, n?: number): void;
+/** Where announcements are written: an AF_PACKET socket on the interface, or a test double. */
+export interface GarpSink {
+  send(buf: Buffer, offs: Int32Array, lens: Int32Array, count: number): number;
   close(): void;
 }
 
-/**
- * One libpcap handle per interface, opened on first use and kept for the life of the process:
- * the filter "less 1" captures nothing, so no capture callback ever runs, and no handle is
- * closed while libpcap might still deliver to it.
- */
-const handles = new Map<string, CapHandle>();
-
-function handle(iface: string): CapHandle {
-  let c = handles.get(iface);
-  if (!c) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Cap } = require('cap') as { Cap: new () => CapHandle };
-    c = new Cap();
-    c.open(iface, 'less 1', 65536, Buffer.alloc(65536));
-    handles.set(iface, c);
-  }
-  return c;
+/** Opens a sending AF_PACKET socket (src/phy/packet.ts) on iface; throws with an errno code. */
+export function openGarpSink(iface: string): GarpSink {
+  return PacketSocket.open(iface, false);
 }
 
-/** Sends `count` announcements of each address on `iface`. Throws when libpcap cannot open it. */
-export function sendGarp(iface: string, mac: string, addrs: readonly number[], count: number): void {
-  const c = handle(iface);
-  for (let i = 0; i < count; i++) for (const a of addrs) c.send(buildGarp(mac, a));
+/**
+ * Sends `count` announcements of each address on `iface`, through a socket opened for this
+ * call and closed after it: nothing stays attached to the interface, so an interface that goes
+ * down or disappears later cannot fail an open handle (libpcap's capture handle did, with an
+ * assertion that aborted the process). Returns the number of frames the kernel took (0 while
+ * the link is down: sendmmsg fails with ENETDOWN); throws when the interface does not exist.
+ */
+export function sendGarp(
+  iface: string, mac: string, addrs: readonly number[], count: number, open: (iface: string) => GarpSink = openGarpSink,
+): number {
+  const n = addrs.length * count;
+  if (n === 0) return 0;
+  const buf = Buffer.alloc(n * GARP_FRAME_LEN);
+  const offs = new Int32Array(n);
+  const lens = new Int32Array(n).fill(GARP_FRAME_LEN);
+  let k = 0;
+  for (let i = 0; i < count; i++) {
+    for (const a of addrs) {
+      buildGarp(mac, a).copy(buf, k * GARP_FRAME_LEN);
+      offs[k] = k * GARP_FRAME_LEN;
+      k++;
+    }
+  }
+  const sink = open(iface);
+  try {
+    return sink.send(buf, offs, lens, n);
+  } finally {
+    sink.close();
+  }
 }

@@ -11,6 +11,7 @@ import type { Log } from '../log';
 import { SyncDaemon } from './sync';
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+const SYNC_KEY_HEX = /^(?:[0-9a-f]{2}){16,1024}$/;
 
 export class SyncControl {
   private readonly own = new Map<SyncState, { info: SyncDaemonInfo; daemon: SyncDaemon }>();
@@ -20,6 +21,14 @@ export class SyncControl {
     for (const op of ['start-daemon', 'stop-daemon', 'list-daemons'] as const) {
       director.registerQuery(op, (cmd) => this.handle(cmd));
     }
+    director.registerCounters(() => this.counters());
+  }
+
+  /** The running daemons: those of --start-daemon and the adopted one (read-only, metrics). */
+  daemons(): SyncDaemon[] {
+    const out = [...this.own.values()].map((o) => o.daemon);
+    if (this.adopted && !out.includes(this.adopted)) out.push(this.adopted);
+    return out;
   }
 
   /** A daemon whose role is driven elsewhere (keepalived.conf lvs_sync_daemon + VRRP). */
@@ -36,15 +45,20 @@ export class SyncControl {
         }
         if (!IFNAME.test(d.mcastIface)) throw E.invalid(`invalid --mcast-interface '${d.mcastIface}'`);
         if (!Number.isInteger(d.syncid) || d.syncid < 0 || d.syncid > 255) throw E.invalid(`invalid --syncid ${d.syncid}`);
+        if (d.key !== undefined && (typeof d.key !== 'string' || !SYNC_KEY_HEX.test(d.key))) {
+          throw E.invalid('invalid --sync-key: 16..1024 bytes, hex encoded');
+        }
         let daemon: SyncDaemon;
         try {
           daemon = new SyncDaemon(this.director, this.log, {
-            iface: d.mcastIface, syncid: d.syncid, group: d.group, port: d.port, ttl: d.ttl,
+            iface: d.mcastIface, syncid: d.syncid, group: d.group, port: d.port, ttl: d.ttl, peer: d.peer,
+            key: d.key !== undefined ? Buffer.from(d.key, 'hex') : undefined,
           });
         } catch (err) {
           throw E.invalid((err as Error).message);
         }
-        this.own.set(d.state, { info: { ...d }, daemon });
+        const { key: _key, ...shown } = d;
+        this.own.set(d.state, { info: shown, daemon });
         daemon.start(d.state).catch((err: Error) => {
           this.log.error({ err: err.message, state: d.state }, 'sync daemon failed to start');
           this.own.delete(d.state);
@@ -78,6 +92,16 @@ export class SyncControl {
       default:
         throw E.invalid(`unexpected ${cmd.op}`);
     }
+  }
+
+  /** Counters of every running daemon, summed, named sync_* (lvsadm --status). */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const ds = [...new Set([...[...this.own.values()].map((e) => e.daemon), ...(this.adopted ? [this.adopted] : [])])];
+    for (const d of ds) {
+      for (const [k, v] of Object.entries(d.engine.stats)) out[`sync_${k}`] = (out[`sync_${k}`] ?? 0) + v;
+    }
+    return out;
   }
 
   close(): void {

@@ -13,31 +13,53 @@
  * message (both must exist on the backup), or its state and timeout updated; real-server
  * connection counters follow as the datapath keeps them (ESTABLISHED counts as active).
  * The scan is control-plane work on a timer; the packet path is untouched.
+ *
+ * Nothing received is trusted (apply): the state must be one IPVS syncs for the protocol, the
+ * timeout is clamped to the backup's own timeout table for that state (a forged 68-year
+ * timeout becomes 15 minutes), client addresses must be unicast and routable (not 0/8,
+ * 127/8, multicast, reserved or broadcast) with a non-zero port, and entries created by sync
+ * are limited to maxSyncConns (default half of --max-conns), so that sync alone can never
+ * fill the table the datapath schedules into. Each refusal has its named counter.
+ *
+ * Message layer (SyncDaemon): the backup socket is bound to the group address (or, for a
+ * unicast peer, to the interface's address), joined on the configured interface only, and a
+ * datagram is accepted only from the configured peer, or from the interface's own subnet
+ * (multicast with TTL 1 does not leave the link); wrong syncid, version, length or MAC is
+ * dropped and counted. Every message carries a sequence number: a backup that sees a gap
+ * asks the master at once (NACK) and the master resends from the last SEQ_WINDOW messages;
+ * an idle master sends an empty message every idleMs, so that a lost last message is
+ * noticed within that time rather than at the next 30 s refresh. With a key, messages are
+ * authenticated (HMAC-SHA256) and a replayed message is refused (sync-seq.ts).
  */
+import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
 import {
-  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
+  TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
 import { UDP_S_NORMAL } from '../ipvs/proto/udp';
 import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
 import type { Log } from '../log';
 import {
-  CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SYNC_ERR_NAMES, SYNC_GROUP, SYNC_OK, SYNC_PORT,
-  type SyncConn, decodeSync, encodeSync,
+  CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SYNC_ERR_NAMES, SYNC_GROUP, SYNC_NACK_MAX, SYNC_OK,
+  SYNC_PORT, type SyncConn, type SyncMeta, decodeSync, decodeSyncNack, encodeSync, encodeSyncHeartbeat, encodeSyncNack,
+  newSyncMeta, sealSync,
 } from '../wire/ipvs-sync';
+import { SEQ_REPLAY, SEQ_WINDOW, SentRing, SeqWindow, unwrap16 } from './sync-seq';
 
 /** TCP states not worth sending: the handshake has not completed (or nothing is left). */
 const UNSYNCED_TCP = new Set([TCP_S_NONE, TCP_S_SYN_SENT, TCP_S_SYN_RECV, TCP_S_LISTEN, TCP_S_SYNACK, TCP_S_CLOSE]);
 
 export const DEFAULT_SCAN_MS = 250;
 export const DEFAULT_REFRESH_MS = 30_000;
+/** Entries of the sync quota re-examined per entry received while the quota is full. */
+const PRUNE_STEP = 256;
 
 interface Sent { caddr: number; cport: number; state: number; at: number; seen: number }
 
-/** Why received entries were not applied (counters). */
+/** Counters of the sync daemon: entries and messages, and why any were refused. */
 export interface SyncStats {
   sent: number;
   messagesSent: number;
@@ -47,20 +69,87 @@ export interface SyncStats {
   noDest: number;
   skipped: number;
   tableFull: number;
+  /** Entries refused: a state the protocol does not sync, or not a state at all. */
+  badState: number;
+  /** Entries refused: client address or port not a unicast endpoint. */
+  badAddress: number;
+  /** Entries refused: maxSyncConns entries made by sync are live. */
+  quotaFull: number;
+  /** Entries whose timeout was above the timeout table's and was clamped. */
+  timeoutClamped: number;
+  /** Messages refused, any reason (the sum of the next ones). */
   badMessages: number;
+  short: number;
+  version: number;
+  size: number;
+  syncid: number;
+  auth: number;
+  /** A sequence number seen before, or a keyed message of a stale sender start. */
+  replay: number;
+  /** Not from the configured peer or the interface's subnet. */
+  source: number;
+  /** Sequence numbers found missing, NACKs sent, messages resent on a NACK, idle heartbeats. */
+  lost: number;
+  nacksSent: number;
+  resent: number;
+  heartbeats: number;
+}
+
+/** The counter of each message error code (SYNC_ERR_NAMES order). */
+const MESSAGE_ERROR_COUNTER = [undefined, 'short', 'version', 'size', 'syncid', 'auth'] as const;
+
+function unicastClient(a: number): boolean {
+  const hi = a >>> 24;
+  return hi !== 0 && hi !== 127 && hi < 224;
 }
 
 export class SyncEngine {
   private readonly sent = new Map<number, Sent>();
   private scan = 0;
+  /** Entries this engine created, to hold them to maxSyncConns (pruned when full). */
+  private readonly created = new Map<number, number>();
+  readonly maxSyncConns: number;
   readonly stats: SyncStats = {
-    sent: 0, messagesSent: 0, received: 0, applied: 0, noService: 0, noDest: 0, skipped: 0, tableFull: 0, badMessages: 0,
+    sent: 0, messagesSent: 0, received: 0, applied: 0, noService: 0, noDest: 0, skipped: 0, tableFull: 0,
+    badState: 0, badAddress: 0, quotaFull: 0, timeoutClamped: 0,
+    badMessages: 0, short: 0, version: 0, size: 0, syncid: 0, auth: 0, replay: 0, source: 0,
+    lost: 0, nacksSent: 0, resent: 0, heartbeats: 0,
   };
 
-  constructor(private readonly director: Director, private readonly refreshMs = DEFAULT_REFRESH_MS) {}
+  constructor(private readonly director: Director, private readonly refreshMs = DEFAULT_REFRESH_MS, maxSyncConns?: number) {
+    this.maxSyncConns = maxSyncConns ?? Math.max(1, Math.floor(director.conns.maxConns / 2));
+  }
+
+  private pruneAt: Iterator<[number, number]> | undefined;
+
+  /**
+   * Entries created by this engine still live, after forgetting those that expired or were
+   * replaced among the next PRUNE_STEP examined: bounded work per received entry, so that a
+   * flood at the quota cannot turn every datagram into a walk over the whole table.
+   */
+  private syncLive(): number {
+    const c = this.director.conns;
+    for (let k = 0; k < PRUNE_STEP; k++) {
+      let r = this.pruneAt?.next();
+      if (!r || r.done) {
+        this.pruneAt = this.created.entries();
+        r = this.pruneAt.next();
+        if (r.done) break;
+      }
+      const [id, key] = r.value;
+      if (!c.has(id) || (c.flags(id) & F_SYNC) === 0 || ((c.caddr(id) ^ c.cport(id)) >>> 0) !== key) this.created.delete(id);
+    }
+    return this.created.size;
+  }
 
   /** Entries due for sending at `now` (ms, the director's clock). */
   collect(now: number): SyncConn[] {
+    const feed = this.director.syncFeed;
+    if (feed !== null) {
+      const fed = feed.take(now);
+      this.stats.sent += fed.length;
+      return fed;
+    }
     const c = this.director.conns;
     const tcpT = this.director.pipeline.tcpTimeouts;
     const udpT = this.director.pipeline.udpTimeouts;
@@ -100,9 +189,16 @@ export class SyncEngine {
   apply(m: SyncConn, now: number): boolean {
     this.stats.received++;
     const proto = m.protocol;
-    if ((m.flags & CONN_F_TEMPLATE) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)
-      || (proto === IPPROTO_TCP && UNSYNCED_TCP.has(m.state))) {
+    if ((m.flags & CONN_F_TEMPLATE) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) {
       this.stats.skipped++;
+      return false;
+    }
+    if (proto === IPPROTO_TCP ? m.state >= TCP_S_LAST || UNSYNCED_TCP.has(m.state) : m.state !== UDP_S_NORMAL) {
+      this.stats.badState++;
+      return false;
+    }
+    if (!unicastClient(m.caddr) || m.cport === 0 || m.vport === 0) {
+      this.stats.badAddress++;
       return false;
     }
     const services = this.director.services;
@@ -116,10 +212,19 @@ export class SyncEngine {
       this.stats.noDest++;
       return false;
     }
-    const c = this.director.conns;
     const active = proto === IPPROTO_TCP && m.state === TCP_S_ESTABLISHED;
     const state = proto === IPPROTO_TCP ? m.state : UDP_S_NORMAL;
-    const timeout = Math.min(m.timeoutSec, 0x7fffffff);
+    // ip_vs_proc_conn: timeout 0 means the table's; above the table's it is clamped (lvsd).
+    const limit = proto === IPPROTO_TCP ? this.director.pipeline.tcpTimeouts[state] : this.director.pipeline.udpTimeouts[UDP_S_NORMAL];
+    if (m.timeoutSec > limit) this.stats.timeoutClamped++;
+    const timeout = m.timeoutSec === 0 || m.timeoutSec > limit ? limit : m.timeoutSec;
+    if (this.director.syncFeed !== null) {
+      // Packet workers: the entry goes to the worker that will see its packets, clamped as here.
+      this.director.syncFeed.insert(timeout === m.timeoutSec ? m : { ...m, timeoutSec: timeout });
+      this.stats.applied++;
+      return true;
+    }
+    const c = this.director.conns;
     const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
     if (id >= 0) {
       if (c.destId(id) !== dest.id) {
@@ -135,6 +240,10 @@ export class SyncEngine {
       c.setState(id, state);
       c.touch(id, timeout, now);
     } else {
+      if (this.created.size >= this.maxSyncConns && this.syncLive() >= this.maxSyncConns) {
+        this.stats.quotaFull++;
+        return false;
+      }
       const flags = F_SYNC | (active ? 0 : F_INACTIVE) | (dest.fwd === FWD_MASQ ? 0 : F_NOOUTPUT);
       const nid = c.insert(proto, m.caddr, m.cport, m.vaddr, m.vport, dest.addr, m.dport, dest.fwd, flags,
         dest.id, svc.id, state, timeout, now);
@@ -142,6 +251,7 @@ export class SyncEngine {
         this.stats.tableFull++;
         return false;
       }
+      this.created.set(nid, (m.caddr ^ m.cport) >>> 0);
       services.holdDest(dest.id);
       if (active) dest.activeConns++;
       else dest.inactiveConns++;
@@ -153,6 +263,13 @@ export class SyncEngine {
 
 export type SyncRole = 'master' | 'backup';
 
+/** An idle master sends an empty message this often (its sequence number shows a lost last one). */
+export const DEFAULT_IDLE_MS = 1000;
+/** A keyed message from a new sender start must be this fresh (Unix clocks of the directors). */
+export const SYNC_MAX_SKEW_SEC = 60;
+/** Most messages a master resends per second on NACKs. */
+const RESEND_PER_SEC = 256;
+
 export interface SyncDaemonOptions {
   /** Interface whose IPv4 address sends and joins the group (ipvsadm --mcast-interface). */
   iface: string;
@@ -161,13 +278,26 @@ export interface SyncDaemonOptions {
   group?: string;
   port?: number;
   ttl?: number;
-  /** Unicast peer instead of the multicast group. */
+  /** Unicast peer instead of the multicast group: the only source a backup accepts. */
   peer?: string;
   /** Shared key: messages carry and require an HMAC (lvsd extension). */
   key?: Buffer;
   scanMs?: number;
   refreshMs?: number;
+  idleMs?: number;
+  /** Entries sync may create (default half of --max-conns). */
+  maxSyncConns?: number;
   clock?: () => number;
+  /** Unix time in seconds (replay check of keyed messages). */
+  wallClock?: () => number;
+}
+
+interface Subnet { net: number; mask: number }
+
+function ip4(a: string): number {
+  const p = a.split('.').map(Number);
+  return p.length === 4 && p.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)
+    ? ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0 : -1;
 }
 
 /** The sockets and timers around a SyncEngine; roles may be switched at run time (VRRP). */
@@ -178,14 +308,35 @@ export class SyncDaemon {
   private rx: dgram.Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly local: string;
+  private readonly subnets: Subnet[];
   private readonly clock: () => number;
+  private readonly wallClock: () => number;
+  /** Master: this start's random id, next sequence number, what was sent, resend budget. */
+  readonly boot = randomBytes(4).readUInt32BE(0);
+  private seq = 1;
+  private readonly ring = new SentRing();
+  private lastSentAt = -Infinity;
+  private resendWindowAt = 0;
+  private resendBudget = RESEND_PER_SEC;
+  /** Backup: per sender address, its sequence window. */
+  private readonly windows = new Map<string, SeqWindow>();
+  private readonly meta: SyncMeta = newSyncMeta();
+  private readonly missing: number[] = [];
+  /** Datagrams received from other directors (accepted or not). */
+  messagesReceived = 0;
 
   constructor(director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
-    this.engine = new SyncEngine(director, opts.refreshMs);
+    this.engine = new SyncEngine(director, opts.refreshMs, opts.maxSyncConns);
     this.clock = opts.clock ?? (() => Math.floor(performance.now()));
-    const a = (networkInterfaces()[opts.iface] ?? []).find((x) => x.family === 'IPv4');
-    if (!a) throw new Error(`sync daemon: interface ${opts.iface} has no IPv4 address`);
-    this.local = a.address;
+    this.wallClock = opts.wallClock ?? (() => Math.floor(Date.now() / 1000));
+    const addrs = (networkInterfaces()[opts.iface] ?? []).filter((x) => x.family === 'IPv4');
+    if (addrs.length === 0) throw new Error(`sync daemon: interface ${opts.iface} has no IPv4 address`);
+    if (opts.peer !== undefined && ip4(opts.peer) < 0) throw new Error(`sync daemon: bad peer address '${opts.peer}'`);
+    this.local = addrs[0].address;
+    this.subnets = addrs.map((a) => {
+      const mask = ip4(a.netmask) >>> 0;
+      return { net: (ip4(a.address) & mask) >>> 0, mask };
+    });
   }
 
   get activeRoles(): SyncRole[] {
@@ -197,7 +348,7 @@ export class SyncDaemon {
     this.roles.add(role);
     if (role === 'master') await this.startMaster();
     else await this.startBackup();
-    this.log.info({ role, iface: this.opts.iface, syncid: this.opts.syncid }, 'sync daemon started');
+    this.log.info({ role, iface: this.opts.iface, syncid: this.opts.syncid, auth: this.opts.key !== undefined }, 'sync daemon started');
   }
 
   stop(role: SyncRole): void {
@@ -210,6 +361,7 @@ export class SyncDaemon {
     } else {
       this.rx?.close();
       this.rx = undefined;
+      this.windows.clear();
     }
     this.log.info({ role }, 'sync daemon stopped');
   }
@@ -234,29 +386,78 @@ export class SyncDaemon {
       s.setMulticastTTL(this.opts.ttl ?? 1);
       s.setMulticastLoopback(false);
     }
+    s.on('message', (msg, rinfo) => this.onNack(msg, rinfo.address));
     this.tx = s;
     this.timer = setInterval(() => this.flush(), this.opts.scanMs ?? 250);
     this.timer.unref();
   }
 
-  /** One master scan: due entries out in batched datagrams. */
-  flush(): void {
+  private get dst(): string {
+    return this.opts.peer ?? this.opts.group ?? SYNC_GROUP;
+  }
+
+  /** Stamps, remembers for resending, and sends one message. */
+  private sendMessage(m: Buffer): void {
     const s = this.tx;
     if (!s) return;
-    const conns = this.engine.collect(this.clock());
-    if (conns.length === 0) return;
-    const dst = this.opts.peer ?? this.opts.group ?? SYNC_GROUP;
-    for (const m of encodeSync(this.opts.syncid, conns, this.opts.key)) {
-      this.engine.stats.messagesSent++;
-      s.send(m, this.opts.port ?? SYNC_PORT, dst);
+    const seq = this.seq;
+    this.seq = this.seq >= 0xffffffff ? 1 : this.seq + 1;
+    const b = sealSync(m, { seq, boot: this.boot, time: this.wallClock() }, this.opts.key);
+    this.ring.put(seq, b);
+    this.engine.stats.messagesSent++;
+    this.lastSentAt = this.clock();
+    s.send(b, this.opts.port ?? SYNC_PORT, this.dst);
+  }
+
+  /**
+   * One master scan: due entries out in batched datagrams, or an empty one when nothing was
+   * sent for idleMs. The connections come from SyncEngine.collect; `conns` lets another
+   * collector (packet workers reporting new and changed entries) hand them over instead.
+   */
+  flush(conns: readonly SyncConn[] = this.engine.collect(this.clock())): void {
+    if (!this.tx) return;
+    for (const m of encodeSync(this.opts.syncid, conns)) this.sendMessage(m);
+    if (conns.length === 0 && this.clock() - this.lastSentAt >= (this.opts.idleMs ?? DEFAULT_IDLE_MS)) {
+      this.engine.stats.heartbeats++;
+      this.sendMessage(encodeSyncHeartbeat(this.opts.syncid));
     }
+  }
+
+  /** Master: a backup asks for messages again; resent (same bytes) while still kept. */
+  private onNack(msg: Buffer, from: string): void {
+    if (!this.acceptedSource(from)) return;
+    const now = this.clock();
+    if (now - this.resendWindowAt >= 1000) {
+      this.resendWindowAt = now;
+      this.resendBudget = RESEND_PER_SEC;
+    }
+    const s = this.tx;
+    // A keyless backup knows only the low 16 bits of our numbers, and not our boot.
+    const keyed = this.opts.key !== undefined;
+    decodeSyncNack(msg, this.opts.syncid, keyed ? this.boot : 0, this.opts.key, (seq) => {
+      const b = this.ring.get(seq, keyed ? 0xffffffff : 0xffff);
+      if (!b || !s || this.resendBudget <= 0) return;
+      this.resendBudget--;
+      this.engine.stats.resent++;
+      s.send(b, this.opts.port ?? SYNC_PORT, this.dst);
+    });
+  }
+
+  /** The configured peer, else an address of the interface's subnets other than ours. */
+  private acceptedSource(a: string): boolean {
+    if (a === this.local) return false;
+    if (this.opts.peer !== undefined) return a === this.opts.peer;
+    const n = ip4(a);
+    return n >= 0 && this.subnets.some((sn) => ((n & sn.mask) >>> 0) === sn.net);
   }
 
   private async startBackup(): Promise<void> {
     const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // Bound to the group (or our unicast address): datagrams to other addresses never arrive.
+    const bindAddr = this.opts.peer ? this.local : this.opts.group ?? SYNC_GROUP;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.bind(this.opts.port ?? SYNC_PORT, () => {
+      s.bind(this.opts.port ?? SYNC_PORT, bindAddr, () => {
         s.removeListener('error', reject);
         resolve();
       });
@@ -265,14 +466,73 @@ export class SyncDaemon {
     s.on('error', (err) => this.log.warn({ err: err.message }, 'sync receive error'));
     s.on('message', (msg, rinfo) => {
       if (rinfo.address === this.local || !this.roles.has('backup')) return;
-      const now = this.clock();
-      const rc = decodeSync(msg, this.opts.syncid, this.opts.key, (c) => this.engine.apply(c, now));
-      if (rc !== SYNC_OK) {
-        this.engine.stats.badMessages++;
-        this.log.debug({ from: rinfo.address, error: SYNC_ERR_NAMES[rc] }, 'sync message dropped');
-      }
+      this.messagesReceived++;
+      this.receive(msg, rinfo.address, rinfo.port);
     });
     this.rx = s;
   }
-}
 
+  /** Backup: one datagram from `from`:`port` (public for tests). */
+  receive(msg: Buffer, from: string, port: number): void {
+    const st = this.engine.stats;
+    if (!this.acceptedSource(from)) {
+      st.badMessages++;
+      st.source++;
+      return;
+    }
+    const now = this.clock();
+    const m = this.meta;
+    // Entries are applied only after the sequence check; decode first without delivering.
+    const rc = decodeSync(msg, this.opts.syncid, this.opts.key, () => undefined, m);
+    if (rc !== SYNC_OK) {
+      st.badMessages++;
+      const name = MESSAGE_ERROR_COUNTER[rc];
+      if (name) st[name]++;
+      this.log.debug({ from, error: SYNC_ERR_NAMES[rc] }, 'sync message dropped');
+      return;
+    }
+    let w = this.windows.get(from);
+    if (!w) {
+      if (this.windows.size >= 256) this.windows.clear();
+      w = new SeqWindow();
+      this.windows.set(from, w);
+    }
+    let seq = -1;
+    if (m.keyed) {
+      if (w.top < 0 || w.boot !== m.boot) {
+        // A new sender start: only a fresh message may open it (an old one is a replay).
+        if (Math.abs(this.wallClock() - m.time) > SYNC_MAX_SKEW_SEC) {
+          st.badMessages++;
+          st.replay++;
+          return;
+        }
+        w.reset(m.boot);
+      }
+      seq = m.seq;
+    } else if (m.seq16 !== 0) {
+      seq = unwrap16(m.seq16, w.top);
+    }
+    if (seq >= 0) {
+      this.missing.length = 0;
+      if (w.accept(seq, this.missing, SEQ_WINDOW - 1) === SEQ_REPLAY) {
+        st.badMessages++;
+        st.replay++;
+        return;
+      }
+      if (this.missing.length > 0) this.nack(w, from, port);
+    }
+    decodeSync(msg, this.opts.syncid, undefined, (c) => this.engine.apply(c, now));
+  }
+
+  private nack(w: SeqWindow, to: string, port: number): void {
+    const st = this.engine.stats;
+    st.lost += this.missing.length;
+    const s = this.rx;
+    if (!s) return;
+    const seqs = this.missing;
+    for (let i = 0; i < seqs.length; i += SYNC_NACK_MAX) {
+      st.nacksSent++;
+      s.send(encodeSyncNack(this.opts.syncid, w.boot, seqs.slice(i, i + SYNC_NACK_MAX), this.opts.key), port, to);
+    }
+  }
+}

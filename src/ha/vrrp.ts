@@ -12,13 +12,17 @@
  *           -- advert with priority 0 -> advert sent at once
  *           -- advert with higher priority, or equal priority from a higher address -> Backup
  *   stop()  -- as Master: advert with priority 0 (a fast takeover for the backup), VIPs released
+ *   fault() -- an interface it depends on is down (keepalived's FAULT state): as Master the
+ *              VIPs are released; no adverts are sent and none are heard
+ *   recover() -- Fault -> Backup (Master_Down_Timer armed): the election runs again, so after
+ *              the link returns only one router holds the addresses
  *
  * Master_Down_Interval = 3 · Master_Adver_Interval + Skew_Time,
  * Skew_Time = (256 - Priority) · Master_Adver_Interval / 256 (v3; v2 uses seconds, same formula).
  */
 import type { VrrpAdvert } from '../wire/vrrp';
 
-export type VrrpState = 'INIT' | 'BACKUP' | 'MASTER' | 'STOPPED';
+export type VrrpState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT' | 'STOPPED';
 
 export interface VrrpConfig {
   name: string;
@@ -109,12 +113,31 @@ export class VrrpMachine {
     this.act.transition(was, 'STOPPED', 'stopped');
   }
 
+  /** An interface went down: release the addresses, stop advertising and listening. */
+  fault(why: string): void {
+    const was = this.state;
+    if (was === 'FAULT' || was === 'STOPPED') return;
+    this.arm(undefined, 0);
+    // INIT: a predecessor's addresses are released too (as becomeBackup would have).
+    if (was === 'MASTER' || was === 'INIT') this.act.setVips(false);
+    this.state = 'FAULT';
+    this.act.transition(was, 'FAULT', why);
+  }
+
+  /** The interfaces are up again: Backup, then the usual election. */
+  recover(why: string): void {
+    if (this.state !== 'FAULT') return;
+    this.started = this.timers.now();
+    if (this.cfg.priority === 255) this.becomeMaster(why);
+    else this.becomeBackup(why);
+  }
+
   /**
    * vrrp_sync_group: another instance of the group changed state, this one follows
    * (keepalived's sync group rule: the members are MASTER together or BACKUP together).
    */
   follow(to: 'MASTER' | 'BACKUP', why: string): void {
-    if (this.state === to || this.state === 'STOPPED' || this.state === 'INIT') return;
+    if (this.state === to || this.state === 'STOPPED' || this.state === 'INIT' || this.state === 'FAULT') return;
     if (to === 'MASTER') this.becomeMaster(why);
     else {
       this.act.setVips(false);
@@ -124,7 +147,7 @@ export class VrrpMachine {
 
   /** An advert for our VRID that passed the checks of §7.1 (TTL, checksum, auth, version). */
   receive(a: VrrpAdvert, src: number): void {
-    if (a.vrid !== this.cfg.vrid || this.state === 'STOPPED' || this.state === 'INIT') return;
+    if (a.vrid !== this.cfg.vrid || this.state === 'STOPPED' || this.state === 'INIT' || this.state === 'FAULT') return;
     if (this.state === 'BACKUP') {
       if (a.priority === 0) {
         this.arm(() => this.becomeMaster('master resigned (priority 0)'), this.skewMs());

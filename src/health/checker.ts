@@ -34,6 +34,8 @@ export class Checker {
   failures = 0;
   lastDetail = 'not run yet';
   lastChange: number;
+  /** Milliseconds the last probe took (0 before the first). */
+  lastDurationMs = 0;
   private hasRun = false;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -77,6 +79,7 @@ export class Checker {
   async step(): Promise<number> {
     const t0 = this.deps.now();
     const o = await this.deps.probe(this.target, this.spec);
+    this.lastDurationMs = this.deps.now() - t0;
     this.deps.onProbe?.(this, o, this.deps.now() - t0);
     // A checker stopped while its probe ran (server removed on reload) reports nothing.
     if (this.stopped) return 0;

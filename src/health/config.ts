@@ -5,7 +5,7 @@
  */
 import type { FwdName, ProtoName } from '../control/command';
 
-export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
+export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'SMTP_CHECK' | 'DNS_CHECK' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
 /** Parameters every checker has (keepalived check_api.c defaults). */
 export interface CheckCommon {
@@ -24,8 +24,10 @@ export interface CheckCommon {
   delayBeforeRetryMs: number;
   /** delay_loop: pause between probes while nothing fails. */
   delayLoopMs: number;
-  /** warmup: the first probe starts after a random delay in [0, warmup]. */
+  /** warmup: the first probe starts after a random delay in [0, warmup] (keepalived's default: delay_loop). */
   warmupMs: number;
+  /** alpha: the checker starts failed until its first passing probe (checker, real or virtual server level). */
+  alpha?: boolean;
 }
 
 /** One url block of HTTP_GET: all urls of a checker must pass. */
@@ -41,7 +43,18 @@ export interface HttpUrl {
 }
 
 export interface TcpCheck extends CheckCommon { kind: 'TCP_CHECK' }
-export interface HttpCheck extends CheckCommon { kind: 'HTTP_GET'; urls: HttpUrl[]; virtualhost?: string }
+/** HTTP_GET, and SSL_GET (the same over TLS, keepalived check_ssl.c). */
+export interface HttpCheck extends CheckCommon {
+  kind: 'HTTP_GET' | 'SSL_GET';
+  urls: HttpUrl[];
+  /** Host header when the url has none: the checker's, the real server's, the virtual server's. */
+  virtualhost?: string;
+  /** http_protocol: 1.0 (default), 1.0C (1.0 with Connection: close), 1.1 (with Connection: close). */
+  protocol?: '1.0' | '1.0C' | '1.1';
+  /** SSL_GET enable_sni: SNI is the url's virtualhost, else this (checker's, else virtual server's). */
+  enableSni?: boolean;
+  sniHost?: string;
+}
 export interface UdpCheck extends CheckCommon {
   kind: 'UDP_CHECK';
   /** payload: bytes sent (hex in the config); default one zero byte. */
@@ -60,7 +73,21 @@ export interface MiscCheck extends CheckCommon {
   dynamic: boolean;
 }
 
-export type CheckSpec = TcpCheck | HttpCheck | UdpCheck | PingCheck | MiscCheck;
+/** SMTP_CHECK (keepalived check_smtp.c): greeting 220, `HELO helo_name` answered 250, QUIT. */
+export interface SmtpCheck extends CheckCommon {
+  kind: 'SMTP_CHECK';
+  /** helo_name; keepalived's default smtpchecker.keepalived.org. */
+  heloName: string;
+}
+
+/** DNS_CHECK (keepalived check_dns.c): a UDP query for name/type; passes on a reply with RCODE 0. */
+export interface DnsCheck extends CheckCommon {
+  kind: 'DNS_CHECK';
+  name: string;
+  type: string;
+}
+
+export type CheckSpec = TcpCheck | HttpCheck | SmtpCheck | DnsCheck | UdpCheck | PingCheck | MiscCheck;
 
 export interface RealServerSpec {
   addr: string;
@@ -74,6 +101,12 @@ export interface RealServerSpec {
   notifyUp?: string;
   notifyDown?: string;
   checks: CheckSpec[];
+  /** alpha at real_server level (else the virtual server's). */
+  alpha?: boolean;
+  /** A checker lvsd does not implement (FILE_CHECK, ...): the server is never given traffic. */
+  heldDown?: string;
+  /** FILE:LINE of its real_server line, for logs. */
+  where?: string;
 }
 
 export interface VirtualServerSpec {
@@ -94,15 +127,21 @@ export interface VirtualServerSpec {
   quorumUp?: string;
   quorumDown?: string;
   reals: RealServerSpec[];
+  /** FILE:LINE of its virtual_server line, for logs. */
+  where?: string;
 }
 
-/** Defaults of keepalived 2.x (keepalived.conf(5)). */
+/**
+ * Defaults of keepalived 2.2 (check_data.c, check_api.c): connect_timeout 5 s, delay_loop 60 s,
+ * retry 1 (MISC_CHECK 0), delay_before_retry 1 s (HTTP_GET/SSL_GET 3 s), warmup = delay_loop.
+ * The keepalived.conf reader applies them; these are the values of a TCP_CHECK with none set.
+ */
 export const CHECK_DEFAULTS = {
   connectTimeoutMs: 5000,
   retry: 1,
   delayBeforeRetryMs: 1000,
   delayLoopMs: 60000,
-  warmupMs: 0,
+  warmupMs: 60000,
 } as const;
 
 export function vsKey(vs: { proto: ProtoName; addr: string; port: number }): string {

@@ -13,6 +13,11 @@
  *   or kept at weight 0 under inhibit_on_failure).
  * - apply() with a new configuration changes only what differs: services and servers that
  *   stay keep their table entries (so their connections) and their checkers' state.
+ * - A change the table refuses at run time is logged and counted (`refusedChanges`), never
+ *   thrown: a verdict arrives from a timer, where an exception would end lvsd. The
+ *   keepalived.conf loader validates every change this manager can make (validate.ts), so a
+ *   refusal means the table was changed behind its back (lvsadm).
+ * - A real server marked heldDown (a checker lvsd does not implement) is never alive.
  */
 import { spawn } from 'node:child_process';
 import type { CheckServiceInfo, Command, DestInfo, DestSpec, Result, ServiceKey } from '../control/command';
@@ -57,14 +62,17 @@ function keyOf(vs: VirtualServerSpec): ServiceKey {
   return { proto: vs.proto, addr: vs.addr, port: vs.port };
 }
 
+/** Same checkers (so the server keeps its checkers and their state across a reload). */
 function sameChecks(a: RealServerSpec, b: RealServerSpec): boolean {
-  return JSON.stringify(a.checks) === JSON.stringify(b.checks);
+  return a.heldDown === b.heldDown && JSON.stringify(a.checks) === JSON.stringify(b.checks);
 }
 
 export class HealthManager {
   private readonly vss = new Map<string, VsState>();
   private readonly deps: CheckerDeps;
   private readonly runScript: (cmd: string) => void;
+  /** Table changes refused at run time (logged each). */
+  refusedChanges = 0;
 
   constructor(private readonly table: TableApi, private readonly log: Log, opts: ManagerOptions = {}) {
     const deps = opts.deps ?? DEFAULT_DEPS;
@@ -83,9 +91,8 @@ export class HealthManager {
 
   /**
    * Makes the running configuration `specs`: services and servers are added, edited or
-   * removed as needed, then the checkers of new servers start. Throws (with the table as
-   * the failing batch left it: each service's change is one atomic batch) on a command the
-   * table refuses.
+   * removed as needed, then the checkers of new servers start. A batch the table refuses is
+   * logged and counted (each service's change is one atomic batch), never thrown.
    */
   apply(specs: VirtualServerSpec[]): void {
     const next = new Map(specs.map((s) => [vsKey(s), s]));
@@ -93,7 +100,7 @@ export class HealthManager {
       if (next.has(k)) continue;
       this.stopVs(st);
       this.vss.delete(k);
-      this.table.handle([{ op: 'delete-service', service: keyOf(st.spec) }]);
+      this.handle(st.spec, [{ op: 'delete-service', service: keyOf(st.spec) }]);
       this.log.info({ service: k }, 'virtual server removed from the configuration');
     }
     for (const [k, spec] of next) {
@@ -132,11 +139,13 @@ export class HealthManager {
   }
 
   private makeRs(st: VsState, spec: RealServerSpec): RsState {
-    const rs: RsState = { spec, checkers: [], alive: !st.spec.alpha || spec.checks.length === 0 };
+    const rs: RsState = { spec, checkers: [], alive: false };
     const target = { addr: spec.addr, port: spec.port };
     for (const cs of spec.checks) {
-      rs.checkers.push(new Checker(cs, target, !st.spec.alpha, (c) => this.checkerChanged(st, rs, c), this.deps));
+      const alpha = cs.alpha ?? spec.alpha ?? st.spec.alpha;
+      rs.checkers.push(new Checker(cs, target, !alpha, (c) => this.checkerChanged(st, rs, c), this.deps));
     }
+    rs.alive = HealthManager.alive(rs);
     return rs;
   }
 
@@ -150,7 +159,7 @@ export class HealthManager {
   }
 
   private static alive(rs: RsState): boolean {
-    return rs.checkers.every((c) => c.state === 'up');
+    return rs.spec.heldDown === undefined && rs.checkers.every((c) => c.state === 'up');
   }
 
   private static weight(rs: RsState): number {
@@ -205,16 +214,27 @@ export class HealthManager {
     st.sorryActive = useSorry;
     const cmds = this.diff(st, desired);
     if (cmds.length === 0) return;
-    try {
-      this.table.handle(cmds);
+    if (this.handle(vs, cmds)) {
       for (const c of cmds) {
         if (c.op === 'add-server' || c.op === 'edit-server' || c.op === 'delete-server') {
           this.log.info({ service: k, op: c.op, dest: `${c.dest.addr}:${c.dest.port}`, weight: (c.dest as DestSpec).weight }, 'table updated');
         }
       }
+    }
+  }
+
+  /** Applies one atomic batch; a refusal is logged and counted, and the table stays as it was. */
+  private handle(vs: VirtualServerSpec, cmds: Command[]): boolean {
+    try {
+      this.table.handle(cmds);
+      return true;
     } catch (err) {
-      this.log.error({ err, service: k }, 'applying health verdicts failed');
-      throw err;
+      this.refusedChanges++;
+      this.log.error({
+        service: vsKey(vs), where: vs.where, error: (err as Error).message, refused: this.refusedChanges,
+        cmds: cmds.map((c) => c.op + ('dest' in c ? ` ${c.dest.addr}:${c.dest.port}` : '')),
+      }, 'table refused a health-check change; the table stays as it was');
+      return false;
     }
   }
 
@@ -283,6 +303,15 @@ export class HealthManager {
         }
       }
       out.push(info);
+    }
+    return out;
+  }
+
+  /** Every checker with its virtual and real server, read-only (metrics). */
+  checkers(): Array<{ vs: VirtualServerSpec; dest: string; checker: Readonly<Checker> }> {
+    const out: Array<{ vs: VirtualServerSpec; dest: string; checker: Readonly<Checker> }> = [];
+    for (const st of this.vss.values()) {
+      for (const [rk, rs] of st.reals) for (const c of rs.checkers) out.push({ vs: st.spec, dest: rk, checker: c });
     }
     return out;
   }

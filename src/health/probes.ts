@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { fetchUrl } from './http-fetch';
 import { csumFinish, csumPartial } from '../wire/checksum';
-import type { CheckSpec, HttpCheck, HttpUrl, MiscCheck, UdpCheck } from './config';
+import type { CheckSpec, DnsCheck, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from './config';
+import { buildDnsQuery, dnsReplyRcode } from './dns-query';
 
 export interface ProbeOutcome {
   ok: boolean;
@@ -73,37 +75,20 @@ export function judgeUrl(url: HttpUrl, status: number, body: Buffer): ProbeOutco
   return pass(`${url.path}: HTTP ${status}`);
 }
 
-const HTTP_MAX_RESPONSE = 1 << 20;
-
-function httpOne(t: ProbeTarget, c: HttpCheck, url: HttpUrl): Promise<ProbeOutcome> {
-  return new Promise((resolve) => {
-    const s = connect(t, c);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const timer = setTimeout(() => done(failed(`${url.path}: timeout`)), c.connectTimeoutMs);
-    function done(o: ProbeOutcome): void {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(o);
-    }
-    const host = url.virtualhost ?? c.virtualhost ?? t.addr;
-    s.once('connect', () => {
-      s.write(`GET ${url.path} HTTP/1.0\r\nUser-Agent: lvsd-healthcheck\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+async function httpOne(t: ProbeTarget, c: HttpCheck, url: HttpUrl): Promise<ProbeOutcome> {
+  try {
+    const r = await fetchUrl({
+      addr: t.addr, port: t.port, path: url.path, host: url.virtualhost ?? c.virtualhost, protocol: c.protocol,
+      tls: c.kind === 'SSL_GET', servername: c.enableSni ? (url.virtualhost ?? c.sniHost) : undefined,
+      bindIp: c.bindIp, bindPort: c.bindPort, timeoutMs: c.connectTimeoutMs,
     });
-    s.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > HTTP_MAX_RESPONSE) done(failed(`${url.path}: response larger than ${HTTP_MAX_RESPONSE} bytes`));
-      else chunks.push(d);
-    });
-    s.once('end', () => {
-      const r = parseHttpResponse(Buffer.concat(chunks));
-      done(r ? judgeUrl(url, r.status, r.body) : failed(`${url.path}: malformed HTTP response`));
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => done(failed(`${url.path}: ${err.code ?? err.message}`)));
-  });
+    return judgeUrl(url, r.status, r.body);
+  } catch (err) {
+    return failed(`${url.path}: ${(err as Error).message}`);
+  }
 }
 
-/** HTTP_GET: every url answers as expected. */
+/** HTTP_GET and SSL_GET: every url answers as expected. */
 export async function probeHttp(t: ProbeTarget, c: HttpCheck): Promise<ProbeOutcome> {
   let last = failed('no url');
   for (const url of c.urls) {
@@ -111,6 +96,56 @@ export async function probeHttp(t: ProbeTarget, c: HttpCheck): Promise<ProbeOutc
     if (!last.ok) return last;
   }
   return last;
+}
+
+/**
+ * SMTP_CHECK (keepalived check_smtp.c): the greeting's status must be 220, the answer to
+ * `HELO helo_name` 250 (a status is three digits followed by a space or the end of the line,
+ * so a multi-line `220-` reply fails as in keepalived), then QUIT and its reply line. One
+ * connect_timeout for the whole dialogue; lines longer than 512 bytes fail.
+ */
+export function probeSmtp(t: ProbeTarget, c: SmtpCheck): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const s = connect(t, c);
+    let buf = '';
+    let step: 'greeting' | 'helo' | 'quit' = 'greeting';
+    let finished = false;
+    const timer = setTimeout(() => done(failed(`timeout waiting for the ${step} reply`)), c.connectTimeoutMs);
+    function done(o: ProbeOutcome): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve(o);
+    }
+    const status = (line: string): number => (/^\d{3}( |$)/.test(line) ? Number(line.slice(0, 3)) : -1);
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      buf += d;
+      for (;;) {
+        const eol = buf.indexOf('\n');
+        if (eol < 0) {
+          if (buf.length > 512) done(failed('SMTP line longer than 512 bytes'));
+          return;
+        }
+        const line = buf.slice(0, eol).replace(/\r$/, '');
+        buf = buf.slice(eol + 1);
+        if (step === 'greeting') {
+          if (status(line) !== 220) return done(failed(`bad greeting: ${line.slice(0, 80)}`));
+          step = 'helo';
+          s.write(`HELO ${c.heloName}\r\n`);
+        } else if (step === 'helo') {
+          if (status(line) !== 250) return done(failed(`bad HELO response: ${line.slice(0, 80)}`));
+          step = 'quit';
+          s.write('QUIT\r\n');
+        } else {
+          return done(pass('SMTP HELO 250'));
+        }
+      }
+    });
+    s.once('end', () => done(step === 'quit' ? pass('SMTP HELO 250') : failed(`connection closed before the ${step} reply`)));
+    s.once('error', (err: NodeJS.ErrnoException) => done(failed(err.code ?? err.message)));
+  });
 }
 
 /**
@@ -137,6 +172,36 @@ export function probeUdp(t: ProbeTarget, c: UdpCheck): Promise<ProbeOutcome> {
         s.send(c.payload, (err) => {
           if (err) done(failed((err as NodeJS.ErrnoException).code ?? err.message));
         });
+      });
+    };
+    if (c.bindIp !== undefined || c.bindPort !== undefined) s.bind({ address: c.bindIp, port: c.bindPort }, go);
+    else go();
+  });
+}
+
+/** DNS_CHECK: the query to the target over UDP; a matching reply with RCODE 0 within connect_timeout. */
+export function probeDns(t: ProbeTarget, c: DnsCheck): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const query = buildDnsQuery(c.name, c.type, Math.floor(Math.random() * 0x10000));
+    const s = dgram.createSocket('udp4');
+    let finished = false;
+    const timer = setTimeout(() => done(failed('no DNS reply')), c.connectTimeoutMs);
+    function done(o: ProbeOutcome): void {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      try { s.close(); } catch { /* already closed */ }
+      resolve(o);
+    }
+    s.on('error', (err: NodeJS.ErrnoException) => done(failed(err.code ?? err.message)));
+    s.on('message', (m: Buffer) => {
+      const rc = dnsReplyRcode(query, m);
+      if (rc === undefined) return;
+      done(rc === 0 ? pass(`DNS ${c.name} ${c.type}: NOERROR`) : failed(`DNS ${c.name} ${c.type}: rcode ${rc}`));
+    });
+    const go = (): void => {
+      s.connect(t.port, t.addr, () => {
+        s.send(query, (err) => { if (err) done(failed((err as NodeJS.ErrnoException).code ?? err.message)); });
       });
     };
     if (c.bindIp !== undefined || c.bindPort !== undefined) s.bind({ address: c.bindIp, port: c.bindPort }, go);
@@ -248,7 +313,10 @@ export function runProbe(t: ProbeTarget, c: CheckSpec): Promise<ProbeOutcome> {
   const target = { addr: c.connectIp ?? t.addr, port: c.connectPort ?? t.port };
   switch (c.kind) {
     case 'TCP_CHECK': return probeTcp(target, c);
-    case 'HTTP_GET': return probeHttp(target, c);
+    case 'HTTP_GET':
+    case 'SSL_GET': return probeHttp(target, c);
+    case 'SMTP_CHECK': return probeSmtp(target, c);
+    case 'DNS_CHECK': return probeDns(target, c);
     case 'UDP_CHECK': return probeUdp(target, c);
     case 'PING_CHECK': return probePing(target, c);
     case 'MISC_CHECK': return probeMisc(c);

@@ -1,18 +1,35 @@
 /**
- * Kernel state owned by lvsd: the routing table and policy rules that steer virtual
- * service traffic and NAT replies into the TUN device, and the sysctls the datapath needs.
+ * Kernel state owned by lvsd: the routing table, the nftables sets and policy rules that
+ * steer virtual service traffic and NAT replies into the TUN device, and the sysctls the
+ * datapath needs.
  *
- * Rule layout (lower preference = consulted first):
+ * Steering is by set membership, not by one policy rule per service (the kernel walks policy
+ * rules linearly: 100,000 rules took minutes to load, a set of 100,000 elements under a
+ * second). One nftables table, ip lvsd_TABLE, marks packets at prerouting (and locally
+ * generated ones at output) by looking them up in its sets:
  *
- *   pref PREF_SERVICE  to VIP ipproto P dport VPORT  lookup TABLE   one per virtual service
- *   pref PREF_LOCAL    lookup local                                 the local rule, moved from 0
- *   pref PREF_REPLY    from RIP ipproto P sport RPORT lookup TABLE  one per NAT real server
- *   pref PREF_REPLY    to VIP ipproto icmp lookup TABLE             one per VIP
- *   pref PREF_REPLY    from RIP ipproto icmp lookup TABLE           one per NAT real server address
+ *   set svc       VIP . proto . VPORT   → SERVICE_MARK   one element per virtual service
+ *   set svc_any   VIP . proto           → SERVICE_MARK   port-0 (all ports) services
+ *   set reply     RIP . proto . RPORT   → REPLY_MARK     one element per NAT real server
+ *   set reply_any RIP . proto           → REPLY_MARK     NAT real servers of port-0 services
+ *   set icmp_to   VIP   (ICMP to it)    → REPLY_MARK     one element per VIP
+ *   set icmp_from RIP   (ICMP from it)  → REPLY_MARK     one element per NAT real server address
+ *   frag-needed about the director's IPIP packets → TUNNEL_ICMP_MARK
+ *
+ * and a few policy rules send the marks into the TUN (lower preference = consulted first):
+ *
  *   pref PREF_FWMARK   fwmark M lookup TABLE+k                       one per firewall-mark service
  *   pref PREF_TUNNEL_ICMP fwmark TUNNEL_ICMP_MARK lookup TABLE       while tunnel real servers exist
+ *   pref PREF_SERVICE  fwmark SERVICE_MARK lookup TABLE
+ *   pref PREF_LOCAL    lookup local                                 the local rule, moved from 0
+ *   pref PREF_REPLY    fwmark REPLY_MARK lookup TABLE
  *   table TABLE:       default dev TUN
  *   table TABLE+k:     default dev TUN_M                             the mark's own TUN device
+ *
+ * A later mark in the chain overrides an earlier one, so the chain orders them as the rules
+ * are: reply marks first, then service marks, then the tunnel mark. The table and the two
+ * mark rules exist while something is steered (the first element creates them, the last
+ * one removes them).
  *
  * A TUN read carries no skb mark, so a firewall-mark service (-f M) gets a TUN device of its
  * own (src/ipvs/fwmark.ts) and the mark is known from the device. Its rule precedes the
@@ -37,14 +54,27 @@
  * rule, ahead of the local table, steers them into the TUN, where lvsd translates them for the
  * client (src/ipvs/icmp.ts). Pings and every other ICMP to the director stay local.
  *
+ * Start-up (setup) is synchronous; afterwards every change is queued (src/host/batch.ts):
+ * applied in order by asynchronous `nft -f -` and `ip -batch -` runs, consecutive set
+ * elements merged into one statement, failures logged and reported to the command that
+ * caused them (settled()). Adding an element that exists is no error, so re-adding what a
+ * lost state file forgot works.
+ *
  * Everything changed is recorded in a state file before it is changed; a start after a
- * crash reads that file and undoes the stale state first.
+ * crash reads that file and undoes the stale state first; SIGTERM undoes it (teardown), the
+ * local rule back at preference 0 included.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { IpvsError } from '../ipvs/errors';
 import { ipToString } from '../ipvs/types';
+import { KernelQueue, type BatchRunner } from './batch';
 import { RefCounts } from './refcount';
+import { ip, nft, readSysctl, ruleExists, tryIp, writeSysctl } from './startup';
+
+export { ip, readSysctl, writeSysctl } from './startup';
 
 export const PREF_FWMARK = 90;
 export const PREF_TUNNEL_ICMP = 95;
@@ -61,6 +91,8 @@ export interface PlumbingOptions {
    * forwards what lvsd writes (Documentation/networking/scaling.rst). Empty = leave it.
    */
   rpsCpus?: string;
+  /** Runs the queued batches (tests pass a recorder); default nft/ip child processes. */
+  runner?: BatchRunner;
 }
 
 interface PlumbingState {
@@ -70,7 +102,9 @@ interface PlumbingState {
   sysctls: Record<string, string>;
   /** Firewall-mark rules and their tables (absent in state files of older versions). */
   fwmarks?: Array<{ mark: number; table: number }>;
-  /** The nftables table that marks frag-needed about the director's IPIP packets, if any. */
+  /** The steering table (nftables), while it exists. */
+  nftTable?: string;
+  /** Older versions: a table for frag-needed about IPIP packets only. */
   tunnelIcmp?: { nftTable: string; mark: number };
 }
 
@@ -79,21 +113,56 @@ export function tunnelIcmpMark(table: number): number {
   return (0x4c560000 | (table & 0xffff)) >>> 0;
 }
 
-/** The nftables ruleset that marks them (nft -f input). */
-export function tunnelIcmpRuleset(nftTable: string, mark: number): string {
-  // The quoted IPv4 header starts 8 bytes into the ICMP header: its protocol byte is at
-  // transport offset 17 (bit 136).
-  return `table ip ${nftTable} {
-  chain prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    fib daddr type local icmp type destination-unreachable icmp code frag-needed @th,136,8 4 meta mark set 0x${mark.toString(16)}
-  }
-}
-`;
+/** Mark of packets to a virtual service: "LS" and the table number. */
+export function serviceMark(table: number): number {
+  return (0x4c530000 | (table & 0xffff)) >>> 0;
 }
 
-function nft(args: string[], input?: string): void {
-  execFileSync('nft', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: 5000 });
+/** Mark of NAT replies and ICMP for the director: "LR" and the table number. */
+export function replyMark(table: number): number {
+  return (0x4c520000 | (table & 0xffff)) >>> 0;
+}
+
+function hex(n: number): string {
+  return '0x' + (n >>> 0).toString(16);
+}
+
+/**
+ * The steering table (nft -f input): created afresh, so a stale copy of a crashed instance
+ * (or a lost state file) is replaced, not merged.
+ */
+export function steeringRuleset(nftTable: string, table: number): string {
+  const s = hex(serviceMark(table));
+  const r = hex(replyMark(table));
+  const t = hex(tunnelIcmpMark(table));
+  // The quoted IPv4 header of an ICMP error starts 8 bytes into the ICMP header: its protocol
+  // byte is at transport offset 17 (bit 136).
+  return `add table ip ${nftTable}
+delete table ip ${nftTable}
+table ip ${nftTable} {
+  set svc { type ipv4_addr . inet_proto . inet_service; }
+  set svc_any { type ipv4_addr . inet_proto; }
+  set reply { type ipv4_addr . inet_proto . inet_service; }
+  set reply_any { type ipv4_addr . inet_proto; }
+  set icmp_to { type ipv4_addr; }
+  set icmp_from { type ipv4_addr; }
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    ip saddr . meta l4proto . th sport @reply meta mark set ${r}
+    ip saddr . meta l4proto @reply_any meta mark set ${r}
+    meta l4proto icmp ip daddr @icmp_to meta mark set ${r}
+    meta l4proto icmp ip saddr @icmp_from meta mark set ${r}
+    ip daddr . meta l4proto . th dport @svc meta mark set ${s}
+    ip daddr . meta l4proto @svc_any meta mark set ${s}
+    fib daddr type local icmp type destination-unreachable icmp code frag-needed @th,136,8 4 meta mark set ${t}
+  }
+  chain output {
+    type route hook output priority mangle; policy accept;
+    meta l4proto icmp ip daddr @icmp_to meta mark set ${r}
+    ip daddr . meta l4proto . th dport @svc meta mark set ${s}
+    ip daddr . meta l4proto @svc_any meta mark set ${s}
+  }
+}`;
 }
 
 export interface Logger {
@@ -101,53 +170,91 @@ export interface Logger {
   warn(obj: object, msg?: string): void;
 }
 
-/** Runs ip(8); throws with its stderr on failure. */
-export function ip(args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function tryIp(args: string[]): boolean {
-  try {
-    ip(args);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sysctlPath(key: string): string {
-  return '/proc/sys/' + key.replace(/\./g, '/');
-}
-
-/** A sysctl's value (dotted name), or undefined when it does not exist. */
-export function readSysctl(key: string): string | undefined {
-  try {
-    return readFileSync(sysctlPath(key), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Sets a sysctl (dotted name); false when it cannot be written. */
-export function writeSysctl(key: string, value: string): boolean {
-  try {
-    writeFileSync(sysctlPath(key), value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function protoWord(proto: number): string {
   return proto === 6 ? 'tcp' : proto === 17 ? 'udp' : String(proto);
 }
 
+/** One step of undoing a state file: a command, or the question whether local is at pref 0. */
+type UndoStep =
+  | { tool: 'ip' | 'nft'; args: string[] }
+  | { sysctl: string; value: string }
+  | { localAtZero: true };
+
+/**
+ * What undoing `st` takes, in order; each step's outcome (success, or the answer) is passed
+ * back. One list for the synchronous recovery at start and the asynchronous teardown.
+ */
+function* undoSteps(st: PlumbingState): Generator<UndoStep, void, boolean> {
+  for (const t of [st.nftTable, st.tunnelIcmp?.nftTable]) {
+    if (t !== undefined) yield { tool: 'nft', args: ['delete', 'table', 'ip', t] };
+  }
+  for (const f of st.fwmarks ?? []) {
+    yield { tool: 'ip', args: ['rule', 'del', ...fwmarkRuleArgs(f.mark, f.table)] };
+    yield { tool: 'ip', args: ['route', 'flush', 'table', String(f.table)] };
+  }
+  // Every rule that looks up the table (older versions had one per service).
+  for (let i = 0; i < 100000; i++) {
+    if (!(yield { tool: 'ip', args: ['rule', 'del', 'table', String(st.table)] })) break;
+  }
+  yield { tool: 'ip', args: ['route', 'flush', 'table', String(st.table)] };
+  if (st.movedLocal) {
+    if (!(yield { localAtZero: true })) yield { tool: 'ip', args: ['rule', 'add', 'pref', '0', 'lookup', 'local'] };
+    yield { tool: 'ip', args: ['rule', 'del', 'pref', String(PREF_LOCAL), 'lookup', 'local'] };
+  }
+  for (const [k, v] of Object.entries(st.sysctls)) yield { sysctl: k, value: v };
+}
+
+function runStepSync(s: UndoStep): boolean {
+  if ('localAtZero' in s) return ruleExists(0, 'local');
+  if ('sysctl' in s) return writeSysctl(s.sysctl, s.value);
+  if (s.tool === 'ip') return tryIp(s.args);
+  try {
+    nft(s.args);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function execOk(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 30000 }, (err, out) => resolve({ ok: !err, out: out ?? '' }));
+  });
+}
+
+async function runStepAsync(s: UndoStep): Promise<boolean> {
+  if ('localAtZero' in s) {
+    const r = await execOk('ip', ['-j', 'rule', 'show']);
+    try {
+      return r.ok && (JSON.parse(r.out) as Array<{ priority: number; table?: string }>)
+        .some((x) => x.priority === 0 && x.table === 'local');
+    } catch {
+      return false;
+    }
+  }
+  if ('sysctl' in s) {
+    try {
+      await writeFile('/proc/sys/' + s.sysctl.replace(/\./g, '/'), s.value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return (await execOk(s.tool, s.args)).ok;
+}
+
 export class Plumbing {
   private readonly refs = new RefCounts<string>();
+  /** Keys in refs whose kernel state needs the steering table. */
+  private steered = 0;
   private state: PlumbingState;
+  private readonly queue: KernelQueue;
+  private readonly nftTable: string;
 
   constructor(private readonly opts: PlumbingOptions, private readonly log: Logger) {
     this.state = { table: opts.table, tun: opts.tun, movedLocal: false, sysctls: {} };
+    this.queue = new KernelQueue(log, opts.runner);
+    this.nftTable = `lvsd_${opts.table}`;
   }
 
   /** Removes what a previous instance left after a crash (per its state file). */
@@ -161,44 +268,34 @@ export class Plumbing {
       return;
     }
     log.warn({ stateFile }, 'cleaning up after an unclean stop');
-    Plumbing.undo(st);
+    const steps = undoSteps(st);
+    for (let s = steps.next(); !s.done; s = steps.next(runStepSync(s.value)));
     unlinkSync(stateFile);
   }
 
-  private static undo(st: PlumbingState): void {
-    if (st.tunnelIcmp) {
-      try {
-        nft(['delete', 'table', 'ip', st.tunnelIcmp.nftTable]);
-      } catch {
-        /* already gone */
-      }
-    }
-    for (const f of st.fwmarks ?? []) {
-      tryIp(['rule', 'del', ...fwmarkRuleArgs(f.mark, f.table)]);
-      tryIp(['route', 'flush', 'table', String(f.table)]);
-    }
-    for (let i = 0; i < 10000 && tryIp(['rule', 'del', 'table', String(st.table)]); i++);
-    tryIp(['route', 'flush', 'table', String(st.table)]);
-    if (st.movedLocal) {
-      if (!ruleExists(0, 'local')) tryIp(['rule', 'add', 'pref', '0', 'lookup', 'local']);
-      tryIp(['rule', 'del', 'pref', String(PREF_LOCAL), 'lookup', 'local']);
-    }
-    for (const [k, v] of Object.entries(st.sysctls)) writeSysctl(k, v);
+  private snapshot(): string {
+    return JSON.stringify(this.state);
   }
 
-  private save(): void {
+  /** Start-up only: writes the state file now. */
+  private saveSync(): void {
     mkdirSync(dirname(this.opts.stateFile), { recursive: true });
     const tmp = this.opts.stateFile + '.tmp';
-    writeFileSync(tmp, JSON.stringify(this.state));
+    writeFileSync(tmp, this.snapshot(), { mode: 0o600 });
     renameSync(tmp, this.opts.stateFile);
   }
 
-  private setSysctl(key: string, value: string, restore: boolean): void {
+  /** Queues a write of the state file as it is now, ahead of the changes queued after it. */
+  private save(): void {
+    this.queue.file(this.opts.stateFile, this.snapshot());
+  }
+
+  private setSysctlSync(key: string, value: string, restore: boolean): void {
     const old = readSysctl(key);
     if (old === undefined) return;
     if (restore && !(key in this.state.sysctls)) {
       this.state.sysctls[key] = old;
-      this.save();
+      this.saveSync();
     }
     if (old !== value && !writeSysctl(key, value)) this.log.warn({ key, value }, 'cannot set sysctl');
   }
@@ -206,22 +303,25 @@ export class Plumbing {
   /** Brings the TUN device up and installs the table, the moved local rule and sysctls. */
   setup(): void {
     const { tun, table } = this.opts;
-    this.save();
-    this.setSysctl('net.ipv4.ip_forward', '1', true);
-    this.setSysctl(`net.ipv6.conf.${tun}.disable_ipv6`, '1', false);
+    // The local rule is put back at preference 0 on teardown even when this start finds it
+    // moved already (a crashed instance whose state file is lost).
+    this.state.movedLocal = true;
+    this.saveSync();
+    this.setSysctlSync('net.ipv4.ip_forward', '1', true);
+    this.setSysctlSync(`net.ipv6.conf.${tun}.disable_ipv6`, '1', false);
     // Packets written into the TUN carry client sources and, for NAT replies, a VIP source
     // that may be local to the director; IPIP packets carry the director's own address. The
     // TUN has no address, and with rp_filter 2 the kernel (fib_validate_source) rejects a
     // local source on an interface without one: no reverse-path check, accept_local on.
-    this.setSysctl(`net.ipv4.conf.${tun}.rp_filter`, '0', false);
+    this.setSysctlSync(`net.ipv4.conf.${tun}.rp_filter`, '0', false);
     // The kernel applies max(conf.all, conf.<dev>): a global setting overrides the device's.
     const allRp = readSysctl('net.ipv4.conf.all.rp_filter');
     if (allRp !== undefined && allRp !== '0') {
       this.log.warn({ 'net.ipv4.conf.all.rp_filter': allRp },
         `net.ipv4.conf.all.rp_filter=${allRp} overrides ${tun}'s 0: packets lvsd writes may be dropped as martians`);
     }
-    this.setSysctl(`net.ipv4.conf.${tun}.accept_local`, '1', false);
-    this.setSysctl(`net.ipv4.conf.${tun}.send_redirects`, '0', false);
+    this.setSysctlSync(`net.ipv4.conf.${tun}.accept_local`, '1', false);
+    this.setSysctlSync(`net.ipv4.conf.${tun}.send_redirects`, '0', false);
     ip(['link', 'set', 'dev', tun, 'up']);
     if (this.opts.rpsCpus) {
       const f = `/sys/class/net/${tun}/queues/rx-0/rps_cpus`;
@@ -231,36 +331,63 @@ export class Plumbing {
         this.log.warn({ file: f, err: (err as Error).message }, 'cannot set receive packet steering');
       }
     }
+    // Rules and the steering table a crashed instance left without a state file.
+    for (let i = 0; i < 100000 && tryIp(['rule', 'del', 'table', String(table)]); i++);
+    try {
+      nft(['delete', 'table', 'ip', this.nftTable]);
+    } catch {
+      /* none */
+    }
     ip(['route', 'replace', 'default', 'dev', tun, 'table', String(table)]);
     if (!ruleExists(PREF_LOCAL, 'local')) ip(['rule', 'add', 'pref', String(PREF_LOCAL), 'lookup', 'local']);
-    if (ruleExists(0, 'local')) {
-      this.state.movedLocal = true;
-      this.save();
-      ip(['rule', 'del', 'pref', '0', 'lookup', 'local']);
-    }
+    if (ruleExists(0, 'local')) ip(['rule', 'del', 'pref', '0', 'lookup', 'local']);
     this.log.info({ tun, table }, 'kernel plumbing installed');
   }
 
-  private rule(add: boolean, key: string, args: string[]): void {
+  /** The first steered element creates the steering table and its rules; the last removes them. */
+  private steer(delta: 1 | -1): void {
+    const table = this.opts.table;
+    if (delta === 1 && this.steered++ === 0) {
+      this.state.nftTable = this.nftTable;
+      this.save();
+      this.queue.tool('nft', steeringRuleset(this.nftTable, table));
+      this.queue.tool('ip', ['rule', 'add', ...markRuleArgs(PREF_SERVICE, serviceMark(table), table)].join(' '));
+      this.queue.tool('ip', ['rule', 'add', ...markRuleArgs(PREF_REPLY, replyMark(table), table)].join(' '));
+    } else if (delta === -1 && --this.steered === 0) {
+      this.queue.tool('ip', ['rule', 'del', ...markRuleArgs(PREF_SERVICE, serviceMark(table), table)].join(' '));
+      this.queue.tool('ip', ['rule', 'del', ...markRuleArgs(PREF_REPLY, replyMark(table), table)].join(' '));
+      this.queue.tool('nft', `delete table ip ${this.nftTable}`);
+      this.state.nftTable = undefined;
+      this.save();
+    }
+  }
+
+  /** Adds or deletes one element of a steering set (refcounted by key). */
+  private element(add: boolean, set: string, elem: string): void {
+    const key = set + ' ' + elem;
     if (add) {
-      if (this.refs.add(key)) ip(['rule', 'add', ...args, 'lookup', String(this.opts.table)]);
+      if (!this.refs.add(key)) return;
+      this.steer(1);
+      this.queue.tool('nft', `add element ip ${this.nftTable} ${set} { ${elem} }`,
+        { group: `add element ip ${this.nftTable} ${set}`, item: elem });
     } else if (this.refs.drop(key)) {
-      tryIp(['rule', 'del', ...args, 'lookup', String(this.opts.table)]);
+      this.queue.tool('nft', `delete element ip ${this.nftTable} ${set} { ${elem} }`,
+        { group: `delete element ip ${this.nftTable} ${set}`, item: elem });
+      this.steer(-1);
     }
   }
 
   /** Steers proto traffic to vaddr:vport into the TUN (refcounted). */
   serviceRule(add: boolean, proto: number, vaddr: number, vport: number): void {
-    const args = ['pref', String(PREF_SERVICE), 'to', `${ipToString(vaddr)}/32`, 'ipproto', protoWord(proto)];
-    if (vport !== 0) args.push('dport', String(vport));
-    this.rule(add, 'S' + args.join(' '), args);
+    const a = ipToString(vaddr);
+    if (vport !== 0) this.element(add, 'svc', `${a} . ${protoWord(proto)} . ${vport}`);
+    else this.element(add, 'svc_any', `${a} . ${protoWord(proto)}`);
     this.icmpRule(add, vaddr);
   }
 
   /** Steers ICMP addressed to vaddr into the TUN (refcounted per VIP). */
   icmpRule(add: boolean, vaddr: number): void {
-    const args = ['pref', String(PREF_REPLY), 'to', `${ipToString(vaddr)}/32`, 'ipproto', 'icmp'];
-    this.rule(add, 'I' + args.join(' '), args);
+    this.element(add, 'icmp_to', ipToString(vaddr));
   }
 
   /**
@@ -269,15 +396,14 @@ export class Plumbing {
    * ICMP it sends through the director (echo) is dropped and counted there.
    */
   icmpReplyRule(add: boolean, raddr: number): void {
-    const args = ['pref', String(PREF_REPLY), 'from', `${ipToString(raddr)}/32`, 'ipproto', 'icmp'];
-    this.rule(add, 'J' + args.join(' '), args);
+    this.element(add, 'icmp_from', ipToString(raddr));
   }
 
   /** Steers replies of a NAT real server into the TUN (refcounted). */
   replyRule(add: boolean, proto: number, raddr: number, rport: number): void {
-    const args = ['pref', String(PREF_REPLY), 'from', `${ipToString(raddr)}/32`, 'ipproto', protoWord(proto)];
-    if (rport !== 0) args.push('sport', String(rport));
-    this.rule(add, 'R' + args.join(' '), args);
+    const a = ipToString(raddr);
+    if (rport !== 0) this.element(add, 'reply', `${a} . ${protoWord(proto)} . ${rport}`);
+    else this.element(add, 'reply_any', `${a} . ${protoWord(proto)}`);
   }
 
   /**
@@ -292,8 +418,8 @@ export class Plumbing {
     if (!add) {
       if (at < 0) return;
       const { table } = list[at];
-      tryIp(['rule', 'del', ...fwmarkRuleArgs(mark, table)]);
-      tryIp(['route', 'flush', 'table', String(table)]);
+      this.queue.tool('ip', ['rule', 'del', ...fwmarkRuleArgs(mark, table)].join(' '));
+      this.queue.tool('ip', `route flush table ${table}`);
       list.splice(at, 1);
       this.save();
       return;
@@ -303,61 +429,73 @@ export class Plumbing {
     while (list.some((f) => f.table === table)) table++;
     list.push({ mark, table });
     this.save();
-    this.setSysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1', false);
-    this.setSysctl(`net.ipv4.conf.${dev}.rp_filter`, '0', false);
-    this.setSysctl(`net.ipv4.conf.${dev}.accept_local`, '1', false);
-    this.setSysctl(`net.ipv4.conf.${dev}.send_redirects`, '0', false);
-    ip(['link', 'set', 'dev', dev, 'up']);
-    ip(['route', 'replace', 'default', 'dev', dev, 'table', String(table)]);
-    ip(['rule', 'add', ...fwmarkRuleArgs(mark, table)]);
-    this.log.info({ mark, dev, table }, 'firewall-mark route installed');
+    this.queue.sysctl(`net.ipv6.conf.${dev}.disable_ipv6`, '1');
+    this.queue.sysctl(`net.ipv4.conf.${dev}.rp_filter`, '0');
+    this.queue.sysctl(`net.ipv4.conf.${dev}.accept_local`, '1');
+    this.queue.sysctl(`net.ipv4.conf.${dev}.send_redirects`, '0');
+    this.queue.tool('ip', `link set dev ${dev} up`);
+    this.queue.tool('ip', `route replace default dev ${dev} table ${table}`);
+    this.queue.tool('ip', ['rule', 'add', ...fwmarkRuleArgs(mark, table)].join(' '));
+    this.queue.call(() => this.log.info({ mark, dev, table }, 'firewall-mark route installed'));
   }
 
   /**
    * Steers frag-needed about the director's own IPIP packets into the TUN (refcounted per
-   * tunnel real server; see the header). Without nft(8) the errors stay with the kernel and
-   * a warning says so.
+   * tunnel real server; see the header): the steering table marks them, the rule at
+   * PREF_TUNNEL_ICMP exists while tunnel real servers do.
    */
   tunnelIcmp(add: boolean): void {
     const table = this.opts.table;
     if (add) {
       if (!this.refs.add('T')) return;
-      const st = { nftTable: `lvsd_${table}`, mark: tunnelIcmpMark(table) };
-      this.state.tunnelIcmp = st;
-      this.save();
-      try {
-        nft(['-f', '-'], tunnelIcmpRuleset(st.nftTable, st.mark));
-        ip(['rule', 'add', ...tunnelIcmpRuleArgs(st.mark, table)]);
-        this.log.info({ nftTable: st.nftTable, mark: st.mark }, 'frag-needed about IPIP packets steered into the TUN');
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message.split('\n')[0] },
-          'cannot steer frag-needed about IPIP packets into the TUN; the kernel keeps them');
-        this.dropTunnelIcmp();
-      }
+      this.steer(1);
+      this.queue.tool('ip', ['rule', 'add', ...tunnelIcmpRuleArgs(tunnelIcmpMark(table), table)].join(' '));
+      this.queue.call(() => this.log.info({ nftTable: this.nftTable, mark: tunnelIcmpMark(table) },
+        'frag-needed about IPIP packets steered into the TUN'));
       return;
     }
-    if (this.refs.drop('T')) this.dropTunnelIcmp();
+    if (!this.refs.drop('T')) return;
+    this.queue.tool('ip', ['rule', 'del', ...tunnelIcmpRuleArgs(tunnelIcmpMark(table), table)].join(' '));
+    this.steer(-1);
   }
 
-  private dropTunnelIcmp(): void {
-    const st = this.state.tunnelIcmp;
-    if (!st) return;
-    tryIp(['rule', 'del', ...tunnelIcmpRuleArgs(st.mark, this.opts.table)]);
-    try {
-      nft(['delete', 'table', 'ip', st.nftTable]);
-    } catch {
-      /* never created */
+  /** The sequence number of the next queued change (for settled). */
+  mark(): number {
+    return this.queue.mark();
+  }
+
+  /** Resolves once every change queued so far is applied, with the failures of those since `from`. */
+  settled(from?: number): Promise<Error[]> {
+    return this.queue.settled(from);
+  }
+
+  /**
+   * Runs a control command's table change `fn`; when it queued kernel changes, answers once
+   * they are applied, and fails with their errors (the table change itself stands: the
+   * service is configured, its steering is what failed).
+   */
+  async applied<T>(fn: () => T): Promise<T> {
+    const from = this.queue.mark();
+    const result = fn();
+    if (this.queue.mark() === from) return result;
+    const errs = await this.queue.settled(from);
+    if (errs.length > 0) {
+      throw new IpvsError('EKERNEL', `kernel plumbing failed: ${errs[0].message.split('\n')[0]}`
+        + (errs.length > 1 ? ` (and ${errs.length - 1} more)` : ''));
     }
-    this.state.tunnelIcmp = undefined;
-    this.save();
+    return result;
   }
 
-  /** Undoes everything setup() and the rules did. Idempotent. */
-  teardown(): void {
-    Plumbing.undo(this.state);
+  /** Undoes everything setup() and the rules did, after the queued changes. Idempotent. */
+  async teardown(): Promise<void> {
+    await this.queue.settled();
+    const steps = undoSteps(this.state);
+    for (let s = steps.next(); !s.done; s = steps.next(await runStepAsync(s.value)));
     this.refs.clear();
+    this.steered = 0;
+    this.state = { table: this.opts.table, tun: this.opts.tun, movedLocal: false, sysctls: {} };
     try {
-      unlinkSync(this.opts.stateFile);
+      await unlink(this.opts.stateFile);
     } catch {
       /* already gone */
     }
@@ -365,19 +503,14 @@ export class Plumbing {
   }
 }
 
+function markRuleArgs(pref: number, mark: number, table: number): string[] {
+  return ['pref', String(pref), 'fwmark', `${hex(mark)}/0xffffffff`, 'lookup', String(table)];
+}
+
 function tunnelIcmpRuleArgs(mark: number, table: number): string[] {
-  return ['pref', String(PREF_TUNNEL_ICMP), 'fwmark', `0x${mark.toString(16)}/0xffffffff`, 'lookup', String(table)];
+  return markRuleArgs(PREF_TUNNEL_ICMP, mark, table);
 }
 
 function fwmarkRuleArgs(mark: number, table: number): string[] {
   return ['pref', String(PREF_FWMARK), 'fwmark', String(mark >>> 0), 'lookup', String(table)];
-}
-
-function ruleExists(pref: number, table: string): boolean {
-  try {
-    const rules = JSON.parse(ip(['-j', 'rule', 'show'])) as Array<{ priority: number; table?: string }>;
-    return rules.some((r) => r.priority === pref && r.table === table);
-  } catch {
-    return false;
-  }
 }

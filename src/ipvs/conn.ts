@@ -39,6 +39,15 @@
  * words are adjacent; here the client address and port are separated by the fixed virtual
  * address. Chains are bounded in expectation only.
  *
+ * Address filters. Each index keeps a counting filter over the one address its keys share
+ * among few values: the in-index over virtual addresses, the out-index over real-server
+ * addresses (ADDR_FILTER counters each, addressed by a multiplicative hash of the address,
+ * counting the live entries whose address hashes there). A lookup whose address counts zero
+ * cannot match and returns without touching a bucket: a reply from a real server skips the
+ * in-index, a client's packet without an entry skips the out-index. The counters are small
+ * and stay in cache, where a bucket head of a large table is a cache miss. A collision only
+ * means the bucket is read, as without the filter.
+ *
  * Expiry. A hashed timer wheel (./timer-wheel.ts) over the same ids: O(1) per arm and
  * per expiry, and precision of one tick (default 1 s): an entry is removed by the first
  * expire(now) at or after its expiry time plus one tick, never before its expiry time.
@@ -49,7 +58,7 @@
 
 import { randomInt } from 'node:crypto';
 import { TimerWheel } from './timer-wheel';
-import { murmurBlock, murmurFinal } from './murmur';
+import { murmurBlock, murmurMix } from './murmur';
 
 /** Connection flags (a subset of IP_VS_CONN_F_*, renumbered to fit a byte). */
 /** Replies bypass the director (tunnel, DR, local): TCP uses the INPUT-ONLY table. */
@@ -88,6 +97,14 @@ const NIL = -1;
 const MAX_BUCKETS = 1 << 30;
 /** Old-index buckets moved into the doubled index per insert while a rehash is under way. */
 const REHASH_STEP = 8;
+/** Counters of each address filter (a power of two; ADDR_FILTER_BITS bits of the hash). */
+const ADDR_FILTER_BITS = 12;
+const ADDR_FILTER = 1 << ADDR_FILTER_BITS;
+
+/** Filter slot of an address (Fibonacci hashing: the top bits of address × 2^32/φ). */
+function addrSlot(addr: number): number {
+  return Math.imul(addr, 0x9e3779b1) >>> (32 - ADDR_FILTER_BITS);
+}
 
 type Column = Uint8Array | Uint16Array | Uint32Array | Int32Array;
 type ColumnCtor<T extends Column> = { new (buf: ArrayBuffer): T; new (n: number): T; BYTES_PER_ELEMENT: number };
@@ -138,9 +155,10 @@ export class ConnTable {
   private flagsA: Uint8Array;
   private fwdA: Uint8Array;
   private usedA: Uint8Array;
-  private caddrA: Uint32Array;
-  private vaddrA: Uint32Array;
-  private daddrA: Uint32Array;
+  /** Addresses as int32 (the packet path's form, src/wire/ipv4.ts); accessors give both forms. */
+  private caddrA: Int32Array;
+  private vaddrA: Int32Array;
+  private daddrA: Int32Array;
   private cportA: Uint16Array;
   private vportA: Uint16Array;
   private dportA: Uint16Array;
@@ -151,6 +169,11 @@ export class ConnTable {
   /** Chain link of the in-index; for a free id, the next free id. */
   private inNext: Int32Array;
   private outNext: Int32Array;
+  /** TCP: next sequence number expected from the client / the real server (./proto/tcp.ts RST window). */
+  private seqInA: Uint32Array;
+  private seqOutA: Uint32Array;
+  /** Bit 0: seqInA learnt, bit 1: seqOutA learnt. */
+  private seqSeenA: Uint8Array;
 
   private inHeads: Int32Array;
   private outHeads: Int32Array;
@@ -161,6 +184,9 @@ export class ConnTable {
   private oldMask = 0;
   /** Old buckets below this have been moved. */
   private moved = 0;
+  /** Live entries per filter slot of their virtual address (in-index) and real server (out-index). */
+  private readonly vaddrCount = new Int32Array(ADDR_FILTER);
+  private readonly daddrCount = new Int32Array(ADDR_FILTER);
 
   private readonly wheel: TimerWheel;
   /** The id whose onExpire callback is running, until the callback removes it. */
@@ -189,9 +215,9 @@ export class ConnTable {
     this.flagsA = column(Uint8Array, c, m);
     this.fwdA = column(Uint8Array, c, m);
     this.usedA = column(Uint8Array, c, m);
-    this.caddrA = column(Uint32Array, c, m);
-    this.vaddrA = column(Uint32Array, c, m);
-    this.daddrA = column(Uint32Array, c, m);
+    this.caddrA = column(Int32Array, c, m);
+    this.vaddrA = column(Int32Array, c, m);
+    this.daddrA = column(Int32Array, c, m);
     this.cportA = column(Uint16Array, c, m);
     this.vportA = column(Uint16Array, c, m);
     this.dportA = column(Uint16Array, c, m);
@@ -200,6 +226,9 @@ export class ConnTable {
     this.ctlA = column(Int32Array, c, m);
     this.inNext = column(Int32Array, c, m);
     this.outNext = column(Int32Array, c, m);
+    this.seqInA = column(Uint32Array, c, m);
+    this.seqOutA = column(Uint32Array, c, m);
+    this.seqSeenA = column(Uint8Array, c, m);
     this.wheel = new TimerWheel(c, { tickMs: opts.tickMs, slots: opts.wheelSlots });
     this.fireBound = (id: number) => this.fire(id);
   }
@@ -232,6 +261,7 @@ export class ConnTable {
       this.vportA.byteLength + this.dportA.byteLength + this.destA.byteLength +
       this.svcA.byteLength + this.ctlA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
       this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength +
+      this.vaddrCount.byteLength + this.daddrCount.byteLength +
       (this.oldInHeads?.byteLength ?? 0) + (this.oldOutHeads?.byteLength ?? 0);
   }
 
@@ -247,7 +277,7 @@ export class ConnTable {
     let h = murmurBlock(this.seed, a1);
     h = murmurBlock(h, a2);
     h = murmurBlock(h, (p1 << 16) | p2);
-    return murmurFinal(h ^ proto ^ 12);
+    return murmurMix(h ^ proto ^ 12);
   }
 
   /** Bucket of an in-key in the in-index (for tests of the hash distribution). */
@@ -260,10 +290,11 @@ export class ConnTable {
     return this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
   }
 
-  /** The entry for a packet from a client, or -1. */
+  /** The entry for a packet from a client, or -1. Addresses as uint32 or int32. */
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    caddr >>>= 0;
-    vaddr >>>= 0;
+    caddr |= 0;
+    vaddr |= 0;
+    if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     let i = this.inHeads[h & this.bmask];
     while (i !== NIL) {
@@ -287,8 +318,9 @@ export class ConnTable {
    * without F_DEAD, or -1. Templates share the in-index with connections.
    */
   lookupTemplate(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    caddr >>>= 0;
-    vaddr >>>= 0;
+    caddr |= 0;
+    vaddr |= 0;
+    if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
     const h = this.hash(proto, caddr, cport, vaddr, vport);
     for (let pass = 0; pass < 2; pass++) {
       const heads = pass === 0 ? this.inHeads : this.oldInHeads;
@@ -306,8 +338,9 @@ export class ConnTable {
 
   /** The entry for a NAT reply from real server daddr:dport to client caddr:cport, or -1. */
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
-    daddr >>>= 0;
-    caddr >>>= 0;
+    daddr |= 0;
+    caddr |= 0;
+    if (this.daddrCount[addrSlot(daddr)] === 0) return NIL;
     const h = this.hash(proto, daddr, dport, caddr, cport);
     let i = this.outHeads[h & this.bmask];
     while (i !== NIL) {
@@ -337,6 +370,14 @@ export class ConnTable {
     state: number, timeoutSec: number, now: number,
   ): number {
     if (this.live >= this.maxConns) return NIL;
+    // The keys as the columns store them (unlinkIndexes and migrate hash them from the columns).
+    proto &= 0xff;
+    caddr |= 0;
+    vaddr |= 0;
+    daddr |= 0;
+    cport &= 0xffff;
+    vport &= 0xffff;
+    dport &= 0xffff;
     let id = this.freeHead;
     if (id !== NIL) {
       this.freeHead = this.inNext[id];
@@ -344,6 +385,18 @@ export class ConnTable {
       if (this.hwm === this.cap) this.grow();
       id = this.hwm++;
     }
+    this.live++;
+    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
+    if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
+      this.startRehash((this.bmask + 1) * 2);
+    }
+    // Both bucket heads are read before the entry is written: in a large table the out-index
+    // head is a cache miss (the in-index one was just read by lookupIn), and the stores
+    // below proceed while it is outstanding.
+    const bi = this.hash(proto, caddr, cport, vaddr, vport) & this.bmask;
+    const bo = this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
+    const inHead = this.inHeads[bi];
+    const outHead = this.outHeads[bo];
     this.protoA[id] = proto;
     this.stateA[id] = state;
     this.flagsA[id] = flags;
@@ -358,23 +411,15 @@ export class ConnTable {
     this.destA[id] = destId;
     this.svcA[id] = svcId;
     this.ctlA[id] = NIL;
-    this.live++;
-    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
-    if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
-      this.startRehash((this.bmask + 1) * 2);
-    }
-    this.linkIndexes(id);
+    this.seqSeenA[id] = 0;
     this.wheel.arm(id, now, timeoutSec * 1000);
-    return id;
-  }
-
-  private linkIndexes(id: number): void {
-    const bi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]) & this.bmask;
-    this.inNext[id] = this.inHeads[bi];
+    this.inNext[id] = inHead;
     this.inHeads[bi] = id;
-    const bo = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]) & this.bmask;
-    this.outNext[id] = this.outHeads[bo];
+    this.outNext[id] = outHead;
     this.outHeads[bo] = id;
+    this.vaddrCount[addrSlot(vaddr)]++;
+    this.daddrCount[addrSlot(daddr)]++;
+    return id;
   }
 
   private unlinkIndexes(id: number): void {
@@ -386,6 +431,8 @@ export class ConnTable {
     if (!unlinkChain(this.outHeads, this.outNext, ho & this.bmask, id) && this.oldOutHeads !== null) {
       unlinkChain(this.oldOutHeads, this.outNext, ho & this.oldMask, id);
     }
+    this.vaddrCount[addrSlot(this.vaddrA[id])]--;
+    this.daddrCount[addrSlot(this.daddrA[id])]--;
   }
 
   /** Doubles the storage (bounded by maxConns): in place where buffers are resizable. */
@@ -396,9 +443,9 @@ export class ConnTable {
     this.flagsA = growColumn(this.flagsA, Uint8Array, c);
     this.fwdA = growColumn(this.fwdA, Uint8Array, c);
     this.usedA = growColumn(this.usedA, Uint8Array, c);
-    this.caddrA = growColumn(this.caddrA, Uint32Array, c);
-    this.vaddrA = growColumn(this.vaddrA, Uint32Array, c);
-    this.daddrA = growColumn(this.daddrA, Uint32Array, c);
+    this.caddrA = growColumn(this.caddrA, Int32Array, c);
+    this.vaddrA = growColumn(this.vaddrA, Int32Array, c);
+    this.daddrA = growColumn(this.daddrA, Int32Array, c);
     this.cportA = growColumn(this.cportA, Uint16Array, c);
     this.vportA = growColumn(this.vportA, Uint16Array, c);
     this.dportA = growColumn(this.dportA, Uint16Array, c);
@@ -407,6 +454,9 @@ export class ConnTable {
     this.ctlA = growColumn(this.ctlA, Int32Array, c);
     this.inNext = growColumn(this.inNext, Int32Array, c);
     this.outNext = growColumn(this.outNext, Int32Array, c);
+    this.seqInA = growColumn(this.seqInA, Uint32Array, c);
+    this.seqOutA = growColumn(this.seqOutA, Uint32Array, c);
+    this.seqSeenA = growColumn(this.seqSeenA, Uint8Array, c);
     this.wheel.grow(c);
     this.cap = c;
   }
@@ -536,11 +586,16 @@ export class ConnTable {
   flags(id: number): number { return this.flagsA[id]; }
   setFlags(id: number, f: number): void { this.flagsA[id] = f; }
   fwd(id: number): number { return this.fwdA[id]; }
-  caddr(id: number): number { return this.caddrA[id]; }
+  /** Addresses as uint32, for the control plane (listings, sync, hooks). */
+  caddr(id: number): number { return this.caddrA[id] >>> 0; }
   cport(id: number): number { return this.cportA[id]; }
-  vaddr(id: number): number { return this.vaddrA[id]; }
+  vaddr(id: number): number { return this.vaddrA[id] >>> 0; }
   vport(id: number): number { return this.vportA[id]; }
-  daddr(id: number): number { return this.daddrA[id]; }
+  daddr(id: number): number { return this.daddrA[id] >>> 0; }
+  /** The same addresses as int32, for the packet path (never a heap number). */
+  caddrI32(id: number): number { return this.caddrA[id]; }
+  vaddrI32(id: number): number { return this.vaddrA[id]; }
+  daddrI32(id: number): number { return this.daddrA[id]; }
   dport(id: number): number { return this.dportA[id]; }
   destId(id: number): number { return this.destA[id]; }
   /** A connection's controlling template id (-1 for none); a template's count of controlled connections. */
@@ -549,6 +604,14 @@ export class ConnTable {
   /** Rebinds the entry to another real server id (keys unchanged). */
   setDestId(id: number, destId: number): void { this.destA[id] = destId; }
   svcId(id: number): number { return this.svcA[id]; }
+  /** TCP sequence tracking: `out` selects the real server's side; seqSeen is 0 until learnt. */
+  seqNext(id: number, out: boolean): number { return out ? this.seqOutA[id] : this.seqInA[id]; }
+  seqSeen(id: number, out: boolean): number { return this.seqSeenA[id] & (out ? 2 : 1); }
+  setSeqNext(id: number, out: boolean, seq: number): void {
+    if (out) this.seqOutA[id] = seq;
+    else this.seqInA[id] = seq;
+    this.seqSeenA[id] |= out ? 2 : 1;
+  }
 
   /** Earliest time (ms, caller's clock) at which the entry may expire. */
   expiresAt(id: number): number {
@@ -581,6 +644,8 @@ export class ConnTable {
     this.usedA.fill(0, 0, this.hwm);
     this.inHeads.fill(NIL);
     this.outHeads.fill(NIL);
+    this.vaddrCount.fill(0);
+    this.daddrCount.fill(0);
     this.oldInHeads = null;
     this.oldOutHeads = null;
     this.wheel.reset(this.hwm);

@@ -13,12 +13,16 @@ export function murmurBlock(h: number, k: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** The finaliser (fmix32); returns an unsigned 32-bit value. */
-export function murmurFinal(h: number): number {
+/** The finaliser (fmix32) as int32: the packet path masks it, so it never needs a heap number. */
+export function murmurMix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
+}
+
+/** The finaliser (fmix32); returns an unsigned 32-bit value. */
+export function murmurFinal(h: number): number {
+  return murmurMix(h) >>> 0;
 }

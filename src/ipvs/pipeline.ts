@@ -10,19 +10,21 @@
  */
 import type { Device } from '../phy/device';
 import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../phy/device';
+// From the modules themselves, not ../wire/index: a re-export is a getter per access.
+import { natSetDstAddr, natSetDstPort, natSetSrcAddr, natSetSrcPort } from '../wire/checksum';
+import { buildIcmpError, ICMP_DEST_UNREACH, ICMP_ERROR_MAX_QUOTE, ICMP_PORT_UNREACH } from '../wire/icmp';
 import {
   DROP_FRAGMENT, WIRE_DROP_COUNT, WIRE_DROP_NAMES, WIRE_OK,
-  ipv4Check, ipv4HeaderLen, ipv4Proto, ipv4Src, ipv4Dst, ipv4TotalLen, isFragment,
-  tcpCheck, udpCheck, tcpFlags,
-  natSetDstAddr, natSetDstPort, natSetSrcAddr, natSetSrcPort,
-  buildIcmpError, ICMP_DEST_UNREACH, ICMP_ERROR_MAX_QUOTE, ICMP_PORT_UNREACH,
-} from '../wire/index';
+  ipv4Check, ipv4HeaderLen, ipv4Proto, ipv4SrcI32, ipv4DstI32, ipv4TotalLen, isFragment,
+} from '../wire/ipv4';
+import { tcpCheck, tcpFlags } from '../wire/tcp';
+import { udpCheck } from '../wire/udp';
 import { ConnTable, F_INACTIVE, F_NOOUTPUT, F_ONE_PACKET, F_TEMPLATE } from './conn';
 import { HalfOpenGuard } from './flood';
 import { type Knobs, createKnobs } from './knobs';
 import { Persistence } from './persist';
 import {
-  COUNT_TO_ACTIVE, COUNT_TO_INACTIVE, DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_SYN_RECV,
+  COUNT_TO_ACTIVE, COUNT_TO_INACTIVE, DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_SYN_RECV, tcpSeqAccept,
   TCP_S_TIME_WAIT, type TcpTimeouts, createTcpTimeouts, tcpSetState,
 } from './proto/tcp';
 import { UDP_S_NORMAL, type UdpTimeouts, createUdpTimeouts } from './proto/udp';
@@ -43,6 +45,7 @@ const PIPE_DROPS = [
   'fwd-unsupported', // the real server's forwarding method is not available here
   'icmp-budget', // no scratch slot left in this batch for an ICMP error
   'device-refused', // the device did not take the frame
+  'tcp-rst-window', // an RST far from the sequence space of its entry (src/ipvs/proto/tcp.ts)
 ] as const;
 
 export const DROP_NAMES: readonly string[] = [
@@ -219,8 +222,9 @@ export class Pipeline implements IcmpHost {
     const l4Bad = proto === IPPROTO_TCP ? tcpCheck(buf, l4Off, l4Len) : udpCheck(buf, l4Off, l4Len);
     if (l4Bad !== WIRE_OK) return l4Bad;
 
-    const saddr = ipv4Src(buf, ipOff);
-    const daddr = ipv4Dst(buf, ipOff);
+    // Addresses stay int32 on the packet path (src/wire/ipv4.ts); uint32 where they leave it.
+    const saddr = ipv4SrcI32(buf, ipOff);
+    const daddr = ipv4DstI32(buf, ipOff);
     const sport = (buf[l4Off] << 8) | buf[l4Off + 1];
     const dport = (buf[l4Off + 2] << 8) | buf[l4Off + 3];
     const flags = proto === IPPROTO_TCP ? tcpFlags(buf, l4Off) : 0;
@@ -253,27 +257,27 @@ export class Pipeline implements IcmpHost {
     if (id >= 0) return this.outbound(id, proto, ipOff, l4Off, flags, totalLen, partial, now);
 
     const svc = (this.fwmark !== 0 ? this.services.lookupFwmark(this.fwmark) : undefined) ??
-      this.services.lookup(proto, daddr, dport);
+      this.services.lookup(proto, daddr >>> 0, dport);
     if (!svc) return D.no_service;
     if (proto === IPPROTO_TCP && !isNewConn(flags) &&
         (this.knobs.sloppy_tcp === 0 || (flags & TCP_FLAG_RST) !== 0)) return D.no_conn;
 
     const pkt = this.pkt;
-    pkt.saddr = saddr;
+    pkt.saddr = saddr >>> 0;
     pkt.sport = sport;
-    pkt.daddr = daddr;
+    pkt.daddr = daddr >>> 0;
     pkt.dport = dport;
     if (proto === IPPROTO_TCP && this.halfOpen.full()) this.evictHalfOpen();
     const dest = svc.persistent !== 0 ? this.persist.schedule(svc, proto, pkt, now) : svc.sched.schedule(svc, pkt);
-    if (!dest) return this.portUnreachable(ipOff, totalLen, daddr);
+    if (!dest) return this.portUnreachable(ipOff, totalLen, daddr >>> 0);
     const fwd = dest.fwd;
     const ops = svc.ops && proto === IPPROTO_UDP;
     const timeout = proto === IPPROTO_TCP ? this.tcpTimeouts[TCP_S_SYN_RECV] : ops ? 0 : this.udpTimeouts[UDP_S_NORMAL];
     const cflags = F_INACTIVE | (fwd === FWD_MASQ ? 0 : F_NOOUTPUT) | (ops ? F_ONE_PACKET : 0);
-    id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
+    id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr | 0, dest.port || dport, fwd, cflags,
       dest.id, svc.id, 0, timeout, now);
     if (id < 0 && this.evictHalfOpen()) {
-      id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr, dest.port || dport, fwd, cflags,
+      id = conns.insert(proto, saddr, sport, daddr, dport, dest.addr | 0, dest.port || dport, fwd, cflags,
         dest.id, svc.id, 0, timeout, now);
     }
     if (id < 0) return D.conn_table_full;
@@ -293,10 +297,11 @@ export class Pipeline implements IcmpHost {
     const conns = this.conns;
     const dest = this.usableDest(id);
     if (dest === null) return this.noDest(id);
+    if (proto === IPPROTO_TCP && !tcpSeqAccept(conns, id, DIR_INPUT, this.dev.buf, ipOff, l4Off, totalLen, flags)) return D.tcp_rst_window;
     this.advance(id, dest, proto, DIR_INPUT, flags, now);
     this.account(id, dest, totalLen, false);
     const fwd = conns.fwd(id);
-    const daddr = conns.daddr(id);
+    const daddr = conns.daddrI32(id);
     if (fwd !== FWD_MASQ) return this.xmitBy(fwd, ipOff - this.dev.vnetHdrLen, ipOff, totalLen, daddr);
     const buf = this.dev.buf;
     natSetDstAddr(buf, ipOff, l4Off, proto, daddr, partial);
@@ -310,14 +315,15 @@ export class Pipeline implements IcmpHost {
     const conns = this.conns;
     const dest = this.usableDest(id);
     if (dest === null) return this.noDest(id);
+    if (proto === IPPROTO_TCP && !tcpSeqAccept(conns, id, DIR_OUTPUT, this.dev.buf, ipOff, l4Off, totalLen, flags)) return D.tcp_rst_window;
     this.advance(id, dest, proto, DIR_OUTPUT, flags, now);
     this.account(id, dest, totalLen, true);
     const buf = this.dev.buf;
-    natSetSrcAddr(buf, ipOff, l4Off, proto, conns.vaddr(id), partial);
+    natSetSrcAddr(buf, ipOff, l4Off, proto, conns.vaddrI32(id), partial);
     natSetSrcPort(buf, l4Off, proto, conns.vport(id), partial);
-    const caddr = conns.caddr(id);
+    const caddr = conns.caddrI32(id);
     if (this.sendDirect(ipOff, totalLen, caddr)) return QUEUED;
-    if (this.natDirect && this.route !== null && this.onNextHopMiss !== null) this.onNextHopMiss(caddr);
+    if (this.natDirect && this.route !== null && this.onNextHopMiss !== null) this.onNextHopMiss(caddr >>> 0);
     return 0;
   }
 
@@ -513,12 +519,17 @@ export class Pipeline implements IcmpHost {
 
   /** Advances connection expiry to `now` (call about once a second). */
   expire(now: number): number {
-    return this.conns.expire(now, (id) => {
-      // A template outlives its timer while it controls connections (ip_vs_conn_expire).
-      if ((this.conns.flags(id) & F_TEMPLATE) !== 0 && this.persist.keepTemplate(id, now)) return;
-      this.expireConn(id);
-    });
+    this.expireNow = now;
+    return this.conns.expire(now, this.onExpire);
   }
+
+  /** Clock of the expire() under way, for onExpire (one callback for all calls, no closure each). */
+  private expireNow = 0;
+  private readonly onExpire = (id: number): void => {
+    // A template outlives its timer while it controls connections (ip_vs_conn_expire).
+    if ((this.conns.flags(id) & F_TEMPLATE) !== 0 && this.persist.keepTemplate(id, this.expireNow)) return;
+    this.expireConn(id);
+  };
 
   dropCounts(): Record<string, number> {
     const out: Record<string, number> = {};

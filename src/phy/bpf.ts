@@ -6,7 +6,9 @@
 import { loadNative } from './native';
 
 /** enum bpf_prog_type, bpf_map_type, bpf_attach_type (include/uapi/linux/bpf.h). */
+export const BPF_PROG_TYPE_SOCKET_FILTER = 1;
 export const BPF_PROG_TYPE_SCHED_CLS = 3;
+export const BPF_MAP_TYPE_HASH = 1;
 export const BPF_MAP_TYPE_ARRAY = 2;
 /** tcx ingress hook (Linux 6.6): attached through a BPF link, detached when it closes. */
 export const BPF_TCX_INGRESS = 46;
@@ -20,6 +22,8 @@ interface BpfAddon {
   bpfProgLoad(progType: number, insns: Buffer, license: string, name: string): number;
   bpfMapCreate(mapType: number, keySize: number, valueSize: number, maxEntries: number, name: string): number;
   bpfMapLookup(fd: number, key: Buffer, value: Buffer): boolean;
+  bpfMapUpdate(fd: number, key: Buffer, value: Buffer): void;
+  bpfMapDelete(fd: number, key: Buffer): boolean;
   bpfLinkCreate(progFd: number, ifindex: number, attachType: number): number;
   bpfProgTestRun(progFd: number, dataIn: Buffer, dataOut: Buffer): { retval: number; size: number };
   bpfClose(fd: number): void;
@@ -42,7 +46,11 @@ export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
 type Size = 'b' | 'h' | 'w' | 'dw';
 
 const SIZE_BITS: Record<Size, number> = { w: 0x00, h: 0x08, b: 0x10, dw: 0x18 };
+const CLASS_LD = 0x00;
 const CLASS_LDX = 0x01;
+const CLASS_ALU = 0x04;
+const MODE_ABS = 0x20;
+const MODE_IND = 0x40;
 const CLASS_STX = 0x03;
 const CLASS_JMP = 0x05;
 const CLASS_JMP32 = 0x06;
@@ -52,6 +60,10 @@ const MODE_ATOMIC = 0xc0;
 const SRC_K = 0x00;
 const SRC_X = 0x08;
 const OP_ADD = 0x00;
+const OP_MUL = 0x20;
+const OP_LSH = 0x60;
+const OP_RSH = 0x70;
+const OP_MOD = 0x90;
 const OP_AND = 0x50;
 const OP_MOV = 0xb0;
 const OP_JA = 0x00;
@@ -105,6 +117,26 @@ export class BpfAsm {
 
   andImm(dst: Reg, imm: number): this {
     return this.op(CLASS_ALU64 | OP_AND | SRC_K, dst, 0, 0, imm);
+  }
+
+  /** dst = dst OP imm on the low 32 bits (the upper half is zeroed). */
+  alu32Imm(op: 'and' | 'mul' | 'lsh' | 'rsh' | 'mod' | 'mov', dst: Reg, imm: number): this {
+    const code = { and: OP_AND, mul: OP_MUL, lsh: OP_LSH, rsh: OP_RSH, mod: OP_MOD, mov: OP_MOV }[op];
+    return this.op(CLASS_ALU | code | SRC_K, dst, 0, 0, imm);
+  }
+
+  /**
+   * r0 = packet bytes [imm, imm+size) in network order converted to host order (legacy
+   * BPF_ABS load of socket filters: the context must be in r6; r1..r5 are clobbered; a load
+   * beyond the packet ends the program with return value 0).
+   */
+  ldAbs(size: 'b' | 'h' | 'w', imm: number): this {
+    return this.op(CLASS_LD | MODE_ABS | SIZE_BITS[size], 0, 0, 0, imm);
+  }
+
+  /** As ldAbs at offset src + imm. */
+  ldInd(size: 'b' | 'h' | 'w', src: Reg, imm: number): this {
+    return this.op(CLASS_LD | MODE_IND | SIZE_BITS[size], 0, src, 0, imm);
   }
 
   /** dst = *(size *)(src + off), zero-extended. */

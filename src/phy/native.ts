@@ -38,6 +38,11 @@ export interface NativeAddon {
    * buffer (SO_RCVBUFFORCE, else SO_RCVBUF). Read with readBatch (vnetHdrLen 0): one datagram
    * per slot, IPv4 header included. Polled, counted and closed like a TUN fd. */
   rawOpen(protocol: number, rcvbuf: number): number;
+  /** socket(AF_NETLINK, SOCK_RAW, protocol), O_NONBLOCK, O_CLOEXEC, bound to the legacy group
+   * bitmask `groups`; rcvbuf as rawOpen. readBatch (vnetHdrLen 0) returns one datagram per
+   * slot, writeBatch sends one message per frame to the kernel; a receive queue overrun is
+   * counted as read error ENOBUFS. */
+  netlinkOpen(protocol: number, groups: number, rcvbuf: number): number;
   /** Reads frames until EAGAIN or maxCount; frame i lands at i*slotSize+headroom and
    * lens[i] is its length minus vnetHdrLen. Throws only on inconsistent arguments. */
   readBatch(
@@ -57,6 +62,11 @@ export interface NativeAddon {
   stopPoll(fd: number): void;
   /** Stops polling and closes fd; throws EBADF for an fd the addon did not open. */
   close(fd: number): void;
+  /** A duplicate (O_CLOEXEC) of TUN queue fd, opened by any thread of this process, registered
+   * with this addon instance; offload re-applies TUNSETOFFLOAD to the queue. */
+  adopt(fd: number, offload: boolean): { fd: number; name: string };
+  /** TUNSETSTEERINGEBPF on the device of queue fd (progFd -1 detaches). */
+  setSteering(fd: number, progFd: number): void;
   stats(fd: number): NativeStats;
 }
 

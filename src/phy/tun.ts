@@ -71,6 +71,30 @@ export class TunDevice implements Device {
     return new TunDevice(addon, fd, name, readSlots, scratch, headroom, vnetHdr ? VNET_HDR_LEN : 0, offload);
   }
 
+  /**
+   * A queue of a multi-queue device opened elsewhere in this process (another thread): this
+   * device reads and writes its own duplicate of `fd`, so the queue (and its index) stays
+   * while the original is open, whatever happens to this thread. `vnetHdr` must match how
+   * the queue was opened.
+   */
+  static adopt(fd: number, opts: Omit<TunOpenOptions, 'name' | 'multiQueue'>): TunDevice {
+    const readSlots = opts.batch ?? DEFAULT_READ_SLOTS;
+    const scratch = opts.scratchSlots ?? DEFAULT_SCRATCH_SLOTS;
+    const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+    checkLayout(readSlots, scratch, headroom);
+    const vnetHdr = opts.vnetHdr ?? true;
+    const offload = opts.offload ?? vnetHdr;
+    const addon = loadNative();
+    const got = addon.adopt(fd, offload);
+    return new TunDevice(addon, got.fd, got.name, readSlots, scratch, headroom, vnetHdr ? VNET_HDR_LEN : 0, offload);
+  }
+
+  /** Attaches (progFd) or detaches (-1) the device's queue-steering eBPF program. */
+  setSteering(progFd: number): void {
+    if (this.fdNum < 0) throw new Error(`${this.name}: setSteering on a closed device`);
+    this.addon.setSteering(this.fdNum, progFd);
+  }
+
   /** The TUN file descriptor, -1 once closed. */
   get fd(): number {
     return this.fdNum;

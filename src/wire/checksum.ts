@@ -170,8 +170,9 @@ export function udpCsumReplace16(check: number, oldW: number, newW: number): num
 //   range the kernel will sum, so port setters leave the field untouched.
 // ---------------------------------------------------------------------------------------
 
-function readU32(buf: Uint8Array, o: number): number {
-  return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+/** The 32 bits at o as int32: an address compared and summed here never needs a heap number. */
+function readI32(buf: Uint8Array, o: number): number {
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
 }
 
 function writeU32(buf: Uint8Array, o: number, v: number): void {
@@ -198,7 +199,7 @@ const IP_DST = 16;
 function natSetAddr(buf: Uint8Array, ipOff: number, field: number, l4Off: number, proto: number,
   newAddr: number, l4Partial: boolean): void {
   const o = ipOff + field;
-  const oldAddr = readU32(buf, o);
+  const oldAddr = readI32(buf, o);
   if (oldAddr === newAddr) return;
   writeU32(buf, o, newAddr);
   writeU16(buf, ipOff + IP_CHECK, csumReplace32(readU16(buf, ipOff + IP_CHECK), oldAddr, newAddr));
@@ -226,16 +227,19 @@ function natSetPort(buf: Uint8Array, l4Off: number, field: number, proto: number
   writeU16(buf, c, proto === IPPROTO_UDP ? udpCsumReplace16(check, oldPort, newPort) : csumReplace16(check, oldPort, newPort));
 }
 
-/** Rewrites the IPv4 destination address (uint32 host order); see the contract above. */
+/**
+ * Rewrites the IPv4 destination address (host order, uint32 or its int32 bits: both are
+ * compared as int32); see the contract above.
+ */
 export function natSetDstAddr(buf: Uint8Array, ipOff: number, l4Off: number, proto: number,
   newAddr: number, l4Partial: boolean): void {
-  natSetAddr(buf, ipOff, IP_DST, l4Off, proto, newAddr >>> 0, l4Partial);
+  natSetAddr(buf, ipOff, IP_DST, l4Off, proto, newAddr | 0, l4Partial);
 }
 
-/** Rewrites the IPv4 source address (uint32 host order); see the contract above. */
+/** Rewrites the IPv4 source address (uint32 or int32, as natSetDstAddr); see the contract above. */
 export function natSetSrcAddr(buf: Uint8Array, ipOff: number, l4Off: number, proto: number,
   newAddr: number, l4Partial: boolean): void {
-  natSetAddr(buf, ipOff, IP_SRC, l4Off, proto, newAddr >>> 0, l4Partial);
+  natSetAddr(buf, ipOff, IP_SRC, l4Off, proto, newAddr | 0, l4Partial);
 }
 
 /**

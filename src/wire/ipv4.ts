@@ -22,7 +22,11 @@
  * Accessors take (buf, off) with off the first byte of the IP header; they do not check
  * bounds. Contract: after ipv4Check(buf, off, available) returns WIRE_OK, every accessor
  * here reads inside buf[off .. off+ipv4TotalLen), and the L4 header starts at
- * off + ipv4HeaderLen. Addresses are uint32 in host order (as src/ipvs/types.ts).
+ * off + ipv4HeaderLen. Addresses are uint32 in host order (as src/ipvs/types.ts), except
+ * from the *I32 getters of the packet path: the same 32 bits as a signed int32, which V8
+ * keeps in a register or a small integer where a uint32 of 2^31 and above (128.0.0.0 and
+ * up, 198.18.0.0/15 among them) would be boxed as a heap number. `a >>> 0` turns one into
+ * the other; setters and checksum helpers take either.
  */
 
 import { csumPartial, csumReplace16, ipv4HeaderChecksum } from './checksum';
@@ -180,6 +184,18 @@ export function ipv4Src(buf: Uint8Array, off: number): number {
 
 export function ipv4Dst(buf: Uint8Array, off: number): number {
   return readU32(buf, off + IPV4_OFF_DST);
+}
+
+/** The source address as int32 (the packet path's form; see the contract above). */
+export function ipv4SrcI32(buf: Uint8Array, off: number): number {
+  const o = off + IPV4_OFF_SRC;
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
+}
+
+/** The destination address as int32. */
+export function ipv4DstI32(buf: Uint8Array, off: number): number {
+  const o = off + IPV4_OFF_DST;
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import {
   completeChecksumFromVnet, gsoSupported, tcpHeadersLen, tcpSegmentCount, tcpWriteSegment, vnetGsoSize,
   vnetGsoType, vnetNeedsCsum,
 } from './gso';
+import { AddrMap } from './addr-map';
 import { type Transmitter, type TxQueue, X, XMIT_QUEUED } from './xmit';
 
 export const ETH_HDR_LEN = 14;
@@ -65,7 +66,7 @@ export function writeEthHeader(buf: Uint8Array, off: number, dst: Uint8Array, sr
 
 export class RouteXmit implements Transmitter {
   private readonly ports: Port[] = [];
-  private readonly neigh = new Map<number, Neighbour>();
+  private readonly neigh = new AddrMap<Neighbour>();
   private buf: Buffer | undefined;
   /** Frames the sockets refused, in total. */
   sendFailures = 0;
@@ -89,15 +90,15 @@ export class RouteXmit implements Transmitter {
     const port = this.ports.findIndex((p) => p.sink.name === sinkName);
     if (port < 0) throw new Error(`no AF_PACKET socket on ${sinkName}`);
     if (mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
-    this.neigh.set(rip >>> 0, { port, mac: new Uint8Array(mac) });
+    this.neigh.set(rip, { port, mac: new Uint8Array(mac) });
   }
 
   deleteNeighbour(rip: number): void {
-    this.neigh.delete(rip >>> 0);
+    this.neigh.delete(rip);
   }
 
   neighbour(rip: number): { sink: string; mac: Uint8Array } | undefined {
-    const n = this.neigh.get(rip >>> 0);
+    const n = this.neigh.get(rip);
     return n && { sink: this.ports[n.port].sink.name, mac: n.mac };
   }
 

@@ -25,15 +25,23 @@
  * Path MTU (RFC 2003 §5.1, ip_vs_xmit.c ensure_mtu_is_adequate): a DF packet that exceeds the
  * route MTU towards the real server once 20 bytes are added is dropped and answered with ICMP
  * fragmentation-needed carrying MTU-20, from the address the client sent to (the VIP).
+ *
+ * Learnt path MTU (learnMtu, from a frag-needed about the director's own IPIP packets) is kept
+ * apart from the route MTU, as the kernel keeps a PMTU exception beside the route
+ * (net/ipv4/route.c __ip_rt_update_pmtu): a reported MTU below net.ipv4.route.min_pmtu (552 by
+ * default) is raised to it, so a forged frag-needed cannot shrink the tunnel to 68 bytes; a
+ * learnt MTU is forgotten net.ipv4.route.mtu_expires (600 s by default) after it was learnt, and
+ * the route MTU applies again. Both sysctls are read once, when the transmitter is created.
  */
+import { readFileSync } from 'node:fs';
 import { VNET_GSO_NONE } from '../phy/device';
 import { IPPROTO_IPIP } from '../ipvs/types';
-import { ipv4HeaderChecksum } from '../wire/checksum';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../wire/icmp';
 import {
   completeChecksumFromVnet, gsoSupported, tcpHeadersLen, tcpSegmentCount, tcpWriteSegment, vnetGsoSize,
   vnetGsoType, vnetNeedsCsum,
 } from './gso';
+import { AddrMap } from './addr-map';
 import { type Transmitter, type TxQueue, X, XMIT_QUEUED } from './xmit';
 import { ETH_HDR_LEN } from './dr';
 
@@ -42,6 +50,35 @@ export const IPIP_HDR_LEN = 20;
 export const TUNNEL_TTL = 64;
 /** Route MTU assumed when none was configured for a real server (Ethernet). */
 export const DEFAULT_MTU = 1500;
+
+/** net.ipv4.route.min_pmtu and mtu_expires defaults (Documentation/networking/ip-sysctl.rst). */
+export const DEFAULT_MIN_PMTU = 552;
+export const DEFAULT_MTU_EXPIRES_SEC = 600;
+
+/** How learnt path MTUs are bounded and aged. */
+export interface PmtuPolicy {
+  /** Floor of a learnt MTU (bytes). */
+  minPmtu: number;
+  /** Lifetime of a learnt MTU (ms). */
+  expiresMs: number;
+}
+
+function sysctlInt(path: string, dflt: number): number {
+  try {
+    const v = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(v) && v > 0 ? v : dflt;
+  } catch {
+    return dflt;
+  }
+}
+
+/** The kernel's policy of this network namespace (start-up only: synchronous reads of /proc). */
+export function kernelPmtuPolicy(): PmtuPolicy {
+  return {
+    minPmtu: Math.min(DEFAULT_MTU, Math.max(68, sysctlInt('/proc/sys/net/ipv4/route/min_pmtu', DEFAULT_MIN_PMTU))),
+    expiresMs: sysctlInt('/proc/sys/net/ipv4/route/mtu_expires', DEFAULT_MTU_EXPIRES_SEC) * 1000,
+  };
+}
 
 /** Room a direct transmitter needs in front of the outer header: virtio_net_hdr + Ethernet. */
 const DIRECT_ROOM = 10 + ETH_HDR_LEN;
@@ -66,8 +103,6 @@ export function writeIpipHeader(buf: Uint8Array, off: number, src: number, dst: 
   buf[off + 7] = 0;
   buf[off + 8] = TUNNEL_TTL;
   buf[off + 9] = IPPROTO_IPIP;
-  buf[off + 10] = 0;
-  buf[off + 11] = 0;
   buf[off + 12] = src >>> 24;
   buf[off + 13] = src >>> 16;
   buf[off + 14] = src >>> 8;
@@ -76,7 +111,13 @@ export function writeIpipHeader(buf: Uint8Array, off: number, src: number, dst: 
   buf[off + 17] = dst >>> 16;
   buf[off + 18] = dst >>> 8;
   buf[off + 19] = dst;
-  const c = ipv4HeaderChecksum(buf, off, IPIP_HDR_LEN);
+  // RFC 1071 over the ten header words, summed from the values rather than read back
+  // (the checksum word counts as zero); ten 16-bit words cannot carry beyond two folds.
+  let sum = (0x4500 | (tos & 0xff)) + (totalLen & 0xffff) + (id & 0xffff) + (df ? IP_DF << 8 : 0) +
+    ((TUNNEL_TTL << 8) | IPPROTO_IPIP) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
   buf[off + 10] = c >>> 8;
   buf[off + 11] = c;
 }
@@ -87,9 +128,12 @@ function u32(buf: Uint8Array, o: number): number {
 
 export class TunnelXmit implements Transmitter {
   /** Director address towards each real server (the route's preferred source). */
-  private readonly srcByRip = new Map<number, number>();
+  private readonly srcByRip = new AddrMap<number>();
   /** Route MTU towards each real server. */
-  private readonly mtuByRip = new Map<number, number>();
+  private readonly mtuByRip = new AddrMap<number>();
+  /** Learnt path MTU towards a real server and when it is forgotten (clock ms). */
+  private readonly learntMtu = new Map<number, number>();
+  private readonly learntUntil = new Map<number, number>();
   private ipId = 0;
   /**
    * AF_PACKET output towards real servers on a directly attached LAN (the direct-routing
@@ -98,6 +142,12 @@ export class TunnelXmit implements Transmitter {
   direct: Transmitter | null = null;
   /** Frames handed to `direct`. */
   directFrames = 0;
+
+  constructor(
+    readonly pmtu: PmtuPolicy = kernelPmtuPolicy(),
+    /** Milliseconds clock (monotonic), read only while some learnt MTU exists. */
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   /** Sets the outer source address and the route MTU used for real server rip. */
   setRoute(rip: number, src: number, mtu = DEFAULT_MTU): void {
@@ -108,18 +158,51 @@ export class TunnelXmit implements Transmitter {
   deleteRoute(rip: number): void {
     this.srcByRip.delete(rip >>> 0);
     this.mtuByRip.delete(rip >>> 0);
+    this.learntMtu.delete(rip >>> 0);
+    this.learntUntil.delete(rip >>> 0);
   }
 
-  /** The configured source and MTU towards rip, or undefined. */
+  /** The configured source and route MTU towards rip, or undefined. */
   route(rip: number): { src: number; mtu: number } | undefined {
     const src = this.srcByRip.get(rip >>> 0);
     return src === undefined ? undefined : { src, mtu: this.mtuByRip.get(rip >>> 0) ?? DEFAULT_MTU };
   }
 
+  /**
+   * A frag-needed reported `mtu` on the path to rip: below the route MTU it is remembered,
+   * raised to pmtu.minPmtu, for pmtu.expiresMs (each report restarts the lifetime). Returns
+   * the MTU now in force, or undefined when rip has no route.
+   */
+  learnMtu(rip: number, mtu: number): number | undefined {
+    const r = rip >>> 0;
+    const route = this.mtuByRip.get(r);
+    if (route === undefined || !Number.isFinite(mtu)) return undefined;
+    const m = Math.max(this.pmtu.minPmtu, Math.floor(mtu));
+    if (m >= route) return this.pathMtu(r);
+    this.learntMtu.set(r, m);
+    this.learntUntil.set(r, this.clock() + this.pmtu.expiresMs);
+    return m;
+  }
+
+  /** MTU used towards rip: the unexpired learnt one, else the route's. */
+  pathMtu(rip: number): number {
+    const r = rip >>> 0;
+    const route = this.mtuByRip.get(r) ?? DEFAULT_MTU;
+    if (this.learntMtu.size === 0) return route;
+    const l = this.learntMtu.get(r);
+    if (l === undefined) return route;
+    if (this.clock() >= (this.learntUntil.get(r) as number)) {
+      this.learntMtu.delete(r);
+      this.learntUntil.delete(r);
+      return route;
+    }
+    return l < route ? l : route;
+  }
+
   xmit(q: TxQueue, frame: number, ipOff: number, totalLen: number, daddr: number): number {
     const src = this.srcByRip.get(daddr);
     if (src === undefined) return X.tunnel_no_source;
-    const mtu = this.mtuByRip.get(daddr) ?? DEFAULT_MTU;
+    const mtu = this.pathMtu(daddr);
     const dev = q.dev;
     const buf = dev.buf;
     const vl = dev.vnetHdrLen;
@@ -163,7 +246,9 @@ export class TunnelXmit implements Transmitter {
   private emit(q: TxQueue, outer: number, len: number, rip: number, eligible: boolean): void {
     const vl = q.dev.vnetHdrLen;
     const f = outer - vl;
-    if (vl !== 0) q.dev.buf.fill(0, f, outer);
+    // A loop: Buffer.fill's argument checks cost more than ten stores.
+    const buf = q.dev.buf;
+    for (let i = f; i < outer; i++) buf[i] = 0;
     if (eligible && this.direct !== null && this.direct.xmit(q, f, outer, len, rip) === XMIT_QUEUED) {
       this.directFrames++;
       return;

@@ -6,7 +6,9 @@
  * validated by the pipeline (header, L4 header); `frame` is the start of its slot's
  * virtio_net_hdr (frame === ipOff when the device has none). The transmitter either queues
  * what must be sent (through the TxQueue, or its own device) and returns XMIT_QUEUED, or
- * returns one of the XMIT_DROP_* codes. It never allocates per packet.
+ * returns one of the XMIT_DROP_* codes. It never allocates per packet. `daddr` (the real
+ * server, or for NAT output the next hop) may be the uint32 address or its int32 bits (the
+ * pipeline passes int32, src/wire/ipv4.ts); transmitters key their tables by ./addr-map.
  */
 import type { Device } from '../phy/device';
 

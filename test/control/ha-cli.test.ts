@@ -1,5 +1,8 @@
 /** lvsadm's HA extensions: argument parsing, drain against a scripted daemon, listings. */
 import { test } from 'node:test';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Command, ConnInfo, Result } from '../../src/control/command';
 import { LvsadmError } from '../../src/control/errors';
@@ -116,4 +119,25 @@ test('listings: --checks and -L --daemon', () => {
   assert.equal(text,
     'TCP  198.18.100.1:80         live weight 1, quorum 2 (hysteresis 0) LOST, sorry server active\n'
     + '  -> 198.19.0.11:80         HTTP_GET   UP   probes 4 failures 1 retry 0 since 3s: /: HTTP 200\n');
+});
+
+test('--sync-key FILE: read by lvsadm, sent as hex; a loose or short key file is one clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-synckey-'));
+  try {
+    const f = join(dir, 'key');
+    writeFileSync(f, 'k'.repeat(32) + '\n', { mode: 0o600 });
+    const cmd = parseDaemon(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--sync-key', f, '--sync-peer', '198.18.0.9']);
+    assert.equal(cmd.op, 'start-daemon');
+    if (cmd.op === 'start-daemon') {
+      assert.equal(cmd.daemon.key, Buffer.from('k'.repeat(32)).toString('hex'));
+      assert.equal(cmd.daemon.peer, '198.18.0.9');
+    }
+    chmodSync(f, 0o644);
+    assert.throws(() => parseDaemon(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--sync-key', f]), /permissions too open/);
+    writeFileSync(join(dir, 'short'), 'abc', { mode: 0o600 });
+    assert.throws(() => parseDaemon(['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--sync-key', join(dir, 'short')]),
+      /16\.\.1024 bytes/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

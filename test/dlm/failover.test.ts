@@ -64,3 +64,30 @@ test('a standby that never reached its primary never takes over', async () => {
     await sb.stop();
   }
 });
+
+test('a standby restarted without --standby-of waits a full lease and never issues a token already issued', async () => {
+  const p = await startServer(FAST);
+  let sb = await startServer({ ...FAST, standbyOf: { host: '127.0.0.1', port: p.port } });
+  const dir = sb.dir;
+  const a = client(p.addr, { leaseMs: 400, connectTimeoutMs: 200 });
+  try {
+    const ha = await a.lock('fenced');
+    assert.ok(await until(() => (sb.server as unknown as { synced: boolean }).synced, 2000));
+    await sb.server.close(); // keep its data dir
+    sb = await startServer(FAST, dir); // restarted as a primary: the operator forgot --standby-of
+    const b = client(sb.addr, { leaseMs: 400, connectTimeoutMs: 200 });
+    try {
+      const t0 = performance.now();
+      const hb = await b.lock('fenced', { timeoutMs: 5000 });
+      assert.ok(performance.now() - t0 >= FAST.maxLeaseMs, 'grace period of the longest lease before the first grant');
+      assert.ok(hb.token > ha.token, `${hb.token} > ${ha.token}`);
+      assert.equal(tokenEpoch(hb.token), tokenEpoch(ha.token) + 1);
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.close();
+    await sb.stop();
+    await p.stop();
+  }
+});

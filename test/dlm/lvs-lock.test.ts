@@ -123,3 +123,39 @@ test('lvs-dlm starts from the command line, logs its port and serves', async () 
     t.cleanup();
   }
 });
+
+test('without --timeout, no reachable server gives 77 after the connect timeout, not a wait forever', async () => {
+  const t = tempDir();
+  try {
+    const sf = secretFile(t.dir);
+    const t0 = Date.now();
+    const r = await run(['--server', '127.0.0.1:1', '--secret-file', sf, '--connect-timeout', '0.5', 'x', '--', 'true'], 8000);
+    assert.equal(r.code, 77, r.err);
+    assert.ok(Date.now() - t0 < 6000, 'bounded by --connect-timeout');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('--timeout beyond the protocol range is one usage line (64); a long --timeout waits, not returns at once', async () => {
+  const s = await startServer();
+  const t = tempDir();
+  const holder = client(s.addr);
+  try {
+    const sf = secretFile(t.dir);
+    const r = await run(['--server', s.addr, '--secret-file', sf, '--timeout', '5000000', 'x', '--', 'true']);
+    assert.equal(r.code, 64);
+    assert.match(r.err, /--timeout at most 4294967 seconds/);
+    // 2^31 ms + 1 s: must wait for the holder rather than time out at once (timer overflow).
+    const h = await holder.lock('long');
+    const waiting = run(['--server', s.addr, '--secret-file', sf, '--timeout', '2147485', 'long', '--', 'true'], 15000);
+    await new Promise((res) => setTimeout(res, 1500));
+    await h.unlock();
+    const w = await waiting;
+    assert.equal(w.code, 0, w.err);
+  } finally {
+    await holder.close();
+    t.cleanup();
+    await s.stop();
+  }
+});

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { clientMac } from '../../src/dlm/auth';
 import { WireConn } from '../../src/dlm/conn';
 import { DlmError, FrameDecoder, MAX_FRAME, Op, Reader, STATUS, encodeFrame, nameField, u32, u8 } from '../../src/dlm/protocol';
-import { SECRET, client, rawConnect, startServer } from './util';
+import { SECRET, client, rawConnect, startServer, until } from './util';
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -192,5 +192,39 @@ test('TOO_MANY_WAITERS and TOO_MANY_CONNECTIONS in isolation', async () => {
     await a.close();
     await b.close();
     await s.stop();
+  }
+});
+
+test('unauthenticated connections cannot hold every slot: oldest evicted, per-source cap, quick auth deadline', async () => {
+  const s = await startServer({ maxConnections: 8, maxUnauthPerSource: 100, authTimeoutMs: 5000 });
+  const idle: Array<Awaited<ReturnType<typeof rawConnect>>> = [];
+  try {
+    for (let i = 0; i < 8; i++) idle.push(await rawConnect(s.port));
+    assert.ok(await until(() => s.server.connectionCount === 8, 2000));
+    // Every slot is held by a silent peer: an honest client still gets a lock.
+    const c = client(s.addr, { connectTimeoutMs: 1000 });
+    const h = await c.tryLock('slots');
+    assert.ok(h.token > 0n);
+    assert.ok(s.server.counters.evictedUnauthenticated >= 1);
+    await c.close();
+  } finally {
+    for (const r of idle) r.sock.destroy();
+    await s.stop();
+  }
+  const p = await startServer({ maxUnauthPerSource: 2 });
+  const mine: Array<Awaited<ReturnType<typeof rawConnect>>> = [];
+  try {
+    for (let i = 0; i < 3; i++) mine.push(await rawConnect(p.port));
+    await mine[2].closed();
+    assert.deepEqual(replies(mine[2].data()), [STATUS.TOO_MANY_CONNECTIONS.code]);
+    assert.equal(p.server.counters.refusedPerSource, 1);
+    // The default deadline closes the silent ones within about a second.
+    const t0 = Date.now();
+    await Promise.all([mine[0].closed(), mine[1].closed()]);
+    assert.ok(Date.now() - t0 < 2500, `closed after ${Date.now() - t0} ms`);
+    assert.equal(p.server.counters.authTimeouts, 2);
+  } finally {
+    for (const r of mine) r.sock.destroy();
+    await p.stop();
   }
 });

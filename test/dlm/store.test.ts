@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EPOCH_SHIFT, STATE_FILE, TokenStore, makeToken, tokenEpoch } from '../../src/dlm/store';
 import { tempDir } from './util';
@@ -66,10 +66,34 @@ test('a new epoch is above every token of the primary epoch it learnt, whatever 
 test('a corrupt state file refuses to start', () => {
   const t = tempDir();
   try {
-    writeFileSync(join(t.dir, STATE_FILE), '{"version":1,"epoch":-1}');
+    writeFileSync(join(t.dir, STATE_FILE), '{"version":1,"epoch":-1}', { mode: 0o600 });
     assert.throws(() => TokenStore.open(t.dir), /corrupt/);
     writeFileSync(join(t.dir, STATE_FILE), 'garbage');
     assert.throws(() => TokenStore.open(t.dir));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a standby restarted as primary never reuses the primary epoch; an untrusted state file is refused', () => {
+  const t = tempDir();
+  try {
+    const sb = TokenStore.open(t.dir);
+    sb.notePrimaryEpoch(1, 15000); // replicated primary epoch 1, never primary itself
+    const again = TokenStore.open(t.dir);
+    assert.equal(again.epoch, 0);
+    again.ensurePrimaryEpoch();
+    assert.equal(again.epoch, 2, 'above the primary epoch it learnt, not 1');
+    assert.ok(again.next() > makeToken(1, 2 ** 44 - 1));
+    assert.equal(again.primaryMaxLeaseMs, 15000);
+    const file = join(t.dir, STATE_FILE);
+    chmodSync(file, 0o644);
+    assert.throws(() => TokenStore.open(t.dir), /not trusted/);
+    chmodSync(file, 0o600);
+    chmodSync(t.dir, 0o777);
+    assert.throws(() => TokenStore.open(t.dir), /not trusted/);
+    chmodSync(t.dir, 0o700);
+    assert.equal(TokenStore.open(t.dir).epoch, 2);
   } finally {
     t.cleanup();
   }

@@ -158,3 +158,38 @@ test('a master that hears a lower-priority master announces its addresses again,
   assert.equal(re, 2);
   assert.equal(m.state, 'MASTER');
 });
+
+test('FAULT: a master whose link goes down releases the addresses and goes silent; back up it runs the election', () => {
+  const { m, clock, log, sent, vips } = machine({ priority: 150 });
+  m.start();
+  clock.advance(4000);
+  assert.equal(m.state, 'MASTER');
+  assert.equal(vips(), true);
+  m.fault('interface cli0 down');
+  assert.equal(m.state, 'FAULT');
+  assert.equal(vips(), false, 'addresses withdrawn');
+  const n = sent.length;
+  clock.advance(10_000);
+  assert.equal(sent.length, n, 'no adverts while in FAULT');
+  m.receive(adv(200), 99);
+  assert.equal(m.state, 'FAULT', 'adverts are not heard');
+  m.recover('interfaces up');
+  assert.equal(m.state, 'BACKUP');
+  // The other router took over meanwhile and advertises 100: we preempt (150) only after Master_Down.
+  m.receive(adv(100), 99);
+  assert.equal(m.state, 'BACKUP');
+  clock.advance(m.masterDownMs() + 1);
+  assert.equal(m.state, 'MASTER');
+  assert.deepEqual(log.slice(-3).map((l) => l.replace(/@.*/, '')), ['MASTER->FAULT', 'FAULT->BACKUP', 'BACKUP->MASTER']);
+});
+
+test('FAULT before start: addresses a predecessor left are released, no election until the link is up', () => {
+  const { m, clock, vips, sent } = machine();
+  m.fault('interface cli0 absent');
+  assert.equal(m.state, 'FAULT');
+  assert.equal(vips(), false);
+  clock.advance(10_000);
+  assert.equal(sent.length, 0);
+  m.recover('up');
+  assert.equal(m.state, 'BACKUP');
+});

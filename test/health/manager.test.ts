@@ -126,3 +126,42 @@ test('reload applies the difference: kept servers keep their entry, removed ones
     m.stop();
   }
 });
+
+test('a change the table refuses at run time is logged and counted, never thrown (the two configurations that ended lvsd)', async () => {
+  // Specs as an unvalidated configuration would give them: a TUN service in alpha mode whose
+  // real server port differs, and a DR sorry server on another port.
+  const { m, down, table } = setup();
+  m.apply([
+    vs([rs('198.19.0.11', { port: 8080, fwd: 'tunnel' })], { alpha: true }),
+    vs([rs('198.19.0.12', { fwd: 'route', port: 81 })], { port: 81, sorry: { addr: '198.19.0.99', port: 8081, fwd: 'route', inhibit: false } }),
+  ]);
+  try {
+    await until(() => m.refusedChanges >= 1, 'first check passes, add-server refused');
+    down.add('198.19.0.12');
+    await until(() => m.refusedChanges >= 2, 'quorum lost, sorry server refused');
+    // The table stays as it was for the refused batches: the DR server is still there.
+    assert.ok(table().includes('81>198.19.0.12:1'), table().join());
+    down.clear();
+    await until(() => m.snapshot()[1].quorumUp, 'quorum regained');
+  } finally {
+    m.stop();
+  }
+});
+
+test('real_server and checker alpha; a held-down server (unimplemented checker) never joins', async () => {
+  const { m, down, table } = setup();
+  down.add('198.19.0.12');
+  m.apply([vs([
+    rs('198.19.0.11', { alpha: true }),
+    rs('198.19.0.12', { checks: [{ kind: 'TCP_CHECK', connectTimeoutMs: 10, retry: 0, delayBeforeRetryMs: 5, delayLoopMs: 5, warmupMs: 0, alpha: true }] }),
+    rs('198.19.0.13', { checks: [], heldDown: 'FILE_CHECK' }),
+  ])]);
+  try {
+    assert.deepEqual(table(), []);
+    await until(() => table().length === 1, 'first pass');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(table(), ['80>198.19.0.11:1']);
+  } finally {
+    m.stop();
+  }
+});

@@ -106,3 +106,83 @@ test('ICMP echo request: type 8, id/seq in place, checksum verifies', () => {
   assert.equal(b.readUInt16BE(6), 0xbeef);
   assert.equal(csumFold(csumPartial(b, 0, b.length)), 0xffff);
 });
+
+test('SMTP_CHECK: 220 greeting, HELO answered 250, QUIT (keepalived check_smtp.c); a bad greeting or HELO reply fails', async () => {
+  const { probeSmtp } = await import('../../src/health/probes');
+  const net = await import('node:net');
+  const serve = async (greeting: string, heloReply: string): Promise<{ port: number; helo: string[]; close: () => void }> => {
+    const helo: string[] = [];
+    const srv = net.createServer((s) => {
+      s.write(greeting);
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString();
+        let i;
+        while ((i = buf.indexOf('\r\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (line.startsWith('HELO ')) { helo.push(line); s.write(heloReply); } else if (line === 'QUIT') s.end('221 bye\r\n');
+        }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return { port: (srv.address() as import('node:net').AddressInfo).port, helo, close: () => srv.close() };
+  };
+  const spec = { kind: 'SMTP_CHECK' as const, heloName: 'lb.example.test', connectTimeoutMs: 1000, retry: 0, delayBeforeRetryMs: 0, delayLoopMs: 1000, warmupMs: 0 };
+  const good = await serve('220 mail.example.test ESMTP\r\n', '250 mail.example.test\r\n');
+  const badGreeting = await serve('554 go away\r\n', '250 ok\r\n');
+  const multi = await serve('220-first\r\n220 second\r\n', '250 ok\r\n');
+  const badHelo = await serve('220 ok\r\n', '501 no\r\n');
+  try {
+    assert.deepEqual(await probeSmtp({ addr: '127.0.0.1', port: good.port }, spec), { ok: true, detail: 'SMTP HELO 250', weight: undefined });
+    assert.deepEqual(good.helo, ['HELO lb.example.test']);
+    assert.match((await probeSmtp({ addr: '127.0.0.1', port: badGreeting.port }, spec)).detail, /^bad greeting: 554/);
+    assert.match((await probeSmtp({ addr: '127.0.0.1', port: multi.port }, spec)).detail, /^bad greeting: 220-first/);
+    assert.match((await probeSmtp({ addr: '127.0.0.1', port: badHelo.port }, spec)).detail, /^bad HELO response: 501/);
+  } finally {
+    for (const s of [good, badGreeting, multi, badHelo]) s.close();
+  }
+});
+
+test('DNS_CHECK: a reply with the query ID, QR set and RCODE 0 passes; other IDs are ignored; RCODE 3 fails (check_dns.c)', async () => {
+  const { probeDns } = await import('../../src/health/probes');
+  const dgram = await import('node:dgram');
+  const serve = async (rcode: number, wrongIdFirst: boolean): Promise<{ port: number; qs: Buffer[]; close: () => void }> => {
+    const qs: Buffer[] = [];
+    const s = dgram.createSocket('udp4');
+    s.on('message', (q, rinfo) => {
+      qs.push(q);
+      const reply = Buffer.from(q);
+      reply.writeUInt16BE(0x8180 | rcode, 2);
+      if (wrongIdFirst) {
+        const other = Buffer.from(reply);
+        other.writeUInt16BE((q.readUInt16BE(0) + 1) & 0xffff, 0);
+        s.send(other, rinfo.port, rinfo.address);
+      }
+      s.send(reply, rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    return { port: s.address().port, qs, close: () => s.close() };
+  };
+  const spec = { kind: 'DNS_CHECK' as const, name: 'example.test', type: 'A', connectTimeoutMs: 1000, retry: 0, delayBeforeRetryMs: 0, delayLoopMs: 1000, warmupMs: 0 };
+  const ok = await serve(0, true);
+  const nx = await serve(3, false);
+  try {
+    assert.deepEqual(await probeDns({ addr: '127.0.0.1', port: ok.port }, spec), { ok: true, detail: 'DNS example.test A: NOERROR', weight: undefined });
+    // The question asked: example.test, type A (1), class IN (1), recursion desired.
+    assert.equal(ok.qs[0].subarray(12).toString('hex'), '076578616d706c6504746573740000010001');
+    assert.equal(ok.qs[0].readUInt16BE(2), 0x0100);
+    assert.deepEqual(await probeDns({ addr: '127.0.0.1', port: nx.port }, spec), { ok: false, detail: 'DNS example.test A: rcode 3' });
+  } finally {
+    ok.close();
+    nx.close();
+  }
+  const silent = dgram.createSocket('udp4');
+  await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
+  try {
+    assert.deepEqual(await probeDns({ addr: '127.0.0.1', port: silent.address().port }, { ...spec, connectTimeoutMs: 200 }), { ok: false, detail: 'no DNS reply' });
+  } finally {
+    silent.close();
+  }
+});

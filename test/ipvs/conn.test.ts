@@ -364,3 +364,87 @@ test('memory: bytes per entry from the typed arrays', (tc) => {
   assert.ok(perEntry <= 128, `${perEntry} bytes per entry`);
   assert.ok(perEntry >= ConnTable.BYTES_PER_ENTRY);
 });
+
+test('addresses at 2^31 and 2^32-1: keys in either form find the entry; accessors give uint32 and int32', () => {
+  const t = new ConnTable({ seed: 5 });
+  const C = 0xffffffff, V = 0x80000000, D = 0x7fffffff;
+  const id = t.insert(IPPROTO_TCP, C, 1, V, 80, D, 8080, FWD_MASQ, 0, 1, 1, 0, 60, 0);
+  assert.equal(t.lookupIn(IPPROTO_TCP, C, 1, V, 80), id);
+  assert.equal(t.lookupIn(IPPROTO_TCP, C | 0, 1, V | 0, 80), id);
+  assert.equal(t.lookupOut(IPPROTO_TCP, D, 8080, C, 1), id);
+  assert.equal(t.lookupOut(IPPROTO_TCP, D | 0, 8080, C | 0, 1), id);
+  assert.deepEqual([t.caddr(id), t.vaddr(id), t.daddr(id)], [C, V, D]);
+  assert.deepEqual([t.caddrI32(id), t.vaddrI32(id), t.daddrI32(id)], [-1, -0x80000000, 0x7fffffff]);
+  assert.equal(t.bucketIn(IPPROTO_TCP, C, 1, V, 80), t.bucketIn(IPPROTO_TCP, C | 0, 1, V | 0, 80));
+});
+
+test('address filters: lookups by an address no live entry has miss, and follow inserts and removals', () => {
+  const t = new ConnTable({ seed: 9, buckets: 16 });
+  const V = 0xc6126401, D = 0xc613000b;
+  assert.equal(t.lookupIn(IPPROTO_TCP, 1, 1, V, 80), -1);
+  const ids: number[] = [];
+  for (let k = 0; k < 200; k++) ids.push(t.insert(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80, D + (k & 1), 80, FWD_MASQ, 0, 1, 1, 0, 60, 0));
+  for (let k = 0; k < 200; k++) {
+    assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80), ids[k]);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + (k & 1), 80, 0xc6120000 + k, 1000 + k), ids[k]);
+  }
+  // A reply's destination (the client) is no virtual address; a client's source no real server.
+  assert.equal(t.lookupIn(IPPROTO_TCP, D, 80, 0xc6120000, 1000), -1);
+  assert.equal(t.lookupOut(IPPROTO_TCP, 0xc6120000, 1000, V, 80), -1);
+  for (let k = 0; k < 200; k += 2) t.remove(ids[k]);
+  for (let k = 0; k < 200; k++) {
+    const want = k % 2 === 0 ? -1 : ids[k];
+    assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120000 + k, 1000 + k, V, 80), want);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + (k & 1), 80, 0xc6120000 + k, 1000 + k), want);
+  }
+  // After the last entry of real server D goes, entries of D+1 are still found (grown through a rehash).
+  for (let k = 1; k < 200; k += 2) assert.equal(t.lookupOut(IPPROTO_TCP, D + 1, 80, 0xc6120000 + k, 1000 + k), ids[k]);
+  t.clear();
+  assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120001, 1001, V, 80), -1);
+  const again = t.insert(IPPROTO_TCP, 0xc6120001, 1001, V, 80, D, 80, FWD_MASQ, 0, 1, 1, 0, 60, 0);
+  assert.equal(t.lookupIn(IPPROTO_TCP, 0xc6120001, 1001, V, 80), again, 'filters reset by clear');
+  assert.equal(t.lookupOut(IPPROTO_TCP, D, 80, 0xc6120001, 1001), again);
+});
+
+test('lookups agree with a reference model over random inserts, removals, expiry and growth (filters, rehash)', () => {
+  const rnd = prng(77);
+  const t = new ConnTable({ seed: 3, initialCapacity: 16, buckets: 4, maxConns: 5000 });
+  type Key = { c: number; cp: number; v: number; vp: number; d: number; dp: number };
+  const live = new Map<number, Key>();
+  const pick = (xs: number[]) => xs[(rnd() * xs.length) | 0];
+  const vips = [0xc6126401, 0x80000000, 0xffffffff];
+  const rips = [0xc613000b, 0x7fffffff, 0x80000001];
+  let now = 0;
+  for (let step = 0; step < 20000; step++) {
+    const r = rnd();
+    if (r < 0.55 && t.size < 5000) {
+      const k: Key = {
+        c: (rnd() * 2 ** 32) >>> 0, cp: (rnd() * 65536) | 0, v: pick(vips), vp: pick([80, 443]),
+        d: pick(rips), dp: pick([80, 8080]),
+      };
+      if (t.lookupIn(IPPROTO_TCP, k.c, k.cp, k.v, k.vp) >= 0 || t.lookupOut(IPPROTO_TCP, k.d, k.dp, k.c, k.cp) >= 0) continue;
+      const id = t.insert(IPPROTO_TCP, k.c, k.cp, k.v, k.vp, k.d, k.dp, FWD_MASQ, 0, 1, 1, 0, 1 + ((rnd() * 5) | 0), now);
+      live.set(id, k);
+    } else if (r < 0.85 && live.size > 0) {
+      const ids = [...live.keys()];
+      const id = ids[(rnd() * ids.length) | 0];
+      t.remove(id);
+      live.delete(id);
+    } else {
+      now += 1000;
+      t.expire(now, (id) => { live.delete(id); });
+    }
+    if (step % 200 === 0) {
+      for (const [id, k] of live) {
+        assert.equal(t.lookupIn(IPPROTO_TCP, k.c, k.cp, k.v, k.vp), id, `step ${step}: in`);
+        assert.equal(t.lookupOut(IPPROTO_TCP, k.d | 0, k.dp, k.c | 0, k.cp), id, `step ${step}: out`);
+      }
+      assert.equal(t.size, live.size);
+      // Replies are not found in the in-index, client packets without entries not in the out-index.
+      for (const k of [...live.values()].slice(0, 20)) {
+        assert.equal(t.lookupIn(IPPROTO_TCP, k.d, k.dp, k.c, k.cp), -1);
+        assert.equal(t.lookupOut(IPPROTO_TCP, k.c, k.cp, k.v, k.vp), -1);
+      }
+    }
+  }
+});

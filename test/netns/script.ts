@@ -14,9 +14,11 @@ export function netnsSkip(): string | false {
   return false;
 }
 
-export function runNetnsScript(script: string, timeoutMs: number, args: string[] = []): string {
+/** env: added to the script's environment (e.g. LVSD_WORKERS for lvsd's --workers). */
+export function runNetnsScript(script: string, timeoutMs: number, args: string[] = [],
+  env: Record<string, string> = {}): string {
   const r = spawnSync('bash', [join(ROOT, script), ...args], {
-    cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20,
+    cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, ...env },
   });
   const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
   process.stdout.write(out.split('\n').filter((l) => /^(PASS|FAIL):/.test(l)).map((l) => `# ${l}\n`).join(''));

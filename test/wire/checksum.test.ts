@@ -254,3 +254,31 @@ test('normal mode: a UDP result of 0 is sent as 0xffff', () => {
   assert.equal(udpChecksum(p, 20), 0xffff);
   assert.equal(l4Checksum(p, 20, 10, 0xc6120002, X, IPPROTO_UDP), 0xffff);
 });
+
+test('NAT address setters: a uint32 address and its int32 bits write the same bytes and checksums', () => {
+  const addrs = [0x7fffffff, 0x80000000, 0xffffffff, 0xc6120002, 0];
+  for (const partial of [false, true]) {
+    for (const proto of [IPPROTO_TCP, IPPROTO_UDP]) {
+      for (const a of addrs) {
+        const base = proto === IPPROTO_TCP
+          ? pkt().ip({ src: '198.18.0.2', dst: '198.18.100.1' }).tcp({ sport: 40000, dport: 80, flags: 'S', csum: partial ? 'partial' : undefined }).build()
+          : pkt().ip({ src: '198.18.0.2', dst: '198.18.100.1' }).udp({ sport: 40000, dport: 53, csum: partial ? 'partial' : undefined }).build();
+        const u = Buffer.from(base);
+        const s = Buffer.from(base);
+        natSetDstAddr(u, 0, 20, proto, a, partial);
+        natSetDstAddr(s, 0, 20, proto, a | 0, partial);
+        natSetSrcAddr(u, 0, 20, proto, a, partial);
+        natSetSrcAddr(s, 0, 20, proto, a | 0, partial);
+        assert.deepEqual(s, u, `address ${a.toString(16)} ${proto} partial=${partial}`);
+        assert.equal(ipv4Dst(u, 0), a >>> 0);
+        assert.equal(ipv4Src(u, 0), a >>> 0);
+        assert.equal(csumPartial(u, 0, 20), 0xffff, 'IPv4 header checksum');
+        if (!partial) assert.equal(l4Checksum(u, 20, u.length - 20, a >>> 0, a >>> 0, proto), proto === IPPROTO_TCP ? tcpChecksum(u, 20) : udpChecksum(u, 20));
+        // Writing the address already there (in the other form) changes nothing.
+        const again = Buffer.from(u);
+        natSetDstAddr(again, 0, 20, proto, a | 0, partial);
+        assert.deepEqual(again, u);
+      }
+    }
+  }
+});

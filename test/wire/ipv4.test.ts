@@ -163,3 +163,16 @@ test('drop reason table: dense codes with unique names', () => {
   assert.equal(WIRE_DROP_NAMES[WIRE_OK], 'ok');
   assert.equal(WIRE_DROP_NAMES[DROP_HDR_CSUM], 'ip-hdr-csum');
 });
+
+test('int32 address getters: the same bits as the uint32 getters at 2^31-1, 2^31 and 2^32-1', () => {
+  for (const [src, dst] of [['127.255.255.255', '128.0.0.0'], ['255.255.255.255', '0.0.0.0'], ['198.18.0.2', '198.19.255.255']]) {
+    const p = pkt().ip({ src, dst }).udp({ sport: 1, dport: 2 }).build();
+    assert.equal(wire.ipv4SrcI32(p, 0), ipv4Src(p, 0) | 0, src);
+    assert.equal(wire.ipv4DstI32(p, 0), ipv4Dst(p, 0) | 0, dst);
+    assert.equal(wire.ipv4SrcI32(p, 0) >>> 0, ipv4Src(p, 0));
+  }
+  const p = pkt().ip({ src: '128.0.0.0', dst: '255.255.255.255' }).udp({ sport: 1, dport: 2 }).build();
+  assert.equal(wire.ipv4SrcI32(p, 0), -0x80000000);
+  assert.equal(wire.ipv4DstI32(p, 0), -1);
+  assert.ok(Number.isInteger(wire.ipv4DstI32(p, 0)) && ipv4Dst(p, 0) === 0xffffffff);
+});

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SYNC_CONN_V4_LEN, SYNC_ERR_AUTH, SYNC_ERR_SIZE, SYNC_ERR_SYNCID, SYNC_ERR_VERSION, SYNC_OK, type SyncConn,
-  decodeSync, encodeSync,
+  SYNC_CONN_V4_LEN, SYNC_ERR_AUTH, SYNC_ERR_SIZE, SYNC_ERR_SYNCID, SYNC_ERR_VERSION, SYNC_OK, SYNC_TRAILER_LEN,
+  type SyncConn, decodeSync, decodeSyncNack, encodeSync, encodeSyncHeartbeat, encodeSyncNack, newSyncMeta, sealSync,
 } from '../../src/wire/ipvs-sync';
 import { ipFromString } from '../../src/ipvs/types';
 
@@ -28,7 +28,7 @@ test('one entry: header and struct ip_vs_sync_v4 fields at their offsets', () =>
 
 test('batching: entries split over messages no longer than maxLen', () => {
   const many = Array.from({ length: 100 }, (_, i) => ({ ...conn, cport: 1000 + i }));
-  const ms = encodeSync(1, many, undefined, 8 + 36 * 30);
+  const ms = encodeSync(1, many, 8 + 36 * 30);
   assert.deepEqual(ms.map((m) => m[4]), [30, 30, 30, 10]);
   const ports: number[] = [];
   for (const m of ms) {
@@ -40,15 +40,51 @@ test('batching: entries split over messages no longer than maxLen', () => {
 
 test('HMAC: a keyed message is accepted with the key only; a changed byte is refused', () => {
   const key = Buffer.from('s3cret');
-  const [m] = encodeSync(1, [conn], key);
-  assert.equal(m.length, 44 + 16);
-  assert.equal(decodeSync(m, 1, key, () => undefined), SYNC_OK);
+  const m = sealSync(encodeSync(1, [conn])[0], { seq: 0x12345, boot: 0xdeadbeef, time: 1_700_000_000 }, key);
+  assert.equal(m.length, 44 + SYNC_TRAILER_LEN);
+  assert.equal(m.readUInt16BE(2), 44, 'size covers the IPVS part only');
+  assert.equal(m.readUInt16BE(6), 0x2345, 'spare: low 16 bits of the sequence number');
+  assert.equal(m.subarray(44, 48).toString('latin1'), 'LVS1');
+  const meta = newSyncMeta();
+  assert.equal(decodeSync(m, 1, key, () => undefined, meta), SYNC_OK);
+  assert.deepEqual(meta, { seq16: 0x2345, keyed: true, boot: 0xdeadbeef, seq: 0x12345, time: 1_700_000_000 });
   assert.equal(decodeSync(m, 1, Buffer.from('other'), () => undefined), SYNC_ERR_AUTH);
   const [plain] = encodeSync(1, [conn]);
   assert.equal(decodeSync(plain, 1, key, () => undefined), SYNC_ERR_AUTH);
-  const t = Buffer.from(m);
-  t[30] ^= 1;
-  assert.equal(decodeSync(t, 1, key, () => undefined), SYNC_ERR_AUTH);
+  for (const at of [30, 6, 44 + 8, m.length - 1]) {
+    const t = Buffer.from(m);
+    t[at] ^= 1;
+    assert.equal(decodeSync(t, 1, key, () => undefined), SYNC_ERR_AUTH, `byte ${at} is covered`);
+  }
+  assert.equal(decodeSync(m.subarray(0, m.length - 1), 1, key, () => undefined), SYNC_ERR_AUTH, 'truncated trailer');
+});
+
+test('keyless seal: only spare changes, the datagram stays size bytes (kernel IPVS receivers)', () => {
+  const [m] = encodeSync(1, [conn]);
+  const b = sealSync(m, { seq: 7, boot: 1, time: 1 });
+  assert.equal(b.length, 44);
+  assert.equal(b.readUInt16BE(6), 7);
+  const meta = newSyncMeta();
+  assert.equal(decodeSync(b, 1, undefined, () => undefined, meta), SYNC_OK);
+  assert.equal(meta.seq16, 7);
+  assert.equal(meta.keyed, false);
+});
+
+test('NACK: layout, HMAC, refused by an IPVS receiver, boot must match', () => {
+  const key = Buffer.from('k');
+  const n = encodeSyncNack(3, 0xabcdef01, [5, 6, 9], key);
+  assert.equal(n[0], 0xff);
+  assert.equal(decodeSync(n, 0, undefined, () => undefined), SYNC_ERR_VERSION, 'not a sync message');
+  const got: number[] = [];
+  assert.equal(decodeSyncNack(n, 3, 0xabcdef01, key, (s) => got.push(s)), SYNC_OK);
+  assert.deepEqual(got, [5, 6, 9]);
+  assert.equal(decodeSyncNack(n, 3, 0xabcdef02, key, () => undefined), SYNC_ERR_SYNCID);
+  assert.equal(decodeSyncNack(n, 3, 0xabcdef01, Buffer.from('x'), () => undefined), SYNC_ERR_AUTH);
+  assert.equal(decodeSyncNack(n.subarray(0, 20), 3, 0xabcdef01, key, () => undefined), SYNC_ERR_SIZE);
+  const empty = encodeSyncHeartbeat(3);
+  let k = 0;
+  assert.equal(decodeSync(empty, 3, undefined, () => k++), SYNC_OK);
+  assert.equal(k, 0);
 });
 
 test('refusals deliver nothing: version, size beyond the datagram, entry overrunning size', () => {

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
-import { TunnelXmit } from '../../src/xmit/tunnel';
+import { TunnelXmit, writeIpipHeader } from '../../src/xmit/tunnel';
 import { RouteXmit } from '../../src/xmit/dr';
-import { csumPartial, ipv4ChecksumOk, ipv4Dst, ipv4Src, l4Checksum } from '../../src/wire/index';
+import { csumPartial, ipv4ChecksumOk, ipv4Dst, ipv4HeaderChecksum, ipv4Src, l4Checksum } from '../../src/wire/index';
 import { addr, pkt } from '../support/builder';
 import { RecordingSink, vnet } from '../support/frames';
+import { prng } from '../support/prng';
 
 const CIP = '198.18.0.2';
 const VIP = '198.18.100.1';
@@ -247,4 +248,65 @@ test('with AF_PACKET output a packet without DF that exceeds the MTU once encaps
   assert.equal(out.length, 1, 'the kernel fragments it after the TUN');
   assert.equal(out[0].packet.readUInt16BE(2), 1520);
   assert.deepEqual(d.sink.take(), []);
+});
+
+test('learnt path MTU: raised to min_pmtu, used for DF packets, forgotten after mtu_expires', () => {
+  let now = 5000;
+  const tunnel = new TunnelXmit({ minPmtu: 552, expiresMs: 600_000 }, () => now);
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  assert.equal(tunnel.learnMtu(addr(RIP), 68), 552, 'a forged frag-needed of 68 cannot go below min_pmtu');
+  assert.equal(tunnel.pathMtu(addr(RIP)), 552);
+  assert.equal(tunnel.route(addr(RIP))?.mtu, 1500, 'the route MTU itself is unchanged');
+  now += 599_999;
+  assert.equal(tunnel.pathMtu(addr(RIP)), 552);
+  now += 1;
+  assert.equal(tunnel.pathMtu(addr(RIP)), 1500, 'expired after mtu_expires');
+  assert.equal(tunnel.learnMtu(addr(RIP), 1400), 1400);
+  assert.equal(tunnel.learnMtu(addr(RIP), 1600), 1400, 'a report above the route MTU changes nothing');
+  assert.equal(tunnel.learnMtu(addr('198.19.0.99'), 600), undefined, 'no route, nothing learnt');
+  tunnel.deleteRoute(addr(RIP));
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  assert.equal(tunnel.pathMtu(addr(RIP)), 1500, 'deleteRoute forgets the learnt MTU');
+});
+
+test('a DF packet above the learnt (clamped) MTU is answered with frag-needed at min_pmtu - 20', () => {
+  const d = setup();
+  let now = 0;
+  const tunnel = new TunnelXmit({ minPmtu: 552, expiresMs: 1000 }, () => now);
+  tunnel.setRoute(addr(RIP), addr(DIP), 1500);
+  d.dir.pipeline.tunnel = tunnel;
+  tunnel.learnMtu(addr(RIP), 68);
+  const syn = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 40001, dport: 80, flags: 'S' }).build();
+  assert.equal(d.run(syn).length, 1);
+  const big = pkt().ip({ src: CIP, dst: VIP, df: true }).tcp({ sport: 40001, dport: 80, flags: 'A' })
+    .payload(Buffer.alloc(1000, 7)).build();
+  const err = d.run(big);
+  assert.equal(err.length, 1);
+  assert.equal(err[0].packet[20], 3, 'ICMP destination unreachable');
+  assert.equal(err[0].packet.readUInt16BE(26), 532, 'next-hop MTU = 552 - 20, never 68 - 20');
+  now = 1000;
+  const out = d.run(big);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].packet[9], 4, 'after expiry the 1500-byte route MTU applies: encapsulated');
+});
+
+test('writeIpipHeader: the checksum summed from the fields verifies for any addresses, lengths, ids, TOS and DF', () => {
+  const rnd = prng(11);
+  const buf = Buffer.alloc(64);
+  const cases: Array<[number, number, number, number, boolean, number]> = [
+    [0, 0, 20, 0, false, 0], [0xffffffff, 0xffffffff, 0xffff, 0xffff, true, 0xff],
+    [0x80000000, 0x7fffffff, 1500, 1, true, 0x10], [-1, -0x80000000, 40, 0x8000, false, 0xfc],
+  ];
+  for (let k = 0; k < 2000; k++) {
+    cases.push([(rnd() * 2 ** 32) >>> 0, (rnd() * 2 ** 32) | 0, 20 + ((rnd() * 65516) | 0), (rnd() * 65536) | 0,
+      rnd() < 0.5, (rnd() * 256) | 0]);
+  }
+  for (const [src, dst, len, id, df, tos] of cases) {
+    buf.fill(0xa5);
+    writeIpipHeader(buf, 7, src, dst, len, id, df, tos);
+    assert.equal(csumPartial(buf, 7, 20), 0xffff, `src ${src} dst ${dst} len ${len} id ${id} df ${df} tos ${tos}`);
+    assert.equal(buf.readUInt16BE(7 + 10), ipv4HeaderChecksum(Buffer.from(buf.subarray(7, 27)).fill(0, 10, 12), 0, 20));
+    assert.equal(ipv4Src(buf, 7), src >>> 0);
+    assert.equal(ipv4Dst(buf, 7), dst >>> 0);
+  }
 });

@@ -240,3 +240,52 @@ export function tcpSetState(
   conns.touch(id, timeouts[next], now);
   return delta;
 }
+
+/**
+ * RST window, a defence against blind connection kills (RFC 5961 §3; IPVS has none, and its
+ * secure_tcp defence only changes the state table). A middlebox cannot see the receiver's
+ * RCV.NXT, so it keeps, per direction, the next sequence number the sender will use: the
+ * highest SEG.SEQ + SEG.LEN (SYN and FIN counting one) of a segment it forwarded. An RST
+ * whose sequence number lies more than RST_WINDOW away from it is not a state event: the
+ * pipeline drops it (drop reason `tcp-rst-window`), so a blind attacker must hit a 2·64 KiB
+ * window out of 2^32 per guess, instead of killing the entry with any sequence number. A
+ * legitimate RST carries its sender's SND.NXT (RFC 793 §3.4), which the director saw go by.
+ * Segments outside the window are forwarded but do not move the tracked value (a forged
+ * segment cannot drag it to where a forged RST would fall); a SYN re-learns it only in a
+ * state that is not synchronised yet (a retransmitted or new handshake), not in ESTABLISHED.
+ * An entry that has not seen its sender yet (created by sync, or picked up mid-stream)
+ * accepts the first RST, as IPVS does. Always on; not a knob.
+ */
+export const RST_WINDOW = 65535;
+
+/** States in which a SYN starts a new sequence space (the handshake is not complete). */
+const SYN_RELEARNS: Uint8Array = (() => {
+  const t = new Uint8Array(TCP_S_LAST);
+  for (const s of [TCP_S_NONE, TCP_S_SYN_SENT, TCP_S_SYN_RECV, TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_LISTEN, TCP_S_SYNACK]) t[s] = 1;
+  return t;
+})();
+
+/**
+ * Tracks the sequence space of entry `id` for a TCP segment at buf[l4Off ..] of an IPv4
+ * packet of totalLen bytes at ipOff, seen in direction `dir` with flags byte `tcpFlags`.
+ * Returns false for an RST outside the window (the segment must not reach tcpSetState).
+ * Reads 5 header bytes and writes at most one column: no allocation.
+ */
+export function tcpSeqAccept(
+  conns: ConnTable, id: number, dir: number, buf: Uint8Array, ipOff: number, l4Off: number, totalLen: number,
+  tcpFlags: number,
+): boolean {
+  const out = dir === DIR_OUTPUT;
+  const seq = ((buf[l4Off + 4] << 24) | (buf[l4Off + 5] << 16) | (buf[l4Off + 6] << 8) | buf[l4Off + 7]) >>> 0;
+  const seen = conns.seqSeen(id, out) !== 0;
+  const dist = (seq - conns.seqNext(id, out)) | 0;
+  if (tcpFlags & TH_RST) return !seen || (dist >= -RST_WINDOW && dist <= RST_WINDOW);
+  const dataLen = totalLen - (l4Off - ipOff) - ((buf[l4Off + 12] >>> 4) << 2);
+  const end = (seq + (dataLen > 0 ? dataLen : 0) + (tcpFlags & TH_SYN ? 1 : 0) + (tcpFlags & TH_FIN ? 1 : 0)) >>> 0;
+  if (!seen || ((tcpFlags & TH_SYN) !== 0 && SYN_RELEARNS[conns.state(id)] === 1)) {
+    conns.setSeqNext(id, out, end);
+  } else if (dist >= -RST_WINDOW && dist <= RST_WINDOW && ((end - conns.seqNext(id, out)) | 0) > 0) {
+    conns.setSeqNext(id, out, end);
+  }
+  return true;
+}
