@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pkt } from '../support/builder';
 import { vnet } from '../support/frames';
 import { frame, VIP, RIPS } from './targets/pipeline';
-import { encodeSync, CONN_F_TEMPLATE } from '../../src/wire/ipvs-sync';
+import { encodeSync, sealSync, CONN_F_TEMPLATE } from '../../src/wire/ipvs-sync';
 import { encodeVrrp } from '../../src/wire/vrrp';
 import { encodeFrame, Op, u8, u16, u32 } from '../../src/dlm/protocol';
 import { addr } from '../support/builder';
@@ -86,7 +86,8 @@ function syncSeeds(): Buffer[] {
   const udp = { ...conn, protocol: 17, vport: 53, dport: 53, daddr: addr('198.19.0.12'), flags: 2 };
   const seeds: Buffer[] = [];
   for (const m of encodeSync(1, [conn, tmpl, udp])) seeds.push(Buffer.concat([Buffer.from([1]), m]));
-  for (const m of encodeSync(0, [conn], Buffer.from('0123456789abcdef0123456789abcdef'))) seeds.push(Buffer.concat([Buffer.from([4]), m]));
+  const key = Buffer.from('0123456789abcdef0123456789abcdef');
+  for (const m of encodeSync(0, [conn])) seeds.push(Buffer.concat([Buffer.from([4]), sealSync(m, { seq: 1, boot: 7, time: 1_800_000_000 }, key)]));
   return seeds;
 }
 

@@ -1,15 +1,18 @@
 /**
- * Fuzz target: the control protocol's commands as the daemon applies them. The input bytes
+ * Fuzz target: the control protocol's commands as the daemon takes them. The input bytes
  * drive a generator of request objects (ops, field names and values drawn from what lvsadm
  * sends plus hostile values: wrong types, out-of-range numbers, unknown names), which go
- * through Director.handle as a control request would.
+ * through the control socket's schema (validateCommands) and, when it accepts them, through
+ * Director.handle, as a control request would.
  *
- * Contract checked: every refused request fails with a coded error (an object with string
- * `code` and `message`, what the socket sends back), never another exception; and a refused
- * batch changes nothing (the saved rules are the same before and after).
+ * Contract checked: the schema answers every input with commands or one line; every accepted
+ * batch the director refuses fails with a coded error (an object with string `code` and
+ * `message`, what the socket sends back), never another exception; and a refused batch
+ * changes nothing (the rules listed are the same before and after).
  */
 import { MemoryDevice } from '../../../src/phy/memory';
 import { Director } from '../../../src/ipvs/director';
+import { validateCommands } from '../../../src/control/schema';
 
 const OPS = ['add-service', 'edit-service', 'delete-service', 'clear', 'add-server', 'edit-server', 'delete-server',
   'zero', 'set-timeout', 'list-services', 'list-conns', 'get-timeout', 'status', 'list-checks', 'start-daemon',
@@ -75,9 +78,16 @@ export function fuzz(data: Buffer): void {
   while (!r.done) {
     const batch: unknown[] = [];
     for (let n = 1 + (r.next() % 4); n > 0 && !r.done; n--) batch.push(command(r));
+    const checked = validateCommands(batch);
+    if (!checked.ok) {
+      if (typeof checked.message !== 'string' || checked.message.length === 0 || checked.message.includes('\n')) {
+        throw new Error(`schema refusal is not one line: ${JSON.stringify(checked.message)}`);
+      }
+      continue;
+    }
     const before = rules(dir);
     try {
-      dir.handle(batch as never);
+      dir.handle(checked.commands);
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown };
       if (e === null || typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string') throw err;
