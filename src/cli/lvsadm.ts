@@ -11,7 +11,7 @@
  * -L -c prints the connection table as lvsd streams it. A reader that goes away (`| head`)
  * ends lvsadm quietly with status 0, as far as the output went (EPIPE).
  */
-import type { Command, ConnInfo, Result } from '../control/command';
+import type { Command, ConnInfo, Result } from '../ipvs/command';
 import { CLIENT_CODES, EXIT, LvsadmError } from '../control/errors';
 import { formatConnRows, formatConnsHeader, formatServices, formatStatus, formatSysctl, formatTimeout } from '../control/format';
 import { type NameDb, parseArgs, type ParsedInvocation, systemNames, usageText } from '../control/ipvsadm-args';

@@ -25,7 +25,7 @@ import '../daemon/sigusr1'; // first: SIGUSR1 never opens the inspector (src/dae
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Command, StatusInfo } from '../control/command';
+import type { Command, StatusInfo } from '../ipvs/command';
 import { parseRestore } from '../control/save';
 import { ControlServer, defaultSocketPath } from '../control/socket';
 import { Plumbing } from '../host/plumbing';
@@ -45,7 +45,7 @@ import { versionLine } from '../daemon/version';
 import { applyRtPriorityOption } from '../phy/sched';
 import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
-import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../health/runtime';
+import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../daemon/keepalived';
 import { SyncControl } from '../ha/sync-control';
 import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
 import { setRealtimePriority } from '../phy/sched';

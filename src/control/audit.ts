@@ -7,7 +7,7 @@
  */
 import type { Log } from '../log';
 import { endpointText, fwdText, serviceText } from '../log';
-import type { Command, Result, ServiceKey } from './command';
+import type { Command, Result, ServiceKey } from '../ipvs/command';
 
 /** The control socket peer, from SO_PEERCRED; undefined for --config and internal callers. */
 export interface Peer {

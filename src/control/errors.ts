@@ -3,6 +3,7 @@
  * Callers switch on `code`, never on message text. Messages follow ipvsadm's own texts
  * where ipvsadm has one (ipvsadm.c fail() calls, libipvs.c ipvs_strerror table).
  */
+import { DAEMON_ERRORS, type DaemonErrorCode } from '../ipvs/errors';
 
 /**
  * Process exit statuses, as ipvsadm uses them:
@@ -45,30 +46,8 @@ export const CLIENT_CODES = {
   EINTERNAL: EXIT.OPERATION,
 } as const;
 
-/**
- * Errors the daemon reports for service-table operations, with ipvsadm's texts (libipvs.c
- * ipvs_strerror: the message depends on the errno and the operation; these codes name the
- * resulting message directly). The daemon throws `daemonError(code)`; lvsadm prints the message.
- */
-export const DAEMON_ERRORS = {
-  /** -A of an existing service (EEXIST). */
-  ESVCEXISTS: 'Service already exists',
-  /** -A/-E with an unknown scheduler (ENOENT). */
-  ENOSCHED: 'Scheduler not found',
-  /** -E/-D/-Z/-L of a missing service (ESRCH). */
-  ENOSVC: 'No such service',
-  /** -a/-e/-d on a missing service (ESRCH for dest operations). */
-  ESVCUNDEF: 'Service not defined',
-  /** -a of an existing destination (EEXIST). */
-  EDESTEXISTS: 'Destination already exists',
-  /** -e/-d of a missing destination (ENOENT). */
-  ENODEST: 'No such destination',
-  /** EINVAL, anything the kernel would reject as invalid. */
-  EINVAL: 'Invalid operation.  Possibly wrong module version, address not unicast, ...',
-  /** EPERM */
-  EPERM: 'Permission denied (you must be root)',
-} as const;
-export type DaemonErrorCode = keyof typeof DAEMON_ERRORS;
+// The daemon's error codes and texts live with the director that raises them (ipvs/errors.ts).
+export { DAEMON_ERRORS, type DaemonErrorCode };
 
 export class LvsadmError extends Error {
   readonly code: string;

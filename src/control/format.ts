@@ -6,7 +6,7 @@
  * /etc/services where they resolve (NameDb); no DNS is consulted, so a listing never waits on
  * the network.
  */
-import type { ConnInfo, DestInfo, FwdName, ProtoName, ServiceInfo, StatusInfo, TimeoutInfo } from './command';
+import type { ConnInfo, DestInfo, FwdName, ProtoName, ServiceInfo, StatusInfo, TimeoutInfo } from '../ipvs/command';
 import { addrToNumber, type ListOpts, type NameDb, systemNames } from './ipvsadm-args';
 
 /** The IPVS version ipvsadm prints in its header (IP_VS_VERSION_CODE 0x010201). */

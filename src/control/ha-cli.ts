@@ -15,7 +15,7 @@
  * All accept --socket PATH like every lvsadm command.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { CheckServiceInfo, Command, ConnInfo, ProtoName, Result, ServiceKey, SyncDaemonInfo, SyncState, VrrpStateInfo } from './command';
+import type { CheckServiceInfo, Command, ConnInfo, ProtoName, Result, ServiceKey, SyncDaemonInfo, SyncState, VrrpStateInfo } from '../ipvs/command';
 import { EXIT, LvsadmError } from './errors';
 
 export interface HaIo {

@@ -1,5 +1,5 @@
 /**
- * ipvsadm's command line, parsed into control-protocol Commands (src/control/command.ts).
+ * ipvsadm's command line, parsed into control-protocol Commands (src/ipvs/command.ts).
  *
  * Why hand-written and not a generic argument library: ipvsadm parses with popt and its
  * behaviour is part of the interface scripts depend on, and generic parsers differ in each
@@ -23,7 +23,7 @@
  * Host and port names come from /etc/hosts and /etc/services only (no DNS).
  */
 import { readFileSync } from 'node:fs';
-import type { Command, DestSpec, FwdName, ProtoName, ServiceKey, ServiceSpec } from './command';
+import type { Command, DestSpec, FwdName, ProtoName, ServiceKey, ServiceSpec } from '../ipvs/command';
 import { LvsadmError, usageError } from './errors';
 
 // ---------------------------------------------------------------------------------------------

@@ -9,17 +9,17 @@
  * line lvsd does not act on gets a warning naming it. Only what keepalived cannot run at all (the
  * main file missing) and lvsd's own size limits refuse the file (ConfigError).
  */
-import type { FwdName, ProtoName } from './command';
+import type { FwdName, ProtoName } from '../ipvs/command';
 import {
   type CheckCommon, type CheckSpec, type HttpUrl, type RealServerSpec, type VirtualServerSpec,
-} from '../health/config';
+} from './checks';
 import { ipFromString } from '../ipvs/types';
 import { schedulerNames } from '../sched/index';
 import {
   ConfigError, type Diagnostic, Diagnostics, type FileAccess, formatDiagnostic, readStatements,
 } from './keepalived/reader';
 import { type ConfNode, buildTree } from './keepalived/tree';
-import { DNS_TYPES } from '../health/dns-query';
+import { DNS_TYPES } from './checks';
 
 export { ConfigError, type ConfNode, type Diagnostic, formatDiagnostic };
 

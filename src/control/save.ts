@@ -7,7 +7,7 @@
  * One-packet scheduling is saved as " -o" (old ipvsadm printed " ops", which -R cannot read).
  * Lines appear in listing order (services and dests sorted as -L sorts them).
  */
-import type { Command, FwdName, ServiceInfo } from './command';
+import type { Command, FwdName, ServiceInfo } from '../ipvs/command';
 import { LvsadmError } from './errors';
 import { addrPort, sortedServices } from './format';
 import { type NameDb, parseArgs, systemNames } from './ipvsadm-args';

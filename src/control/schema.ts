@@ -14,7 +14,7 @@
  * one definition; see docs/SECURITY.md for why it was chosen.
  */
 import { z } from 'zod';
-import type { Command } from './command';
+import type { Command } from '../ipvs/command';
 
 const INT_MAX = 2147483647;
 

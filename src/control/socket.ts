@@ -27,7 +27,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { Command, ConnInfo, Request, Response, Result, ServiceInfo, StreamReply } from './command';
+import type { Command, ConnInfo, Request, Response, Result, ServiceInfo, StreamReply } from '../ipvs/command';
 import { EXIT, LvsadmError } from './errors';
 import { READ_OPS, validateCommands } from './schema';
 import { defaultSocketPathFor } from './netns-path';
@@ -73,7 +73,7 @@ function errnoText(err: unknown): string {
   return (e.code !== undefined ? STRERROR[e.code] : undefined) ?? e.message ?? String(err);
 }
 
-export type { StreamReply } from './command';
+export type { StreamReply } from '../ipvs/command';
 
 export type ControlHandler = (cmds: Command[], peer: PeerCred) => Result | StreamReply | Promise<Result | StreamReply>;
 

@@ -3,7 +3,7 @@
  * `lvsadm -L -n` prints it, the connection count and the status counters. Built from the
  * streamed service rows, so a large table is read a chunk at a time.
  */
-import type { ServiceInfo } from '../control/command';
+import type { ServiceInfo } from '../ipvs/command';
 import { formatServices, formatStatus } from '../control/format';
 import type { Director } from '../ipvs/director';
 

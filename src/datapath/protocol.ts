@@ -2,7 +2,7 @@
  * Messages between the main thread (control plane, src/datapath/workers.ts) and the packet
  * workers (src/datapath/worker.ts). Everything is plain data (structured clone).
  */
-import type { Command, ConnInfo, StatusInfo, ServiceInfo } from '../control/command';
+import type { Command, ConnInfo, StatusInfo, ServiceInfo } from '../ipvs/command';
 import type { SyncConn } from '../wire/ipvs-sync';
 
 /** What a worker is started with (workerData). */

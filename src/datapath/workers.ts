@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import type { Command, ConnInfo, CountersInfo, Result, ServiceInfo, StatusInfo, StreamReply } from '../control/command';
+import type { Command, ConnInfo, CountersInfo, Result, ServiceInfo, StatusInfo, StreamReply } from '../ipvs/command';
 import type { Director, SyncFeed } from '../ipvs/director';
 import { ESTIMATOR_INTERVAL_MS } from '../ipvs/estimator';
 import { KNOB_NAMES } from '../ipvs/knobs';

@@ -4,7 +4,7 @@
  * at most once, with its own interface and syncid, as in the kernel. A daemon started from
  * keepalived.conf (lvs_sync_daemon) is listed too, in the role VRRP gives it.
  */
-import type { Command, Result, SyncDaemonInfo, SyncState } from '../control/command';
+import type { Command, Result, SyncDaemonInfo, SyncState } from '../ipvs/command';
 import { E, IpvsError } from '../ipvs/errors';
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';

@@ -8,7 +8,7 @@
  *
  * A checker starts up, or down when its virtual server is in alpha mode.
  */
-import type { CheckSpec } from './config';
+import type { CheckSpec } from '../control/checks';
 import { type ProbeOutcome, type ProbeTarget, runProbe } from './probes';
 
 export type CheckerState = 'up' | 'down';

@@ -4,9 +4,7 @@
  * it is at least a header, has the query's ID and QR set (anything else is ignored and the
  * checker keeps waiting), and passes when its RCODE is 0.
  */
-const TYPES: Record<string, number> = {
-  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, RRSIG: 46, DNSKEY: 48,
-};
+import { DNS_TYPE_CODES as TYPES, DNS_TYPES } from '../control/checks';
 
 export function buildDnsQuery(name: string, type: string, id = 0x4c56): Buffer {
   const qtype = TYPES[type.toUpperCase()];
@@ -33,7 +31,7 @@ export function buildDnsQuery(name: string, type: string, id = 0x4c56): Buffer {
   return msg;
 }
 
-export const DNS_TYPES = Object.keys(TYPES);
+export { DNS_TYPES };
 
 /** undefined: not the reply (keep waiting); else the RCODE. */
 export function dnsReplyRcode(query: Buffer, reply: Buffer): number | undefined {

@@ -20,10 +20,10 @@
  * - A real server marked heldDown (a checker lvsd does not implement) is never alive.
  */
 import { spawn } from 'node:child_process';
-import type { CheckServiceInfo, Command, DestInfo, DestSpec, Result, ServiceKey } from '../control/command';
+import type { CheckServiceInfo, Command, DestInfo, DestSpec, Result, ServiceKey } from '../ipvs/command';
 import type { Log } from '../log';
 import { Checker, type CheckerDeps, DEFAULT_DEPS } from './checker';
-import { type RealServerSpec, type VirtualServerSpec, rsKey, vsKey } from './config';
+import { type RealServerSpec, type VirtualServerSpec, rsKey, vsKey } from '../control/checks';
 
 /** What the manager needs of the director: Director.handle. */
 export interface TableApi {

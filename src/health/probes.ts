@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { fetchUrl } from './http-fetch';
 import { csumFinish, csumPartial } from '../wire/checksum';
-import type { CheckSpec, DnsCheck, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from './config';
+import type { CheckSpec, DnsCheck, HttpCheck, HttpUrl, MiscCheck, SmtpCheck, UdpCheck } from '../control/checks';
 import { buildDnsQuery, dnsReplyRcode } from './dns-query';
 
 export interface ProbeOutcome {

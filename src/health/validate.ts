@@ -6,9 +6,9 @@
  * with a diagnostic naming its line (keepalived logs the IPVS error and runs without it), so
  * nothing the manager does later is refused by the real table.
  */
-import type { Command } from '../control/command';
+import type { Command } from '../ipvs/command';
 import { ServiceTable } from '../ipvs/service';
-import type { RealServerSpec, VirtualServerSpec } from './config';
+import type { RealServerSpec, VirtualServerSpec } from '../control/checks';
 
 export interface ValidationProblem {
   /** FILE:LINE of the offending line. */

@@ -3,7 +3,7 @@
  * the control-plane handler that lvsadm talks to. Kernel plumbing follows the service
  * table through its hooks.
  */
-import type { Command, ConnInfo, Result, ServiceInfo, StreamReply } from '../control/command';
+import type { Command, ConnInfo, Result, ServiceInfo, StreamReply } from './command';
 import type { Device } from '../phy/device';
 import type { SyncConn } from '../wire/ipvs-sync';
 import { ConnTable, F_TEMPLATE } from './conn';

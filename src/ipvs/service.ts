@@ -13,7 +13,7 @@ import {
 } from './types';
 import type {
   Command, CountersInfo, DestInfo, DestSpec, FwdName, ProtoName, ServiceInfo, ServiceKey, ServiceSpec,
-} from '../control/command';
+} from './command';
 import { canonicalSchedFlags, createScheduler } from '../sched/index';
 import { E, IpvsError } from './errors';
 

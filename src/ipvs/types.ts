@@ -5,11 +5,11 @@
  * Addresses are IPv4 as unsigned 32-bit integers in host order (1.2.3.4 = 0x01020304).
  */
 
-/** IP protocol numbers of the virtual services we balance. */
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_IPIP = 4;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/proto';
+
+/** IP protocol numbers (src/wire/proto.ts) for the layers above the wire. */
+export { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP };
+/** The protocols of the virtual services we balance. */
 export type ServiceProto = typeof IPPROTO_TCP | typeof IPPROTO_UDP;
 
 /** Forwarding methods, numbered as IP_VS_CONN_F_{MASQ,LOCALNODE,TUNNEL,DROUTE}. */

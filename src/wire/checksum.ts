@@ -19,7 +19,7 @@
  *   complement at csum_start + csum_offset (skb_checksum_help, net/core/dev.c).
  */
 
-import { IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
+import { IPPROTO_TCP, IPPROTO_UDP } from './proto';
 
 /**
  * Folds any non-negative sum (up to 2^53) to 16 bits with end-around carry.

@@ -25,7 +25,7 @@ import {
   DROP_ICMP_CSUM, DROP_ICMP_SHORT, IPTOS_PREC_INTERNETCONTROL, IPV4_MIN_HDR_LEN, WIRE_OK,
   emitIpv4Header, ipv4Src, ipv4Tos,
 } from './ipv4';
-import { IPPROTO_ICMP } from '../ipvs/types';
+import { IPPROTO_ICMP } from './proto';
 
 export const ICMP_OFF_TYPE = 0;
 export const ICMP_OFF_CODE = 1;

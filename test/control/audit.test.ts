@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { Command, Result } from '../../src/control/command';
+import type { Command, Result } from '../../src/ipvs/command';
 import { handleLogged, logChanges } from '../../src/control/audit';
 import { logOptions } from '../../src/log';
 import { parseArgs, namesFrom } from '../../src/control/ipvsadm-args';

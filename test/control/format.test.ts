@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConnInfo, CountersInfo, DestInfo, FwdName, ServiceInfo } from '../../src/control/command';
+import type { ConnInfo, CountersInfo, DestInfo, FwdName, ServiceInfo } from '../../src/ipvs/command';
 import {
   formatConns,
   formatExpire,

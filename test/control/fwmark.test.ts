@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { namesFrom, parseArgs, type ParsedInvocation } from '../../src/control/ipvsadm-args';
 import { formatConns, formatServices } from '../../src/control/format';
 import { formatSave, parseRestore } from '../../src/control/save';
-import type { Command, ServiceKey } from '../../src/control/command';
+import type { Command, ServiceKey } from '../../src/ipvs/command';
 import { ServiceTable } from '../../src/ipvs/service';
 
 const NAMES = namesFrom('198.19.0.11 rs1\n', 'http 80/tcp\n');

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import type { Command, ConnInfo, Result } from '../../src/control/command';
+import type { Command, ConnInfo, Result } from '../../src/ipvs/command';
 import { LvsadmError } from '../../src/control/errors';
 import {
   drain, formatChecks, formatDaemons, isHaInvocation, liveEntries, parseDaemon, parseDrain, runHa,

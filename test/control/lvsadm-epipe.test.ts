@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConnInfo } from '../../src/control/command';
+import type { ConnInfo } from '../../src/ipvs/command';
 import { ControlServer } from '../../src/control/socket';
 
 async function* rows(n: number): AsyncGenerator<ConnInfo[]> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Command, Result } from '../../src/control/command';
+import type { Command, Result } from '../../src/ipvs/command';
 import { daemonError } from '../../src/control/errors';
 import { namesFrom } from '../../src/control/ipvsadm-args';
 import { main } from '../../src/cli/lvsadm';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Command, CountersInfo, DestInfo, ServiceInfo } from '../../src/control/command';
+import type { Command, CountersInfo, DestInfo, ServiceInfo } from '../../src/ipvs/command';
 import { LvsadmError } from '../../src/control/errors';
 import { namesFrom } from '../../src/control/ipvsadm-args';
 import { formatSave, parseRestore } from '../../src/control/save';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from '../../src/control/command';
+import type { Command } from '../../src/ipvs/command';
 import { validateCommands } from '../../src/control/schema';
 import { ControlServer } from '../../src/control/socket';
 

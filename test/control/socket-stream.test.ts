@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command, ConnInfo } from '../../src/control/command';
+import type { Command, ConnInfo } from '../../src/ipvs/command';
 import { LvsadmError } from '../../src/control/errors';
 import { ControlServer, MAX_LINE_BYTES, request } from '../../src/control/socket';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:f
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command, Result } from '../../src/control/command';
+import type { Command, Result } from '../../src/ipvs/command';
 import { daemonError, LvsadmError } from '../../src/control/errors';
 import { ControlServer, MAX_LINE_BYTES, request } from '../../src/control/socket';
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { namesFrom, optionNames, parseArgs, usageText } from '../../src/control/ipvsadm-args';
 import { formatVrrp, HA_OPTIONS, isHaInvocation, parseDaemon, parseDrain, runHa } from '../../src/control/ha-cli';
-import type { Command, Result } from '../../src/control/command';
+import type { Command, Result } from '../../src/ipvs/command';
 
 const help = usageText();
 const names = namesFrom('', '');

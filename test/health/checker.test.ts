@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Checker } from '../../src/health/checker';
-import type { TcpCheck } from '../../src/health/config';
+import type { TcpCheck } from '../../src/control/checks';
 import type { ProbeOutcome } from '../../src/health/probes';
 
 const spec: TcpCheck = {

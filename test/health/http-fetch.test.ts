@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildRequest, fetchUrl, md5hex, splitResponse } from '../../src/health/http-fetch';
 import { probeHttp } from '../../src/health/probes';
-import type { HttpCheck } from '../../src/health/config';
+import type { HttpCheck } from '../../src/control/checks';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '../../..');

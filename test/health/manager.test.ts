@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { HealthManager } from '../../src/health/manager';
-import type { RealServerSpec, VirtualServerSpec } from '../../src/health/config';
+import type { RealServerSpec, VirtualServerSpec } from '../../src/control/checks';
 import type { ProbeOutcome } from '../../src/health/probes';
 import { createLog } from '../../src/log';
 

@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildEchoRequest, judgeUrl, parseHttpResponse, probeHttp, probeMisc, probeTcp, probeUdp } from '../../src/health/probes';
-import type { HttpCheck, MiscCheck, TcpCheck, UdpCheck } from '../../src/health/config';
+import type { HttpCheck, MiscCheck, TcpCheck, UdpCheck } from '../../src/control/checks';
 import { csumPartial, csumFold } from '../../src/wire/checksum';
 
 const common = { connectTimeoutMs: 1000, retry: 0, delayBeforeRetryMs: 10, delayLoopMs: 10, warmupMs: 0 };

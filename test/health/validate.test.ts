@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateVirtualServers } from '../../src/health/validate';
-import type { VirtualServerSpec } from '../../src/health/config';
+import type { VirtualServerSpec } from '../../src/control/checks';
 
 const vs = (extra: Partial<VirtualServerSpec>): VirtualServerSpec => ({
   proto: 'tcp', addr: '198.18.100.1', port: 80, scheduler: 'rr', persistent: 0, ops: false, quorum: 1, hysteresis: 0,

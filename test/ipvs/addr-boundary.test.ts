@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { TCP_S_ESTABLISHED } from '../../src/ipvs/proto/tcp';
-import type { ConnInfo } from '../../src/control/command';
+import type { ConnInfo } from '../../src/ipvs/command';
 import { RouteXmit } from '../../src/xmit/dr';
 import { TunnelXmit } from '../../src/xmit/tunnel';
 import {

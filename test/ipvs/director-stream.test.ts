@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Command, ConnInfo, ServiceInfo, StreamReply } from '../../src/control/command';
+import type { Command, ConnInfo, ServiceInfo, StreamReply } from '../../src/ipvs/command';
 import { Director } from '../../src/ipvs/director';
 import { MemoryDevice } from '../../src/phy/memory';
 import { FWD_ROUTE, IPPROTO_TCP } from '../../src/ipvs/types';

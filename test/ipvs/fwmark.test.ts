@@ -13,7 +13,7 @@ import {
   ipv4Src, ipv4Dst, ipv4ChecksumOk, ipv4HeaderLen, ipv4TotalLen, l4Checksum, tcpChecksum, tcpSrcPort, tcpDstPort,
   udpDstPort,
 } from '../../src/wire/index';
-import type { ServiceKey } from '../../src/control/command';
+import type { ServiceKey } from '../../src/ipvs/command';
 import { pkt, addr } from '../support/builder';
 
 const CIP1 = '198.18.0.2';

@@ -8,7 +8,7 @@ import { MemoryDevice } from '../../src/phy/memory';
 import { Director } from '../../src/ipvs/director';
 import { DROP_NAMES } from '../../src/ipvs/pipeline';
 import { F_TEMPLATE } from '../../src/ipvs/conn';
-import type { Command, ConnInfo, ServiceKey } from '../../src/control/command';
+import type { Command, ConnInfo, ServiceKey } from '../../src/ipvs/command';
 import { ipv4Dst, tcpDstPort, udpDstPort } from '../../src/wire/index';
 import { pkt, addr } from '../support/builder';
 

@@ -6,10 +6,10 @@
  * untouched.
  */
 import type { KeepalivedConfig, LoadOptions } from '../control/keepalived';
-import { loadKeepalivedConfig } from './load';
+import { loadKeepalivedConfig } from '../health/load';
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';
-import { HealthManager } from './manager';
+import { HealthManager } from '../health/manager';
 import type { SyncDaemon } from '../ha/sync';
 import type { VrrpRuntimeOptions } from '../ha/vrrp-node';
 import { HaConfig } from './ha-config';

@@ -3,7 +3,13 @@
  * virtual servers with their real servers, each real server with zero or more checkers.
  * Times are in milliseconds here (keepalived.conf gives seconds; the parser converts).
  */
-import type { FwdName, ProtoName } from '../control/command';
+import type { FwdName, ProtoName } from '../ipvs/command';
+
+/** DNS_CHECK's `type` keyword: the RR types keepalived's check_dns.c knows, with their codes. */
+export const DNS_TYPE_CODES: Readonly<Record<string, number>> = {
+  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, RRSIG: 46, DNSKEY: 48,
+};
+export const DNS_TYPES = Object.keys(DNS_TYPE_CODES);
 
 export type CheckKind = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'SMTP_CHECK' | 'DNS_CHECK' | 'UDP_CHECK' | 'PING_CHECK' | 'MISC_CHECK';
 
