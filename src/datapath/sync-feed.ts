@@ -11,13 +11,14 @@
  * insertSynced is the backup side's insertion into this worker's shard, for an entry whose
  * client the steering hash gives to this worker.
  */
-import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
+import { F_INACTIVE, F_NOOUTPUT, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
+import { createSynced, refreshSynced, SYNCED_UPDATED } from '../ipvs/synced';
 import {
   TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
 import { UDP_S_NORMAL } from '../ipvs/proto/udp';
-import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
 import { CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, type SyncConn } from '../wire/ipvs-sync';
 
 const UNSYNCED_TCP = new Set([TCP_S_NONE, TCP_S_SYN_SENT, TCP_S_SYN_RECV, TCP_S_LISTEN, TCP_S_SYNACK, TCP_S_CLOSE]);
@@ -120,24 +121,7 @@ export function insertSynced(director: Director, m: SyncConn, now: number): bool
   const state = proto === IPPROTO_TCP ? m.state : UDP_S_NORMAL;
   const timeout = Math.min(m.timeoutSec, 0x7fffffff);
   const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
-  if (id >= 0) {
-    if (c.destId(id) !== dest.id) return false;
-    const flags = c.flags(id);
-    const wasActive = (flags & F_INACTIVE) === 0;
-    if (wasActive !== active) {
-      c.setFlags(id, active ? flags & ~F_INACTIVE : flags | F_INACTIVE);
-      if (active) { dest.activeConns++; dest.inactiveConns--; } else { dest.activeConns--; dest.inactiveConns++; }
-    }
-    c.setState(id, state);
-    c.touch(id, timeout, now);
-    return true;
-  }
-  const flags = F_SYNC | (active ? 0 : F_INACTIVE) | (dest.fwd === FWD_MASQ ? 0 : F_NOOUTPUT);
-  const nid = c.insert(proto, m.caddr, m.cport, m.vaddr, m.vport, dest.addr, m.dport, dest.fwd, flags,
-    dest.id, svc.id, state, timeout, now);
-  if (nid < 0) return false;
-  services.holdDest(dest.id);
-  if (active) dest.activeConns++;
-  else dest.inactiveConns++;
-  return true;
+  if (id >= 0) return refreshSynced(c, id, dest, active, state, timeout, now) === SYNCED_UPDATED;
+  return createSynced(c, services, svc, dest, proto, m.caddr, m.cport, m.vaddr, m.vport, m.dport,
+    active, state, timeout, now) >= 0;
 }

@@ -36,11 +36,12 @@ import * as dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
+import { createSynced, refreshSynced, SYNCED_OTHER_DEST } from '../ipvs/synced';
 import {
   TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
 import { UDP_S_NORMAL } from '../ipvs/proto/udp';
-import { FWD_MASQ, IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
 import type { Log } from '../log';
 import {
   CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SYNC_ERR_NAMES, SYNC_GROUP, SYNC_NACK_MAX, SYNC_OK,
@@ -227,34 +228,22 @@ export class SyncEngine {
     const c = this.director.conns;
     const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
     if (id >= 0) {
-      if (c.destId(id) !== dest.id) {
+      if (refreshSynced(c, id, dest, active, state, timeout, now) === SYNCED_OTHER_DEST) {
         this.stats.skipped++;
         return false;
       }
-      const flags = c.flags(id);
-      const wasActive = (flags & F_INACTIVE) === 0;
-      if (wasActive !== active) {
-        c.setFlags(id, active ? flags & ~F_INACTIVE : flags | F_INACTIVE);
-        if (active) { dest.activeConns++; dest.inactiveConns--; } else { dest.activeConns--; dest.inactiveConns++; }
-      }
-      c.setState(id, state);
-      c.touch(id, timeout, now);
     } else {
       if (this.created.size >= this.maxSyncConns && this.syncLive() >= this.maxSyncConns) {
         this.stats.quotaFull++;
         return false;
       }
-      const flags = F_SYNC | (active ? 0 : F_INACTIVE) | (dest.fwd === FWD_MASQ ? 0 : F_NOOUTPUT);
-      const nid = c.insert(proto, m.caddr, m.cport, m.vaddr, m.vport, dest.addr, m.dport, dest.fwd, flags,
-        dest.id, svc.id, state, timeout, now);
+      const nid = createSynced(c, services, svc, dest, proto, m.caddr, m.cport, m.vaddr, m.vport, m.dport,
+        active, state, timeout, now);
       if (nid < 0) {
         this.stats.tableFull++;
         return false;
       }
       this.created.set(nid, (m.caddr ^ m.cport) >>> 0);
-      services.holdDest(dest.id);
-      if (active) dest.activeConns++;
-      else dest.inactiveConns++;
     }
     this.stats.applied++;
     return true;

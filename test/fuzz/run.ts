@@ -45,15 +45,25 @@ function runTarget(t: Target, seconds: number, execs: number, keep: boolean): Pr
   const versifier = TEXT_TARGETS.has(t) ? 'true' : 'false';
   const child = spawn(process.execPath, [JSFUZZ, relative(work, target), corpus, '--exact-artifact-path', artifact,
     '--rss-limit-mb', '1024', '--timeout', '10', '--versifier', versifier],
-    { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: jsfuzz forks a worker that must end with it (an orphan would keep
+    // the output pipes, and so this run, open).
+    { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const res: FuzzResult = { target: t, execs: 0, execsPerSec: 0, coverage: 0, corpus: 0, crashes: 0, seconds: 0, detail: '' };
   let tail = '';
   let stopping = false;
+  const group = (sig: NodeJS.Signals): void => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  let killer: NodeJS.Timeout | undefined;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    child.kill('SIGINT');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    group('SIGINT');
+    killer = setTimeout(() => group('SIGKILL'), 5000);
   };
   const timer = setTimeout(stop, seconds * 1000);
   const onLine = (line: string) => {
@@ -79,6 +89,8 @@ function runTarget(t: Target, seconds: number, execs: number, keep: boolean): Pr
   return new Promise((resolve) => {
     child.on('close', () => {
       clearTimeout(timer);
+      if (killer) clearTimeout(killer);
+      group('SIGKILL');
       res.seconds = (Date.now() - started) / 1000;
       res.execsPerSec = Math.round(res.execs / Math.max(res.seconds, 0.001));
       if (existsSync(artifact)) {
