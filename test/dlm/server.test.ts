@@ -270,3 +270,30 @@ test('unlock is pipelined: the server handles it before the same client\'s next 
     await srv.stop();
   }
 });
+
+test('a LOCK timeout beyond 2^31 ms waits (no timer overflow), and is granted on unlock', async () => {
+  const s = await startServer();
+  const a = client(s.addr), b = client(s.addr);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(w.name); };
+  process.on('warning', onWarning);
+  try {
+    const h = await a.lock('long');
+    let outcome = 'waiting';
+    const pb = b.lock('long', { timeoutMs: 0xfffffffe }).then((g) => { outcome = 'granted'; return g; },
+      (e: unknown) => { outcome = e instanceof DlmError ? e.code : String(e); throw e; });
+    await sleep(300);
+    assert.equal(outcome, 'waiting', 'a 49-day timeout has not fired after 300 ms');
+    await h.unlock();
+    const g = await pb;
+    assert.equal(outcome, 'granted');
+    assert.ok(g.token > h.token);
+    await g.unlock();
+    assert.deepEqual(warnings.filter((n) => n === 'TimeoutOverflowWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+    await a.close();
+    await b.close();
+    await s.stop();
+  }
+});
