@@ -27,6 +27,18 @@ export interface TunOpenOptions {
 /** Counters of a TUN device; see NativeStats for the error keys. */
 export type TunErrors = NativeStats;
 
+/** Slot layout and offload settings of a queue, defaults applied and checked. */
+function layoutOf(opts: Omit<TunOpenOptions, 'name' | 'multiQueue'>): {
+  readSlots: number; scratch: number; headroom: number; vnetHdr: boolean; offload: boolean;
+} {
+  const readSlots = opts.batch ?? DEFAULT_READ_SLOTS;
+  const scratch = opts.scratchSlots ?? DEFAULT_SCRATCH_SLOTS;
+  const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+  checkLayout(readSlots, scratch, headroom);
+  const vnetHdr = opts.vnetHdr ?? true;
+  return { readSlots, scratch, headroom, vnetHdr, offload: opts.offload ?? vnetHdr };
+}
+
 export class TunDevice implements Device {
   readonly name: string;
   readonly buf: Buffer;
@@ -60,15 +72,10 @@ export class TunDevice implements Device {
 
   /** Creates (or attaches to) the TUN interface. Throws an Error with an errno `code`. */
   static open(opts: TunOpenOptions): TunDevice {
-    const readSlots = opts.batch ?? DEFAULT_READ_SLOTS;
-    const scratch = opts.scratchSlots ?? DEFAULT_SCRATCH_SLOTS;
-    const headroom = opts.headroom ?? DEFAULT_HEADROOM;
-    checkLayout(readSlots, scratch, headroom);
-    const vnetHdr = opts.vnetHdr ?? true;
-    const offload = opts.offload ?? vnetHdr;
+    const l = layoutOf(opts);
     const addon = loadNative();
-    const { fd, name } = addon.open({ name: opts.name, vnetHdr, offload, multiQueue: opts.multiQueue ?? false });
-    return new TunDevice(addon, fd, name, readSlots, scratch, headroom, vnetHdr ? VNET_HDR_LEN : 0, offload);
+    const { fd, name } = addon.open({ name: opts.name, vnetHdr: l.vnetHdr, offload: l.offload, multiQueue: opts.multiQueue ?? false });
+    return new TunDevice(addon, fd, name, l.readSlots, l.scratch, l.headroom, l.vnetHdr ? VNET_HDR_LEN : 0, l.offload);
   }
 
   /**
@@ -78,15 +85,10 @@ export class TunDevice implements Device {
    * the queue was opened.
    */
   static adopt(fd: number, opts: Omit<TunOpenOptions, 'name' | 'multiQueue'>): TunDevice {
-    const readSlots = opts.batch ?? DEFAULT_READ_SLOTS;
-    const scratch = opts.scratchSlots ?? DEFAULT_SCRATCH_SLOTS;
-    const headroom = opts.headroom ?? DEFAULT_HEADROOM;
-    checkLayout(readSlots, scratch, headroom);
-    const vnetHdr = opts.vnetHdr ?? true;
-    const offload = opts.offload ?? vnetHdr;
+    const l = layoutOf(opts);
     const addon = loadNative();
-    const got = addon.adopt(fd, offload);
-    return new TunDevice(addon, got.fd, got.name, readSlots, scratch, headroom, vnetHdr ? VNET_HDR_LEN : 0, offload);
+    const got = addon.adopt(fd, l.offload);
+    return new TunDevice(addon, got.fd, got.name, l.readSlots, l.scratch, l.headroom, l.vnetHdr ? VNET_HDR_LEN : 0, l.offload);
   }
 
   /** Attaches (progFd) or detaches (-1) the device's queue-steering eBPF program. */
