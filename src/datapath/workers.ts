@@ -416,7 +416,9 @@ export class PacketWorkers implements SyncFeed {
       this.ask<Extract<FromWorker, { t: 'reply' }>>(s, (id) => ({ t: 'query', id, q: 'status' }))));
     const out: StatusInfo = { ...base, conns: 0, drops: { ...base.drops }, counters: { ...base.counters } };
     for (const k of Object.keys(out.drops)) out.drops[k] = 0;
-    for (const k of Object.keys(out.counters)) out.counters[k] = 0;
+    // The workers' datapath counters replace the main thread's; the sync daemons' (sync_*)
+    // run on the main thread only and are kept.
+    for (const k of Object.keys(out.counters)) if (!k.startsWith('sync_')) out.counters[k] = 0;
     out.counters.workers = this.count;
     replies.forEach((r, i) => {
       const s = this.slots[i];
