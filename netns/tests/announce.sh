@@ -211,6 +211,44 @@ for i in 2 3; do
   check "d$i: connection A came with the dump" has_conn "$i" "$CPORT_A"
 done
 
+# --- BGP: the configurations of docs/SCALEOUT.md, BIRD 2 on d1 and FRR on d2 --------------
+# The client namespace plays the router (a BIRD that only learns; its kernel routes stay as the
+# test sets them). The directors' configurations are the documented ones, addresses adapted.
+doc_block() { # doc_block FIRST_LINE: the indented block of docs/SCALEOUT.md starting there, unindented
+  awk -v start="    $1" '
+    !on && index($0, start) == 1 { on = 1 }
+    on { if ($0 != "" && substr($0, 1, 4) != "    ") exit; print substr($0, 5) }
+  ' "$LVS_ROOT/docs/SCALEOUT.md"
+}
+# FRR drops to its own user: it must reach its directory.
+chmod 711 "$LVS_STATE"
+mkdir -m 0777 "$LVS_STATE/bgp"
+doc_block '# /etc/bird/bird.conf' | sed -E 's/198\.18\.0\.1\b/198.18.0.2/g' >"$LVS_STATE/bgp/d1-bird.conf"
+doc_block '! /etc/frr/frr.conf' | sed -E 's/198\.18\.0\.11\b/198.18.0.12/g; s/198\.18\.0\.1\b/198.18.0.2/g' \
+  >"$LVS_STATE/bgp/d2-frr.conf"
+[[ -s $LVS_STATE/bgp/d1-bird.conf && -s $LVS_STATE/bgp/d2-frr.conf ]] || die "configurations not found in docs/SCALEOUT.md"
+chmod 644 "$LVS_STATE"/bgp/*.conf
+cat >"$LVS_STATE/bgp/router.conf" <<EOF
+router id $CIP;
+protocol device {}
+protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }
+protocol bgp d1 { local $CIP as 65000; neighbor ${D_IP[0]} as 65001; bfd on; ipv4 { import all; export none; }; }
+protocol bgp d2 { local $CIP as 65000; neighbor ${D_IP[1]} as 65001; bfd on; ipv4 { import all; export none; }; }
+EOF
+bg_in_ns bird-d1 "${NS_DS[0]}" bird -f -c "$LVS_STATE/bgp/d1-bird.conf" -s "$LVS_STATE/bgp/d1.ctl"
+bg_in_ns bird-router "$NS_C" bird -f -c "$LVS_STATE/bgp/router.conf" -s "$LVS_STATE/bgp/router.ctl"
+for d in zebra bfdd bgpd; do
+  bg_in_ns "frr-$d" "${NS_DS[1]}" "/usr/lib/frr/$d" -u frr -g frr -f "$LVS_STATE/bgp/d2-frr.conf" \
+    -i "$LVS_STATE/bgp/$d.pid" --vty_socket "$LVS_STATE/bgp" -z "$LVS_STATE/bgp/zserv.api" -A 127.0.0.1
+  if [[ $d == zebra ]]; then wait_for -t 5 test -S "$LVS_STATE/bgp/zserv.api" || die "zebra: $(tail -n 3 "$LVS_STATE/frr-zebra.log")"; fi
+done
+router_has() { # router_has PEER: the router learnt the VIP from session PEER (d1: BIRD, d2: FRR)
+  in_ns "$NS_C" birdc -s "$LVS_STATE/bgp/router.ctl" show route protocol "$1" 2>/dev/null | grep -q "^$VIP/32"
+}
+router_lacks() { ! router_has "$1"; }
+check "BGP: the router learns the VIP from d1's BIRD (documented configuration)" wait_for -t 20 router_has d1
+check "BGP: the router learns the VIP from d2's FRR (documented configuration)" wait_for -t 20 router_has d2
+
 # --- 3. sync both ways, no echo -------------------------------------------------------------
 route_via 2
 check "connection A moved to d2 (an ECMP change) goes on from d2's synced entry" say A
@@ -268,10 +306,12 @@ lvsadm --start-daemon master --mcast-interface eth0 --syncid 9 --sync-key "$KEY"
 use_director 2
 for r in "${R_IP[@]}"; do lvsadm -e -t "$VIP:8000" -r "$r:8000" -g -w 0; done
 check "d2: every real server at weight 0: the VIP is withdrawn" wait_for -t 2 not_announced 2
+check "BGP: FRR withdrew d2's route at the router" wait_for -t 5 router_lacks d2
 check "d1 keeps announcing" announced 1
 check "d3 keeps announcing" announced 3
 for r in "${R_IP[@]}"; do lvsadm -e -t "$VIP:8000" -r "$r:8000" -g -w 1; done
 check "d2: weights back: announced again" wait_for -t 2 announced 2
+check "BGP: and the router has d2's route again" wait_for -t 5 router_has d2
 lvsadm -D -t "$VIP:8000"
 check "d2: service deleted: withdrawn" wait_for -t 2 not_announced 2
 
@@ -322,6 +362,7 @@ for i in 1 2 3; do check "d$i is still running" lvs__alive "${D_PIDS[i - 1]}"; d
 # --- 8. the process dies: its route goes with the TUN device -------------------------------
 kill_director 1
 check "SIGKILL of d1: its route vanished" not_announced 1
+check "BGP: d1's BIRD withdrew the VIP at the router" wait_for -t 5 router_lacks d1
 use_director 3
 stop_lvsd
 D_PIDS[2]=
