@@ -196,6 +196,8 @@ check "d1: the VIP is announced in table $TABLE once the resync timed out (no pe
 check "d1: its log says the resync ended before the VIP was announced" \
   log_order "$LVS_STATE/lvsd1-0.log" '"msg":"bulk resync finished"' '"msg":"VIP announced"'
 check "d1: the resync found no peer" grep -q '"reason":"no peer answered"' "$LVS_STATE/lvsd1-0.log"
+check "d1: lvsadm --status: one VIP announced, synced" \
+  eval '[[ $(counter 1 announce_vips) == 1 && $(counter 1 announce_synced) == 1 ]]'
 
 open_client A
 check "connection A through d1 works (server $SERVER_A)" say A
@@ -232,11 +234,13 @@ cat >"$LVS_STATE/bgp/router.conf" <<EOF
 router id $CIP;
 protocol device {}
 protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }
-protocol bgp d1 { local $CIP as 65000; neighbor ${D_IP[0]} as 65001; bfd on; ipv4 { import all; export none; }; }
-protocol bgp d2 { local $CIP as 65000; neighbor ${D_IP[1]} as 65001; bfd on; ipv4 { import all; export none; }; }
+# The router connects early and retries often: the test does not wait for the directors' timers.
+template bgp dir { local $CIP as 65000; bfd on; start delay time 1; connect retry time 1; ipv4 { import all; export none; }; }
+protocol bgp d1 from dir { neighbor ${D_IP[0]} as 65001; }
+protocol bgp d2 from dir { neighbor ${D_IP[1]} as 65001; }
 EOF
-bg_in_ns bird-d1 "${NS_DS[0]}" bird -f -c "$LVS_STATE/bgp/d1-bird.conf" -s "$LVS_STATE/bgp/d1.ctl"
 bg_in_ns bird-router "$NS_C" bird -f -c "$LVS_STATE/bgp/router.conf" -s "$LVS_STATE/bgp/router.ctl"
+bg_in_ns bird-d1 "${NS_DS[0]}" bird -f -c "$LVS_STATE/bgp/d1-bird.conf" -s "$LVS_STATE/bgp/d1.ctl"
 for d in zebra bfdd bgpd; do
   bg_in_ns "frr-$d" "${NS_DS[1]}" "/usr/lib/frr/$d" -u frr -g frr -f "$LVS_STATE/bgp/d2-frr.conf" \
     -i "$LVS_STATE/bgp/$d.pid" --vty_socket "$LVS_STATE/bgp" -z "$LVS_STATE/bgp/zserv.api" -A 127.0.0.1
