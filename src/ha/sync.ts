@@ -181,6 +181,23 @@ export class SyncEngine {
     return this.created.size;
   }
 
+  private learntAt: Iterator<number> | undefined;
+
+  /** Forgets up to PRUNE_STEP ledger entries whose connection is gone or no longer learnt. */
+  private pruneLearnt(): void {
+    const c = this.director.conns;
+    for (let k = 0; k < PRUNE_STEP; k++) {
+      let r = this.learntAt?.next();
+      if (!r || r.done) {
+        this.learntAt = this.learnt.keys();
+        r = this.learntAt.next();
+        if (r.done) return;
+      }
+      const id = r.value;
+      if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
+    }
+  }
+
   /** Entries due for sending at `now` (ms, the director's clock). */
   collect(now: number): SyncConn[] {
     const feed = this.director.syncFeed;
@@ -221,7 +238,7 @@ export class SyncEngine {
       });
     });
     for (const [id, rec] of this.sent) if (rec.seen !== scan) this.sent.delete(id);
-    for (const id of this.learnt.keys()) if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
+    this.pruneLearnt();
     this.stats.sent += out.length;
     return out;
   }
