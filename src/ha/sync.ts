@@ -30,6 +30,12 @@
  * an idle master sends an empty message every idleMs, so that a lost last message is
  * noticed within that time rather than at the next 30 s refresh. With a key, messages are
  * authenticated (HMAC-SHA256) and a replayed message is refused (sync-seq.ts).
+ *
+ * Scale-out (docs/SCALEOUT.md): every director may run master and backup together. A
+ * director sends only entries its own datapath handles (learnt ones wait for a packet of
+ * theirs here), stamps them with its address (origin) and refuses entries of its own origin.
+ * A starting backup asks its peers for their whole table (bulk resync: request, paced dump)
+ * and reports through resync() when that has finished, which gates the VIP announcements.
  */
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
