@@ -119,7 +119,8 @@ export class ServiceTable {
   private readonly byId: Array<Service | undefined> = [];
   /** Every dest by id, including removed ones still referenced by connections. */
   private readonly destsById: Array<Dest | undefined> = [];
-  private readonly destRefs = new Map<number, number>();
+  /** Connection entries pointing at each dest, by id (an array: the packet path's hold is a store). */
+  private readonly destRefs: number[] = [];
   private nextSvcId = 1;
   private nextDestId = 1;
   /**
@@ -157,17 +158,14 @@ export class ServiceTable {
 
   /** A connection entry now points at dest id (ip_vs_bind_dest). */
   holdDest(id: number): void {
-    this.destRefs.set(id, (this.destRefs.get(id) ?? 0) + 1);
+    this.destRefs[id] = (this.destRefs[id] ?? 0) + 1;
   }
 
   /** A connection entry released dest id; a removed dest is forgotten with its last entry. */
   releaseDest(id: number): void {
-    const n = (this.destRefs.get(id) ?? 0) - 1;
-    if (n > 0) {
-      this.destRefs.set(id, n);
-      return;
-    }
-    this.destRefs.delete(id);
+    const n = (this.destRefs[id] ?? 0) - 1;
+    this.destRefs[id] = n > 0 ? n : 0;
+    if (n > 0) return;
     const d = this.destsById[id];
     if (d && !d.available) this.destsById[id] = undefined;
   }
@@ -339,7 +337,7 @@ export class ServiceTable {
   private unlinkDest(svc: Service, dest: Dest): void {
     svc.dests.splice(svc.dests.indexOf(dest), 1);
     dest.available = false;
-    if (!this.destRefs.has(dest.id)) this.destsById[dest.id] = undefined;
+    if ((this.destRefs[dest.id] ?? 0) === 0) this.destsById[dest.id] = undefined;
     svc.sched.update?.(svc);
     this.hooks.destRemoved?.(svc, dest);
   }
