@@ -108,13 +108,47 @@ function ratesInfo(r: Rates): CountersInfo {
   return { conns: r.cps, inpkts: r.inpps, outpkts: r.outpps, inbytes: r.inbps, outbytes: r.outbps };
 }
 
+/** The commands that rebuild one service and its real servers (-S). */
+function serviceCommands(svc: Service): Command[] {
+  const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+  if (svc.fwmark) key.fwmark = svc.fwmark;
+  const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
+  if (svc.persistent) {
+    spec.persistent = svc.persistent;
+    spec.netmask = ipToString(svc.netmask);
+  }
+  const out: Command[] = [{ op: 'add-service', service: spec }];
+  for (const d of svc.dests) {
+    out.push({
+      op: 'add-server', service: key,
+      dest: {
+        addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd], weight: d.weight,
+        upper: d.upperThreshold, lower: d.lowerThreshold,
+      },
+    });
+  }
+  return out;
+}
+
 export class ServiceTable {
   private readonly tcp = new Map<number, Service>();
   private readonly udp = new Map<number, Service>();
   /** Firewall-mark services by mark (ip_vs_svc_fwm_table). */
   private readonly fwm = new Map<number, Service>();
-  /** Services in the order they were added (ids are never reused). */
-  private readonly ordered: Service[] = [];
+  /** Services in the order they were added, by id (ids are never reused): removal is O(1). */
+  private readonly ordered = new Map<number, Service>();
+  /** services() as an array, rebuilt after a change. */
+  private orderedList: Service[] | null = [];
+  /**
+   * executeAtomically's validation overlay: the table it validates against. Services of the
+   * base are copied in when a command touches them (copy on write), so a batch costs what it
+   * touches, not the size of the table.
+   */
+  private readonly base: ServiceTable | null;
+  /** Ids of base services copied in or deleted here (no longer read from the base). */
+  private readonly shadowed = new Set<number>();
+  /** The overlay ran -C: nothing of the base is seen any more. */
+  private baseCleared = false;
   /** Indexed by id (ids grow and are never reused): packet-path lookups are array loads. */
   private readonly byId: Array<Service | undefined> = [];
   /** Every dest by id, including removed ones still referenced by connections. */
@@ -129,7 +163,9 @@ export class ServiceTable {
    */
   readonly removedStats: Counters = zeroCounters();
 
-  constructor(private readonly hooks: ServiceHooks = {}) {}
+  constructor(private readonly hooks: ServiceHooks = {}, base: ServiceTable | null = null) {
+    this.base = base;
+  }
 
   /** Packet-path lookup of a virtual service. */
   lookup(proto: number, addr: number, port: number): Service | undefined {
@@ -153,7 +189,8 @@ export class ServiceTable {
   }
 
   services(): readonly Service[] {
-    return this.ordered;
+    if (this.orderedList === null) this.orderedList = [...this.ordered.values()];
+    return this.orderedList;
   }
 
   /** A connection entry now points at dest id (ip_vs_bind_dest). */
@@ -175,11 +212,31 @@ export class ServiceTable {
   }
 
   private find(key: ServiceKey, forDest = false): Service {
-    const svc = key.fwmark
-      ? this.fwm.get(fwmarkOf(key.fwmark))
-      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
+    const svc = this.findLocal(key) ?? this.copyFromBase(key);
     if (!svc) throw forDest ? E.serviceUndefined() : E.noService();
     return svc;
+  }
+
+  private findLocal(key: ServiceKey): Service | undefined {
+    return key.fwmark
+      ? this.fwm.get(fwmarkOf(key.fwmark))
+      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
+  }
+
+  /** The base's service of `key` that this overlay has not copied or deleted yet. */
+  private inBase(key: ServiceKey): Service | undefined {
+    if (this.base === null || this.baseCleared) return undefined;
+    const svc = this.base.findLocal(key) ?? this.base.inBase(key);
+    return svc !== undefined && !this.shadowed.has(svc.id) ? svc : undefined;
+  }
+
+  /** Overlay: copies the base's service of `key` (and its real servers) in; undefined when none. */
+  private copyFromBase(key: ServiceKey): Service | undefined {
+    const svc = this.inBase(key);
+    if (svc === undefined) return undefined;
+    this.shadowed.add(svc.id);
+    for (const c of serviceCommands(svc)) this.execute(c);
+    return this.findLocal(key);
   }
 
   private schedulerFor(name: string, flags: string[]): Scheduler {
@@ -219,6 +276,9 @@ export class ServiceTable {
     const port = fwmark ? 0 : portOf(spec.port);
     const map = this.mapFor(proto);
     if (fwmark ? this.fwm.has(fwmark) : map.has(svcKey(addr, port))) throw E.serviceExists();
+    if (this.base !== null && this.inBase(fwmark ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark } : spec) !== undefined) {
+      throw E.serviceExists();
+    }
     const name = spec.scheduler ?? DEFAULT_SCHEDULER;
     const flags = canonicalSchedFlags(spec.schedFlags ?? []);
     this.schedulerFor(name, flags);
@@ -228,7 +288,8 @@ export class ServiceTable {
     this.nextSvcId++;
     if (fwmark) this.fwm.set(fwmark, svc);
     else map.set(svcKey(addr, port), svc);
-    this.ordered.push(svc);
+    this.ordered.set(svc.id, svc);
+    this.orderedList = null;
     this.byId[svc.id] = svc;
     svc.sched.update?.(svc);
     this.hooks.serviceAdded?.(svc);
@@ -258,14 +319,19 @@ export class ServiceTable {
   }
 
   deleteService(key: ServiceKey): void {
-    this.removeService(this.find(key));
+    const local = this.findLocal(key);
+    // Overlay: a base service is hidden, not copied first.
+    const based = local === undefined ? this.inBase(key) : undefined;
+    if (based !== undefined) this.shadowed.add(based.id);
+    else this.removeService(local ?? this.find(key));
   }
 
   private removeService(svc: Service): void {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     if (svc.fwmark) this.fwm.delete(svc.fwmark);
     else this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
-    this.ordered.splice(this.ordered.lastIndexOf(svc), 1);
+    this.ordered.delete(svc.id);
+    this.orderedList = null;
     this.byId[svc.id] = undefined;
     const r = this.removedStats;
     r.conns += svc.stats.conns;
@@ -277,8 +343,10 @@ export class ServiceTable {
   }
 
   clear(): void {
-    // Last first: each removal is then O(1), and -C of 100,000 services takes milliseconds.
-    for (let i = this.ordered.length - 1; i >= 0; i--) this.removeService(this.ordered[i]);
+    // Last first, as the kernel's ip_vs_flush; each removal is O(1).
+    const all = [...this.ordered.values()];
+    for (let i = all.length - 1; i >= 0; i--) this.removeService(all[i]);
+    this.baseCleared = true;
   }
 
   private checkDestSpec(svc: Service, spec: DestSpec, fwd: FwdMethod, port: number): void {
@@ -343,7 +411,7 @@ export class ServiceTable {
   }
 
   zero(key?: ServiceKey): void {
-    const list = key ? [this.find(key)] : this.ordered;
+    const list = key ? [this.find(key)] : this.ordered.values();
     // ip_vs_zero_all also zeroes the totals.
     if (!key) Object.assign(this.removedStats, zeroCounters());
     for (const svc of list) {
@@ -372,13 +440,14 @@ export class ServiceTable {
   }
 
   /**
-   * Applies commands all-or-nothing: they are first run against a copy of the current
-   * configuration (same code, no hooks); only when every one succeeds are they applied here.
+   * Applies commands all-or-nothing: they are first run against an overlay of the current
+   * configuration (same code, no hooks; the services a command touches are copied into it);
+   * only when every one succeeds are they applied here. The check costs what the batch
+   * touches, whatever the size of the table.
    */
   executeAtomically(cmds: readonly Command[]): void {
     if (cmds.length > 1) {
-      const shadow = new ServiceTable();
-      for (const c of this.configCommands()) shadow.execute(c);
+      const shadow = new ServiceTable({}, this);
       for (const c of cmds) shadow.execute(c);
     }
     for (const c of cmds) this.execute(c);
@@ -387,30 +456,12 @@ export class ServiceTable {
   /** The configuration as commands that rebuild it (what -S prints). */
   configCommands(): Command[] {
     const out: Command[] = [];
-    for (const svc of this.ordered) {
-      const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
-      if (svc.fwmark) key.fwmark = svc.fwmark;
-      const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
-      if (svc.persistent) {
-        spec.persistent = svc.persistent;
-        spec.netmask = ipToString(svc.netmask);
-      }
-      out.push({ op: 'add-service', service: spec });
-      for (const d of svc.dests) {
-        out.push({
-          op: 'add-server', service: key,
-          dest: {
-            addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd], weight: d.weight,
-            upper: d.upperThreshold, lower: d.lowerThreshold,
-          },
-        });
-      }
-    }
+    for (const svc of this.ordered.values()) out.push(...serviceCommands(svc));
     return out;
   }
 
   info(key?: ServiceKey): ServiceInfo[] {
-    const list = key ? [this.find(key)] : this.ordered;
+    const list = key ? [this.find(key)] : this.services();
     return list.map((svc) => {
       const dests: DestInfo[] = svc.dests.map((d) => ({
         addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd] ?? 'route', weight: d.weight,
