@@ -133,6 +133,12 @@ function serviceCommands(svc: Service): Command[] {
 export class ServiceTable {
   private readonly tcp = new Map<number, Service>();
   private readonly udp = new Map<number, Service>();
+  /**
+   * The packet path's index of the same services: int32 address, then port. Its keys are
+   * small integers (the flat key above is a double, boxed on every Map call).
+   */
+  private readonly tcpByAddr = new Map<number, Map<number, Service>>();
+  private readonly udpByAddr = new Map<number, Map<number, Service>>();
   /** Firewall-mark services by mark (ip_vs_svc_fwm_table). */
   private readonly fwm = new Map<number, Service>();
   /** Services in the order they were added, by id (ids are never reused): removal is O(1). */
@@ -169,10 +175,12 @@ export class ServiceTable {
 
   /** Packet-path lookup of a virtual service. */
   lookup(proto: number, addr: number, port: number): Service | undefined {
-    const m = proto === IPPROTO_TCP ? this.tcp : proto === IPPROTO_UDP ? this.udp : undefined;
+    const m = proto === IPPROTO_TCP ? this.tcpByAddr : proto === IPPROTO_UDP ? this.udpByAddr : undefined;
     if (m === undefined) return undefined;
+    const ports = m.get(addr | 0);
+    if (ports === undefined) return undefined;
     // A port-0 (all ports, persistent) service takes what no exact service does (ip_vs_service_find).
-    return m.get(svcKey(addr, port)) ?? m.get(svcKey(addr, 0));
+    return ports.get(port) ?? ports.get(0);
   }
 
   /** Packet-path lookup of the firewall-mark service of `mark` (__ip_vs_svc_fwm_find). */
@@ -287,7 +295,13 @@ export class ServiceTable {
     this.applyServiceOptions(svc, spec, true);
     this.nextSvcId++;
     if (fwmark) this.fwm.set(fwmark, svc);
-    else map.set(svcKey(addr, port), svc);
+    else {
+      map.set(svcKey(addr, port), svc);
+      const byAddr = proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      let ports = byAddr.get(addr | 0);
+      if (ports === undefined) byAddr.set(addr | 0, (ports = new Map()));
+      ports.set(port, svc);
+    }
     this.ordered.set(svc.id, svc);
     this.orderedList = null;
     this.byId[svc.id] = svc;
@@ -329,7 +343,13 @@ export class ServiceTable {
   private removeService(svc: Service): void {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     if (svc.fwmark) this.fwm.delete(svc.fwmark);
-    else this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
+    else {
+      this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
+      const byAddr = svc.proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      const ports = byAddr.get(svc.addr | 0);
+      ports?.delete(svc.port);
+      if (ports?.size === 0) byAddr.delete(svc.addr | 0);
+    }
     this.ordered.delete(svc.id);
     this.orderedList = null;
     this.byId[svc.id] = undefined;
