@@ -53,6 +53,8 @@ const PHASE_LABELS = {
   lvsd: 'lvsd NAT (default packet workers: one per CPU)',
   'lvsd-w1': 'lvsd NAT, --workers 1',
   'lvsd-w2': 'lvsd NAT, --workers 2',
+  'lvsd-scrape': 'lvsd NAT, /metrics scraped every second',
+  'lvsd-scrape-fast': 'lvsd NAT, /metrics scraped up to 20 times a second',
   'lvsd-dr': 'lvsd direct routing (replies bypass the director)',
   'lvsd-tun': 'lvsd IP tunneling (replies bypass the director)',
   'lvsd-tun-user': 'lvsd IP tunneling, real servers decapsulating in userspace',

@@ -20,7 +20,8 @@
 #            same bypass
 #   lvsd-tun-user (only when named in BENCH_PHASES) the same with --tunnel-mode userspace
 #   lvsd-scrape (only when named in BENCH_PHASES; npm run bench:metrics) lvsd NAT as in the
-#            lvsd phase, with --metrics-listen and a scrape of /metrics every second
+#            lvsd phase, with --metrics-listen and a scrape of /metrics every second;
+#            lvsd-scrape-fast the same with 20 scrapes a second
 # Per phase: wrk keep-alive, wrk with `Connection: close` (a new connection per request),
 # iperf3 one stream upload (client -> server) and one stream download (-R, server -> client);
 # /proc snapshots around each run give the CPU time of the balancing process (haproxy, lvsd),
@@ -402,8 +403,11 @@ phase_lvsd_w1_down() { phase_lvsd_down; }
 phase_lvsd_w2_up() { LVSD_WORKERS=2 phase_lvsd_up; }
 phase_lvsd_w2_down() { phase_lvsd_down; }
 # lvsd-scrape: the lvsd phase with its metrics listener scraped every second, as Prometheus
-# would, from the director namespace (netns/bench-metrics.sh compares the two).
-phase_lvsd_scrape_up() {
+# would, from the director namespace (netns/bench-metrics.sh compares the two);
+# lvsd-scrape-fast: the same with 20 scrapes a second, so that the cost of a scrape under load
+# is twenty times larger than the noise it hides in.
+lvsd_scrape_up() {
+  local every=$1
   TARGET=$VIP
   EXPECT="rs1 rs2"
   BAL_PID=
@@ -414,10 +418,13 @@ phase_lvsd_scrape_up() {
     lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 2):$HTTP_PORT" -m -w 1 &&
     lvsadm -A -t "$VIP:$IPERF_PORT" -s rr &&
     lvsadm -a -t "$VIP:$IPERF_PORT" -r "$(rip 1):$IPERF_PORT" -m -w 1 || return 1
-  bg_in_ns scraper "$NS_D" bash -c 'while :; do curl -sf -m 2 -o /dev/null http://127.0.0.1:9101/metrics && echo >>"$0"; sleep 1; done' \
-    "$DIR/scrapes"
+  bg_in_ns scraper "$NS_D" bash -c 'while :; do curl -sf -m 2 -o /dev/null http://127.0.0.1:9101/metrics && echo >>"$0"; sleep "$1"; done' \
+    "$DIR/scrapes" "$every"
   SCRAPER_PID=$LVS_LAST_PID
 }
+phase_lvsd_scrape_up() { lvsd_scrape_up 1; }
+phase_lvsd_scrape_fast_up() { lvsd_scrape_up 0.05; }
+phase_lvsd_scrape_fast_down() { phase_lvsd_scrape_down; }
 phase_lvsd_scrape_down() {
   stop_pid "$SCRAPER_PID" 2
   phase_lvsd_down
