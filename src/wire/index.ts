@@ -8,3 +8,4 @@ export * from './addr6';
 export * from './ipv6';
 export * from './ipv6-ext';
 export * from './icmp6';
+export * from './frag6';
