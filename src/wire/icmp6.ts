@@ -188,7 +188,8 @@ function writeWords(a: Uint32Array, o: number, buf: Uint8Array, off: number): vo
  * An ICMPv6 error of `type`/`code` with the 32-bit `param` (MTU, pointer, or 0) about the
  * packet q[qOff .. qOff+qLen), from slot src[so..] to the quoted packet's source address.
  * Quotes the first min(qLen, ICMP6_ERROR_MAX_QUOTE) bytes, so the error never exceeds 1280
- * bytes. out must have room for 48 + that quote from off; the ranges must not overlap.
+ * bytes. q holds at least the invoking packet's 40-byte header (it was classified); out must
+ * have room for 48 + the quote from off; the ranges must not overlap.
  * Whether an error may be sent at all is icmp6ErrorAllowed's question (ipv6-ext.ts).
  */
 export function buildIcmp6Error(out: Uint8Array, off: number, type: number, code: number, param: number,

@@ -158,8 +158,9 @@ export function ipv6WalkChain(buf: Uint8Array, off: number, end: number, info: I
       if (offset === 0 && !more) {
         info.atomic = true;
       } else if (!quoted) {
+        // Reassembled payload: the headers before this one, then offset + data (RFC 8200 §4.5).
         const data = end - (p + 8);
-        if ((more && (data & 7) !== 0) || offset + data > 0xffff) return DROP6_FRAG_LEN;
+        if ((more && (data & 7) !== 0) || p - (off + IPV6_HDR_LEN) + offset + data > 0xffff) return DROP6_FRAG_LEN;
       }
       if (offset !== 0) {
         info.frag = FRAG6_LATER;

@@ -171,6 +171,10 @@ test('fragments: first, later, atomic; length rules (RFC 8200 §4.5) and the who
   const edge = pkt6({ src: CIP, dst: VIP }).frag({ offset: 65528, more: false, id: 1 }).nextHeader(17)
     .payload(Buffer.alloc(7)).build();
   assert.equal(classify(edge).rc, WIRE_OK);
+  // The headers before the fragment header count in the reassembled payload.
+  const edgeAfterDest = pkt6({ src: CIP, dst: VIP }).dest().frag({ offset: 65528, more: false, id: 1 }).nextHeader(17)
+    .payload(Buffer.alloc(7)).build();
+  assert.equal(classify(edgeAfterDest).rc, DROP6_FRAG_LEN);
   // First fragment whose TCP header is cut, or whose chain continues past it.
   const cutTcp = pkt6({ src: CIP, dst: VIP }).frag({ offset: 0, more: true, id: 1 }).nextHeader(6).payload(Buffer.alloc(16)).build();
   assert.equal(classify(cutTcp).rc, DROP6_FRAG_CHAIN);
@@ -275,6 +279,36 @@ test('property: an address delta keeps full and partial checksums equal to a rec
     assert.ok(fullAfter === expect || (fullAfter ^ expect) === 0xffff && (expect === 0 || expect === 0xffff), `${n}`);
     assert.equal(csumPartialApplyDelta(partial, d), pseudoHeaderSum6(p, 0, 6, len));
   }
+});
+
+test('property: 20000 seeded mutations of valid packets never throw; accepted offsets stay inside the packet', () => {
+  const r = prng(12);
+  const bases = [
+    pkt6({ src: CIP, dst: VIP }).hbh().dest().routing(4, 0).frag({ offset: 0, more: true, id: 9 }).tcp({ sport: 1, dport: 2 })
+      .payload(Buffer.alloc(16)).build(),
+    pkt6({ src: CIP, dst: VIP }).auth().udp({ sport: 1, dport: 2 }).payload('abc').build(),
+    pkt6({ src: CIP, dst: VIP }).frag({ offset: 64, more: true, id: 9 }).nextHeader(6).payload(Buffer.alloc(16)).build(),
+    pkt6({ src: CIP, dst: VIP }).icmp6({ type: 128, id: 1 }).payload('x').build(),
+  ];
+  const info = new Ipv6Info();
+  const seen = new Set<number>();
+  for (let n = 0; n < 20000; n++) {
+    const p = Buffer.from(bases[n % bases.length]);
+    const edits = 1 + ((r() * 4) | 0);
+    for (let e = 0; e < edits; e++) {
+      const at = (r() * p.length) | 0;
+      // Mostly the bytes that steer the walk: next headers, lengths, the payload length.
+      p[r() < 0.5 ? at : [4, 5, 6, 40, 41, 48, 49, 50, 51, 56, 57][(r() * 11) | 0] % p.length] = (r() * 256) | 0;
+    }
+    const avail = r() < 0.2 ? (r() * p.length) | 0 : p.length;
+    const rc = ipv6Classify(p, 0, avail, info, r() < 0.3);
+    assert.ok(rc >= 0 && rc < IPV6_DROP_COUNT);
+    seen.add(rc);
+    if (rc !== WIRE_OK) continue;
+    assert.ok(info.end <= avail && info.l4Off >= 40 && info.l4Off + info.l4Len === info.end, `case ${n}`);
+    assert.ok(info.extHdrs <= IPV6_MAX_EXT_HDRS);
+  }
+  assert.ok(seen.size >= 12, `${seen.size} distinct verdicts`);
 });
 
 test('walk on a buffer offset: offsets are absolute', () => {
