@@ -20,7 +20,8 @@
  * Offloads: virtio-net has no GSO type for tunnelled packets, so a TSO6 or USO super-packet
  * is cut into segments (tcp6WriteSegment, udp6WriteSegment) with complete checksums, and a
  * NEEDS_CSUM checksum is completed in place (completeChecksum6), as src/xmit/gso.ts does for
- * IPv4. Every function writes into a caller's buffer and allocates nothing.
+ * IPv4. Every function writes into a caller's buffer and allocates nothing when source and
+ * output are the same buffer (the device buffer with its slots and scratch space).
  */
 
 import { csumFold, csumPartial, l4Checksum6 } from '../wire/checksum';
@@ -71,15 +72,24 @@ export function writeIp6OuterHeader(buf: Uint8Array, off: number, src: Uint32Arr
 }
 
 /**
+ * Copies src[from .. to) to out[at ..]. Within one buffer (the datapath's case: slots and
+ * scratch space share the device buffer) this is copyWithin, which allocates nothing and is
+ * correct for overlapping ranges; across buffers it costs one subarray view (Buffer.copy
+ * allocates as much).
+ */
+function copyBytes(src: Uint8Array, from: number, to: number, out: Uint8Array, at: number): void {
+  if (src === out) out.copyWithin(at, from, to);
+  else out.set(src.subarray(from, to), at);
+}
+
+/**
  * Moves inner[innerOff .. +innerLen) to out[outOff + 40 ..] unless it is there already (the
- * headroom case: out === inner and innerOff === outOff + 40). Ranges that overlap otherwise
- * are copied correctly in either direction.
+ * headroom case: out === inner and innerOff === outOff + 40).
  */
 function placeInner(out: Uint8Array, outOff: number, inner: Uint8Array, innerOff: number, innerLen: number): void {
   const to = outOff + IPV6_HDR_LEN;
   if (out === inner && to === innerOff) return;
-  if (out === inner) out.copyWithin(to, innerOff, innerOff + innerLen);
-  else out.set(inner.subarray(innerOff, innerOff + innerLen), to);
+  copyBytes(inner, innerOff, innerOff + innerLen, out, to);
 }
 
 /**
@@ -167,8 +177,8 @@ export function tcp6WriteSegment(src: Uint8Array, ipOff: number, l4Off: number, 
   const rest = payload - from;
   const chunk = rest <= 0 ? 0 : rest < mss ? rest : mss;
   const last = from + chunk >= payload;
-  out.set(src.subarray(ipOff, ipOff + hdrs), outOff);
-  if (chunk > 0) out.set(src.subarray(ipOff + hdrs + from, ipOff + hdrs + from + chunk), outOff + hdrs);
+  copyBytes(src, ipOff, ipOff + hdrs, out, outOff);
+  if (chunk > 0) copyBytes(src, ipOff + hdrs + from, ipOff + hdrs + from + chunk, out, outOff + hdrs);
   const len = hdrs + chunk;
   ipv6SetPayloadLen(out, outOff, len - IPV6_HDR_LEN);
   const t = outOff + (l4Off - ipOff);
@@ -198,8 +208,8 @@ export function udp6WriteSegment(src: Uint8Array, ipOff: number, l4Off: number, 
   const from = k * size;
   const rest = payload - from;
   const chunk = rest <= 0 ? 0 : rest < size ? rest : size;
-  out.set(src.subarray(ipOff, ipOff + hdrs), outOff);
-  if (chunk > 0) out.set(src.subarray(ipOff + hdrs + from, ipOff + hdrs + from + chunk), outOff + hdrs);
+  copyBytes(src, ipOff, ipOff + hdrs, out, outOff);
+  if (chunk > 0) copyBytes(src, ipOff + hdrs + from, ipOff + hdrs + from + chunk, out, outOff + hdrs);
   const len = hdrs + chunk;
   ipv6SetPayloadLen(out, outOff, len - IPV6_HDR_LEN);
   const u = outOff + (l4Off - ipOff);
