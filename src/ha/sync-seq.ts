@@ -8,8 +8,8 @@
  *   (NACK) unless the gap is wider than the master keeps.
  * - SentRing, on a master: the last SEQ_WINDOW datagrams sent, by sequence number, to resend
  *   on a NACK.
- * Keyless messages carry only 16 bits (the header's spare field); unwrap16 extends them
- * relative to the highest number seen.
+ * Keyless messages are read for 16 bits of their sequence block (src/wire/ipvs-sync.ts);
+ * unwrap16 extends them relative to the highest number seen.
  */
 export const SEQ_WINDOW = 64;
 

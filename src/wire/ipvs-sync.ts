@@ -7,7 +7,7 @@
  *   +---------------+---------------+-------------------------------+
  *   |  reserved = 0 |    syncid     |          size (bytes)         |
  *   +---------------+---------------+-------------------------------+
- *   |   nr_conns    |  version = 1  |       spare (lvsd: seq16)     |
+ *   |   nr_conns    |  version = 1  |           spare = 0           |
  *   +---------------+---------------+-------------------------------+
  * Entry (36 bytes):
  *   | type = 0 (v4) |   protocol    | ver(4 bits) | entry size (12) |
@@ -23,10 +23,14 @@
  * persistence-engine data) are skipped by their size; other types are skipped too.
  *
  * lvsd extensions (IPVS has no authentication and no loss detection):
- * - `spare` carries the low 16 bits of the sender's message sequence number (0 = none, as
- *   the kernel sends; the kernel ignores the field), so a backup notices a lost datagram.
- * - With a shared key, a trailer follows the `size` bytes (the kernel drops a datagram whose
- *   length differs from `size`, so keyed messages are for lvsd backups only):
+ * - Without a key, the sender's message sequence number follows the last entry, inside `size`,
+ *   so that a backup notices a lost datagram:
+ *     | magic "LVSQ" | seq u32 |
+ *   The kernel reads nr_conns entries and ignores what follows them within `size`, and it
+ *   takes a v1 message only with reserved = 0 and spare = 0 (ip_vs_process_message; with
+ *   spare set it parses the message as version 0), so a kernel backup accepts these.
+ * - With a shared key, a trailer follows the `size` bytes instead (the kernel drops a datagram
+ *   whose length differs from `size`, so keyed messages are for lvsd backups only):
  *     | magic "LVS1" | boot u32 | seq u32 | time u32 (Unix s) | HMAC-SHA256(key, all before)[0..16) |
  *   boot is random per sender start; (boot, seq) and time let the receiver refuse replays.
  * - NACK (backup to the master's source address and port), asking for messages again:
@@ -62,6 +66,9 @@ export const SYNC_MAC_LEN = 16;
 /** Keyed trailer: magic, boot, seq, time, MAC. */
 export const SYNC_TRAILER_LEN = 16 + SYNC_MAC_LEN;
 const MAGIC_MESG = 0x4c565331; // "LVS1"
+const MAGIC_SEQ = 0x4c565351; // "LVSQ"
+/** The keyless sequence block after the entries: magic, seq. */
+export const SYNC_SEQ_LEN = 8;
 const MAGIC_NACK = 0x4c56534e; // "LVSN"
 /** Default payload ceiling: an Ethernet MTU minus IPv4 and UDP headers, minus the trailer. */
 export const SYNC_MAX_MESG = 1500 - 20 - 8 - SYNC_TRAILER_LEN;
@@ -116,7 +123,7 @@ export interface SyncSeal {
 
 /** Sequence and trailer fields of a received message. */
 export interface SyncMeta {
-  /** spare: low 16 bits of the sequence number, 0 = none. */
+  /** Keyless messages: low 16 bits of the sequence block's number, 0 = none (a kernel sender). */
   seq16: number;
   /** Trailer fields; keyed is false when the message had none. */
   keyed: boolean;
@@ -130,13 +137,19 @@ export function newSyncMeta(): SyncMeta {
 }
 
 /**
- * Stamps message m (as encodeSync made it) with seal: spare = seq16, and with a key the
- * trailer. Returns the datagram to send (m itself when not keyed).
+ * Stamps message m (as encodeSync made it) with seal: without a key the sequence block after
+ * the entries (size grows by SYNC_SEQ_LEN), with a key the trailer. Returns the datagram.
  */
 export function sealSync(m: Buffer, seal: SyncSeal, key?: Buffer): Buffer {
-  m.writeUInt16BE(seal.seq & 0xffff, 6);
-  if (!key) return m;
   const size = m.readUInt16BE(2);
+  if (!key) {
+    const q = Buffer.alloc(size + SYNC_SEQ_LEN);
+    m.copy(q, 0, 0, size);
+    q.writeUInt16BE(size + SYNC_SEQ_LEN, 2);
+    q.writeUInt32BE(MAGIC_SEQ, size);
+    q.writeUInt32BE(seal.seq >>> 0, size + 4);
+    return q;
+  }
   const b = Buffer.alloc(size + SYNC_TRAILER_LEN);
   m.copy(b, 0, 0, size);
   b.writeUInt32BE(MAGIC_MESG, size);
@@ -230,13 +243,6 @@ export function decodeSync(
     const want = createHmac('sha256', key).update(b.subarray(0, size + 16)).digest().subarray(0, SYNC_MAC_LEN);
     if (!timingSafeEqual(want, b.subarray(size + 16, size + SYNC_TRAILER_LEN))) return SYNC_ERR_AUTH;
   }
-  if (meta) {
-    meta.seq16 = b.readUInt16BE(6);
-    meta.keyed = key !== undefined;
-    meta.boot = meta.keyed ? b.readUInt32BE(size + 4) : 0;
-    meta.seq = meta.keyed ? b.readUInt32BE(size + 8) : 0;
-    meta.time = meta.keyed ? b.readUInt32BE(size + 12) : 0;
-  }
   const n = b[4];
   // First pass: every entry's size must fit, so that a truncated message delivers nothing.
   // Entries are padded to 4 bytes (ip_vs_process_message steps by the aligned size).
@@ -246,6 +252,13 @@ export function decodeSync(
     const len = b.readUInt16BE(o + 2) & 0x0fff;
     if (len < 4 || o + len > size) return SYNC_ERR_SIZE;
     o += (len + 3) & ~3;
+  }
+  if (meta) {
+    meta.keyed = key !== undefined;
+    meta.boot = meta.keyed ? b.readUInt32BE(size + 4) : 0;
+    meta.seq = meta.keyed ? b.readUInt32BE(size + 8) : 0;
+    meta.time = meta.keyed ? b.readUInt32BE(size + 12) : 0;
+    meta.seq16 = !meta.keyed && o + SYNC_SEQ_LEN <= size && b.readUInt32BE(o) === MAGIC_SEQ ? b.readUInt32BE(o + 4) & 0xffff : 0;
   }
   const c: SyncConn = { protocol: 0, flags: 0, state: 0, cport: 0, vport: 0, dport: 0, fwmark: 0, timeoutSec: 0, caddr: 0, vaddr: 0, daddr: 0 };
   o = SYNC_MESG_HDR_LEN;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SYNC_CONN_V4_LEN, SYNC_ERR_AUTH, SYNC_ERR_SIZE, SYNC_ERR_SYNCID, SYNC_ERR_VERSION, SYNC_OK, SYNC_TRAILER_LEN,
+  SYNC_CONN_V4_LEN, SYNC_ERR_AUTH, SYNC_ERR_SIZE, SYNC_ERR_SYNCID, SYNC_ERR_VERSION, SYNC_OK, SYNC_SEQ_LEN, SYNC_TRAILER_LEN,
   type SyncConn, decodeSync, decodeSyncNack, encodeSync, encodeSyncHeartbeat, encodeSyncNack, newSyncMeta, sealSync,
   decodeSyncDump, decodeSyncRequest, encodeSyncDump, encodeSyncRequest, isSyncRequest, SYNC_ERR_SHORT,
 } from '../../src/wire/ipvs-sync';
@@ -44,11 +44,11 @@ test('HMAC: a keyed message is accepted with the key only; a changed byte is ref
   const m = sealSync(encodeSync(1, [conn])[0], { seq: 0x12345, boot: 0xdeadbeef, time: 1_700_000_000 }, key);
   assert.equal(m.length, 44 + SYNC_TRAILER_LEN);
   assert.equal(m.readUInt16BE(2), 44, 'size covers the IPVS part only');
-  assert.equal(m.readUInt16BE(6), 0x2345, 'spare: low 16 bits of the sequence number');
+  assert.equal(m.readUInt16BE(6), 0, 'spare stays 0 (the kernel takes v1 only so)');
   assert.equal(m.subarray(44, 48).toString('latin1'), 'LVS1');
   const meta = newSyncMeta();
   assert.equal(decodeSync(m, 1, key, () => undefined, meta), SYNC_OK);
-  assert.deepEqual(meta, { seq16: 0x2345, keyed: true, boot: 0xdeadbeef, seq: 0x12345, time: 1_700_000_000 });
+  assert.deepEqual(meta, { seq16: 0, keyed: true, boot: 0xdeadbeef, seq: 0x12345, time: 1_700_000_000 });
   assert.equal(decodeSync(m, 1, Buffer.from('other'), () => undefined), SYNC_ERR_AUTH);
   const [plain] = encodeSync(1, [conn]);
   assert.equal(decodeSync(plain, 1, key, () => undefined), SYNC_ERR_AUTH);
@@ -60,15 +60,28 @@ test('HMAC: a keyed message is accepted with the key only; a changed byte is ref
   assert.equal(decodeSync(m.subarray(0, m.length - 1), 1, key, () => undefined), SYNC_ERR_AUTH, 'truncated trailer');
 });
 
-test('keyless seal: only spare changes, the datagram stays size bytes (kernel IPVS receivers)', () => {
+test('keyless seal: the sequence block follows the entries inside size; header as the kernel takes v1 (kernel IPVS receivers)', () => {
   const [m] = encodeSync(1, [conn]);
-  const b = sealSync(m, { seq: 7, boot: 1, time: 1 });
-  assert.equal(b.length, 44);
-  assert.equal(b.readUInt16BE(6), 7);
+  const b = sealSync(m, { seq: 0x10007, boot: 1, time: 1 });
+  assert.equal(b.length, 44 + SYNC_SEQ_LEN);
+  assert.equal(b.readUInt16BE(2), b.length, 'size is the datagram length (ip_vs_process_message drops any other)');
+  // ip_vs_process_message's v1 test: version 1, reserved 0, spare 0; else it parses version 0.
+  assert.deepEqual([b[0], b[5], b.readUInt16BE(6), b[4]], [0, 1, 0, 1]);
+  assert.equal(b.subarray(44, 48).toString('latin1'), 'LVSQ');
   const meta = newSyncMeta();
-  assert.equal(decodeSync(b, 1, undefined, () => undefined, meta), SYNC_OK);
+  const got: number[] = [];
+  assert.equal(decodeSync(b, 1, undefined, (c) => got.push(c.cport), meta), SYNC_OK);
+  assert.deepEqual(got, [conn.cport], 'the block is not read as an entry');
   assert.equal(meta.seq16, 7);
   assert.equal(meta.keyed, false);
+  // A kernel master's message has no block: no sequence number, nothing refused.
+  assert.equal(decodeSync(m, 1, undefined, () => undefined, meta), SYNC_OK);
+  assert.equal(meta.seq16, 0);
+  // An empty (heartbeat) message carries the block alone.
+  const hb = sealSync(encodeSyncHeartbeat(1), { seq: 9, boot: 1, time: 1 });
+  assert.deepEqual([hb.length, hb[4], hb.readUInt16BE(6)], [8 + SYNC_SEQ_LEN, 0, 0]);
+  assert.equal(decodeSync(hb, 1, undefined, () => undefined, meta), SYNC_OK);
+  assert.equal(meta.seq16, 9);
 });
 
 test('NACK: layout, HMAC, refused by an IPVS receiver, boot must match', () => {
