@@ -129,7 +129,6 @@ async function main(): Promise<void> {
     log.error({ error: (e as Error).message }, 'start failed');
     process.exit(1);
   }
-  lifecycle.started();
   const stop = (): void => {
     lifecycle.stopping();
     void server.close().then(() => {
@@ -137,8 +136,10 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   };
+  // Handlers first: a supervisor may send SIGTERM as soon as it reads READY=1.
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  lifecycle.started();
 }
 
 void main();
