@@ -9,6 +9,7 @@
  *        [-f|--use-file KEEPALIVED_CONF [-i|--config-id ID]] [--pid-file PATH] [--log-format json|pretty] [--version]
  *        [--workers N] [--control-group GROUP] [--control-world-readable] [--keep-bind-service]
  *        [--metrics-listen [ADDR:]PORT]   Prometheus metrics and the live page (docs/METRICS.md)
+ *        [--announce-table N]   ready VIPs as host routes in routing table N (docs/SCALEOUT.md)
  *   lvsd -t|--config-test -f KEEPALIVED_CONF [-i ID]   (exit 0: would load, 1: refused, 2: usage)
  *
  * Hardening (docs/SECURITY.md): one lvsd per socket and TUN name (src/daemon/instance.ts),
@@ -57,11 +58,13 @@ import { trustStateFile } from '../host/statefile';
 import { DirectorMetrics } from '../metrics/daemon';
 import { type ListenAddr, parseListen } from '../metrics/listen';
 import { directorSources } from '../metrics/sources';
+import { Announcer, announceTableError, checkAnnounceTable, EVALUATE_MS, linkIndex, readyVips } from '../host/announce';
+import { RtnlSocket } from '../host/rtnetlink';
 
 const USAGE = 'usage: lvsd [--socket PATH] [--config FILE] [-f|--use-file KEEPALIVED_CONF] [--tun NAME] [--table N] [--batch N] '
   + '[--no-offload] [--max-conns N] [--rps-cpus MASK] [--xmit packet|tun] [--log-level LEVEL] [--pcap FILE [--pcap-max-bytes N]] [--sysctl NAME=VALUE ...] '
   + '[--rt-priority N] [--pid-file PATH] [--log-format json|pretty] [--version] [--workers N] [-i|--config-id ID] [-t|--config-test] '
-  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service] [--metrics-listen [ADDR:]PORT]';
+  + '[--control-group GROUP] [--control-world-readable] [--keep-bind-service] [--metrics-listen [ADDR:]PORT] [--announce-table N]';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`lvsd: ${msg}\n`);
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
         'keep-bind-service': { type: 'boolean', default: false },
         'control-world-readable': { type: 'boolean', default: false },
         'metrics-listen': { type: 'string' },
+        'announce-table': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -169,6 +173,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // --announce-table N: ready VIPs as host routes in table N (src/host/announce.ts).
+  let announceTable: number | undefined;
+  if (values['announce-table'] !== undefined) {
+    announceTable = intOpt(values['announce-table'], 'announce-table', 0, 0xffffffff, 0);
+    const err = announceTableError(announceTable, table);
+    if (err !== undefined) fail(err, 2);
+  }
+
   // Validate the configuration before anything in the kernel changes.
   let initial: Command[] = [];
   if (values.config) {
@@ -218,6 +230,18 @@ async function main(): Promise<void> {
     try {
       metrics = await DirectorMetrics.bind(metricsAddr);
     } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+
+  // A table another program uses is refused before anything changes.
+  let announceRtnl: RtnlSocket | undefined;
+  if (announceTable !== undefined) {
+    try {
+      announceRtnl = new RtnlSocket(0);
+      await checkAnnounceTable(announceRtnl, announceTable, 0);
+    } catch (err) {
+      announceRtnl?.close();
       fail((err as Error).message);
     }
   }
@@ -335,6 +359,17 @@ async function main(): Promise<void> {
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
   director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.ha.info() ?? [] }));
+  let announcer: Announcer | undefined;
+  let announceTimer: NodeJS.Timeout | undefined;
+  // Ready VIPs (services with a usable real server, synced, VRRP allowing) into the table.
+  const announce = (): void => {
+    if (!announcer || stopping) return;
+    const vrrp = keepalived?.ha.info() ?? [];
+    void announcer.want(readyVips({
+      services: director.services.services(), synced: syncControl.synced,
+      vrrpAllows: vrrp.length === 0 || vrrp.some((i) => i.state === 'MASTER'),
+    }));
+  };
   let stopping = false;
   let control: ControlServer | undefined;
   const shutdown = async (reason: string, code: number): Promise<void> => {
@@ -343,6 +378,9 @@ async function main(): Promise<void> {
     lifecycle.stopping();
     log.info({ reason }, 'stopping');
     try {
+      if (announceTimer) clearInterval(announceTimer);
+      await announcer?.close();
+      announceRtnl?.close();
       await metrics?.close();
       await keepalived?.stop();
       syncControl.close();
@@ -400,7 +438,10 @@ async function main(): Promise<void> {
 
   // Every rule change is logged once with who asked (SO_PEERCRED; src/control/audit.ts).
   control = new ControlServer(socketPath,
-    (cmds, peer) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => r), cmds, peer),
+    (cmds, peer) => handleLogged(log, async (c) => plumbing.applied(() => workers.handle(c)).then((r) => {
+      announce();
+      return r;
+    }), cmds, peer),
     { group: controlGid, readAll: values['control-world-readable'] });
   try {
     await control.listen();
@@ -427,6 +468,22 @@ async function main(): Promise<void> {
     process.stderr.write(`lvsd: cannot drop privileges: ${(err as Error).message}\n`);
     await shutdown('privileges', 1);
     return;
+  }
+  if (announceRtnl && announceTable !== undefined) {
+    try {
+      const ifindex = await linkIndex(announceRtnl, dev.name);
+      if (ifindex === 0) throw new Error(`no link ${dev.name}`);
+      announcer = new Announcer(announceRtnl, announceTable, ifindex, log);
+    } catch (err) {
+      log.fatal({ err }, 'cannot announce');
+      process.stderr.write(`lvsd: --announce-table: ${(err as Error).message}\n`);
+      await shutdown('announce', 1);
+      return;
+    }
+    syncControl.onSynced(announce);
+    announceTimer = setInterval(announce, EVALUATE_MS);
+    announceTimer.unref();
+    log.info({ table: announceTable, ifindex: announcer.ifindex }, 'announcing ready VIPs');
   }
   let gathered: StatusInfo | undefined;
   metrics?.attach(directorSources(director, {

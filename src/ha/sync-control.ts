@@ -3,6 +3,12 @@
  * (ipvsadm's commands, IP_VS_SO_SET_STARTDAEMON and friends). Each state (master, backup) runs
  * at most once, with its own interface and syncid, as in the kernel. A daemon started from
  * keepalived.conf (lvs_sync_daemon) is listed too, in the role VRRP gives it.
+ *
+ * It also keeps the "synced" gate of VIP announcements (src/host/announce.ts, docs/SCALEOUT.md):
+ * closed from lvsd's start until a backup daemon's bulk resync has finished (complete, or no
+ * peer answered within the resync timeout: SyncDaemon.resync), or until STANDALONE_MS passed
+ * with no backup daemon started at all (a director without sync). Once open it stays open:
+ * a backup daemon started later resyncs without withdrawing anything.
  */
 import type { Command, Result, SyncDaemonInfo, SyncState } from '../ipvs/command';
 import { E, IpvsError } from '../ipvs/errors';
@@ -13,15 +19,54 @@ import { SyncDaemon } from './sync';
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 const SYNC_KEY_HEX = /^(?:[0-9a-f]{2}){16,1024}$/;
 
+/** Without a backup daemon started this long after lvsd's start, the director counts as synced. */
+export const STANDALONE_MS = 10_000;
+
 export class SyncControl {
   private readonly own = new Map<SyncState, { info: SyncDaemonInfo; daemon: SyncDaemon }>();
   private adopted: SyncDaemon | undefined;
+  private syncedGate = false;
+  private backupStarted = false;
+  private readonly standalone: NodeJS.Timeout;
+  private readonly syncedFns: Array<() => void> = [];
 
-  constructor(private readonly director: Director, private readonly log: Log) {
+  constructor(private readonly director: Director, private readonly log: Log, standaloneMs = STANDALONE_MS) {
     for (const op of ['start-daemon', 'stop-daemon', 'list-daemons'] as const) {
       director.registerQuery(op, (cmd) => this.handle(cmd));
     }
     director.registerCounters(() => this.counters());
+    this.standalone = setTimeout(() => {
+      if (!this.backupStarted) this.markSynced('no backup sync daemon started', { waitedMs: standaloneMs });
+    }, standaloneMs);
+    this.standalone.unref();
+  }
+
+  /** Whether the director has finished its initial resync (the announcement gate). */
+  get synced(): boolean {
+    return this.syncedGate;
+  }
+
+  /** fn runs once the gate opens (at once when it is open). */
+  onSynced(fn: () => void): void {
+    if (this.syncedGate) fn();
+    else this.syncedFns.push(fn);
+  }
+
+  private markSynced(reason: string, detail: object): void {
+    if (this.syncedGate) return;
+    this.syncedGate = true;
+    clearTimeout(this.standalone);
+    this.log.info({ reason, ...detail }, 'director synced');
+    for (const fn of this.syncedFns.splice(0)) fn();
+  }
+
+  /** A backup role started on `d`: its bulk resync decides the gate. */
+  private backupRunning(d: SyncDaemon): void {
+    this.backupStarted = true;
+    if (this.syncedGate) return;
+    d.resync().then((r) => this.markSynced(r.reason, r), (err: Error) => {
+      this.markSynced('resync failed', { err: err.message });
+    });
   }
 
   /** The running daemons: those of --start-daemon and the adopted one (read-only, metrics). */
@@ -34,6 +79,9 @@ export class SyncControl {
   /** A daemon whose role is driven elsewhere (keepalived.conf lvs_sync_daemon + VRRP). */
   adopt(d: SyncDaemon): void {
     this.adopted = d;
+    d.onRole((role) => {
+      if (role === 'backup') this.backupRunning(d);
+    });
   }
 
   handle(cmd: Command): Result {
@@ -59,7 +107,9 @@ export class SyncControl {
         }
         const { key: _key, ...shown } = d;
         this.own.set(d.state, { info: shown, daemon });
-        daemon.start(d.state).catch((err: Error) => {
+        daemon.start(d.state).then(() => {
+          if (d.state === 'backup') this.backupRunning(daemon);
+        }, (err: Error) => {
           this.log.error({ err: err.message, state: d.state }, 'sync daemon failed to start');
           this.own.delete(d.state);
         });
@@ -105,6 +155,7 @@ export class SyncControl {
   }
 
   close(): void {
+    clearTimeout(this.standalone);
     for (const e of this.own.values()) e.daemon.close();
     this.own.clear();
   }

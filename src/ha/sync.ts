@@ -259,6 +259,14 @@ export const SYNC_MAX_SKEW_SEC = 60;
 /** Most messages a master resends per second on NACKs. */
 const RESEND_PER_SEC = 256;
 
+/** How long a bulk resync waits for a peer's answer (and, once answered, for the next dump message). */
+export const DEFAULT_RESYNC_TIMEOUT_MS = 3000;
+
+export interface ResyncResult {
+  reason: string;
+  entries: number;
+}
+
 export interface SyncDaemonOptions {
   /** Interface whose IPv4 address sends and joins the group (ipvsadm --mcast-interface). */
   iface: string;
@@ -274,6 +282,8 @@ export interface SyncDaemonOptions {
   scanMs?: number;
   refreshMs?: number;
   idleMs?: number;
+  /** Bulk resync: wait for an answer this long (DEFAULT_RESYNC_TIMEOUT_MS). */
+  resyncTimeoutMs?: number;
   /** Entries sync may create (default half of --max-conns). */
   maxSyncConns?: number;
   clock?: () => number;
@@ -332,13 +342,35 @@ export class SyncDaemon {
     return [...this.roles];
   }
 
+  private readonly roleFns: Array<(role: SyncRole) => void> = [];
+
+  /** fn runs after each role starts (and at once for those running). */
+  onRole(fn: (role: SyncRole) => void): void {
+    this.roleFns.push(fn);
+    for (const r of this.roles) fn(r);
+  }
+
   async start(role: SyncRole): Promise<void> {
     if (this.roles.has(role)) return;
     this.roles.add(role);
     if (role === 'master') await this.startMaster();
     else await this.startBackup();
     this.log.info({ role, iface: this.opts.iface, syncid: this.opts.syncid, auth: this.opts.key !== undefined }, 'sync daemon started');
+    for (const fn of this.roleFns) fn(role);
   }
+
+  /**
+   * The bulk resync of this start (backup role): resolves when it has finished, with why
+   * (docs/SCALEOUT.md).
+   */
+  resync(): Promise<ResyncResult> {
+    this.resyncRun ??= new Promise<ResyncResult>((resolve) => {
+      const t = setTimeout(() => resolve({ reason: 'resync timeout', entries: 0 }), this.opts.resyncTimeoutMs ?? DEFAULT_RESYNC_TIMEOUT_MS);
+      t.unref();
+    });
+    return this.resyncRun;
+  }
+  private resyncRun: Promise<ResyncResult> | undefined;
 
   stop(role: SyncRole): void {
     if (!this.roles.delete(role)) return;
