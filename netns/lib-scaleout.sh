@@ -137,6 +137,10 @@ so_add_director() {
   ip -n "$ns" addr add "$(so_lan "$i")/24" dev lan0
   ip -n "$ns" addr add "$(so_sync "$i")/24" dev sync0
   for l in fr0 lan0 sync0; do ip -n "$ns" link set "$l" up; done
+  # SO_SYNC_LOSS=P: every director drops P % of what it sends on the sync link.
+  if [[ ${SO_SYNC_LOSS:-0} != 0 ]]; then
+    ip netns exec "$ns" tc qdisc add dev sync0 root netem loss "${SO_SYNC_LOSS}%"
+  fi
   # The client network is reached through the router (ICMP errors, nothing else).
   ip -n "$ns" route add 198.18.0.0/24 via "$RT_FRONT"
   in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
@@ -299,7 +303,7 @@ so_start_lvsd() {
   [[ -f $LVS_STATE/sync.key ]] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LVS_STATE/sync.key"; chmod 600 "$LVS_STATE/sync.key"; }
   local extra=()
   [[ $SO_ANNOUNCE == lvsd ]] && extra+=(--announce-table "$SO_TABLE")
-  start_lvsd --sysctl sloppy_tcp=1 "${extra[@]}" "$@" || return 1
+  LVSD_WORKERS=${SO_WORKERS:-1} start_lvsd --sysctl sloppy_tcp=1 "${extra[@]}" "$@" || return 1
   SO_DPID[i]=$LVSD_PID
   so_rules | lvsadm -R || return 1
   lvsadm --start-daemon master --mcast-interface sync0 --syncid "$SO_SYNCID" --sync-key "$LVS_STATE/sync.key" || return 1

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Many active directors, one VIP (netns/lib-scaleout.sh): a router running BIRD 2 spreads flows
+# over the directors by ECMP (BGP + BFD, a resilient nexthop group kept by
+# netns/router/resilient-nh.py); every director runs lvsd (mh, sloppy_tcp=1, sync as master and
+# backup, --announce-table) and BIRD; 4 real servers behind direct routing (ports 9000, 80) and
+# IPIP tunnelling (9001, 8080). Needs root, /dev/net/tun, bird2, nginx, socat and a build.
+#
+# Traffic during the whole run: SO_STREAMS (64) long-lived byte-verified echo streams from 64
+# client addresses (half DR, half tunnel) and a new-connection loop (HTTP, both methods).
+# Events (SO_EVENTS, default all, in this order):
+#   kill     SIGKILL of d2's lvsd: the router drops d2 within 1 s, 0 streams broken, new
+#            connections affected for at most 1 s
+#   restart  d2 again: its table lists every live stream when its route reappears, 0 broken
+#   join     a 4th director: 0 broken, it takes a share of the new connections
+#   term     SIGTERM of d1: its route goes, 0 broken; then d1 comes back
+#   rolling  every director restarted one by one (SIGTERM, start, route back): 0 broken
+# SO_SYNC_LOSS=5 drops 5 % of the sync datagrams each director sends (tc netem on sync0).
+set -Eeuo pipefail
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../lib-scaleout.sh"
+
+SO_EVENTS=${SO_EVENTS:-kill restart join term rolling}
+NSTREAMS=${SO_STREAMS:-64}
+CLIENTS_JS=$LVS_ROOT/netns/tests/scaleout-clients.js
+STATUS=$LVS_STATE/streams.json
+CONNLOG=$LVS_STATE/conns.log
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+has_event() { [[ " $SO_EVENTS " == *" $1 "* ]]; }
+
+topo_scaleout 4
+[[ $SO_ANNOUNCE == lvsd ]] || log "lvsd has no --announce-table: the testbed adds the announcement route itself"
+so_start_realservers
+so_start_router
+for i in 1 2 3; do so_bring_up_director "$i"; done
+check "the router forwards the VIP to 3 directors by BGP" wait_for -t 30 so_nexthop_count 3
+log "router: $(so_route)"
+if [[ ${SO_SYNC_LOSS:-0} != 0 ]]; then
+  check "sync link loses ${SO_SYNC_LOSS} % (netem on every director's sync0)" \
+    bash -c "ip netns exec '${SO_DS[1]}' tc qdisc show dev sync0 | grep -q 'loss ${SO_SYNC_LOSS}%'"
+fi
+
+# --- traffic -----------------------------------------------------------------------------------
+mapfile -t CADDRS < <(so_clients)
+bg_in_ns streams "$NS_C" node "$CLIENTS_JS" streams "$STATUS" "$VIP" 9000,9001 "$NSTREAMS" 600 "${CADDRS[@]}"
+STREAMS_PID=$LVS_LAST_PID
+sfield() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATUS" "$1"; }
+all_up() { [[ -f $STATUS && $(sfield up) == "$NSTREAMS" ]]; }
+check "$NSTREAMS streams echo through the directors" wait_for -t 20 all_up
+bg_in_ns conns "$NS_C" node "$CLIENTS_JS" conns "$CONNLOG" "$VIP" 80,8080 2 600 "${CADDRS[@]}"
+CONNS_PID=$LVS_LAST_PID
+sleep 1
+
+# spread: "d1=N d2=N .." of the streams by the router's own choice (ip route get, hash policy 3).
+spread() {
+  python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["flows"]))' "$STATUS" |
+    while read -r src sport dport; do so_director_of "$src" "$sport" "$dport"; done |
+    sort | uniq -c | awk '{ printf "d%s=%s ", $2, $1 }'
+}
+s=$(spread)
+log "streams per director: $s"
+check "the streams are spread over all 3 directors" bash -c "[[ '$s' == *d1=* && '$s' == *d2=* && '$s' == *d3=* ]]"
+
+# no_broken WHAT: 0 streams broken so far and none stalled now.
+no_broken() {
+  local b st
+  b=$(sfield broken)
+  st=$(sfield stalled)
+  ((b == 0 && st == 0)) && return 0
+  log "$1: broken $b stalled $st: $(sfield why)"
+  return 1
+}
+# settle: streams that moved to another director catch up (retransmission) before a check.
+settle() { sleep "${1:-2}"; wait_for -t 5 bash -c "[[ \$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"stalled\"])' '$STATUS') == 0 ]]" || true; }
+# conn_gap FROM_MS TO_MS: the conns client's summary over that span.
+conn_gap() { node "$CLIENTS_JS" gap "$CONNLOG" "$1" "$2"; }
+gap_window() { awk '{ for (k = 1; k < NF; k++) if ($k == "window") print $(k + 1) }' <<<"$1"; }
+# dir_conns I: new connections director I scheduled on the HTTP services (Conns of 80 + 8080).
+dir_conns() {
+  so_use "$1"
+  lvsadm -L -n --stats --exact | awk -v a="$VIP:80" -v b="$VIP:8080" '($2 == a || $2 == b) { n += $3 } END { print n + 0 }'
+}
+# live_listed I: how many of the streams' flows director I's table lists as ESTABLISHED.
+live_listed() {
+  so_use "$1"
+  lvsadm -L -n -c >"$LVS_STATE/listing-d$1" || true
+  python3 - "$STATUS" "$LVS_STATE/listing-d$1" <<'EOF'
+import json, sys
+flows = {f"{s}:{p}" for s, p, _ in (f.split() for f in json.load(open(sys.argv[1]))["flows"])}
+seen = set()
+for line in open(sys.argv[2]):
+    c = line.split()
+    if len(c) >= 6 and c[0] == "TCP" and c[2] == "ESTABLISHED" and c[3] in flows:
+        seen.add(c[3])
+print(len(seen))
+EOF
+}
+# restart_and_check I WHAT: starts director I's lvsd, catches the moment its announcement
+# appears and lists its table right then; checks the listing holds every live stream and the
+# router forwards to I again.
+restart_and_check() {
+  local i=$1 what=$2 t0 t1 n
+  t0=$(now_ms)
+  so_start_lvsd "$i" || die "lvsd d$i did not restart"
+  wait_for -t 20 so_announced "$i" || true
+  n=$(live_listed "$i")
+  t1=$(now_ms)
+  log "$what: d$i announced $((t1 - t0)) ms after its start, listing $n of $NSTREAMS streams"
+  check "$what: d$i lists all $NSTREAMS live streams when its route reappears (resync before announce)" \
+    test "$n" -ge "$NSTREAMS"
+  check "$what: the router forwards to d$i again" wait_for -t 15 so_has_nexthop "$i"
+}
+knows_all() { [[ $(live_listed "$1") -ge $NSTREAMS ]]; }
+for i in 1 2 3; do
+  check "sync: d$i's table lists all $NSTREAMS streams, its own and those synced from the others" wait_for -t 10 knows_all "$i"
+done
+EVENTS_OUT=()
+
+if has_event kill; then
+  c0=$(now_ms)
+  so_kill_lvsd 2
+  wait_for -t 5 so_no_nexthop 2 || true
+  c1=$(now_ms)
+  EVENTS_OUT+=("kill -9 d2: route gone after $((c1 - c0)) ms")
+  check "kill -9 d2's lvsd: the router dropped its route within 1 s ($((c1 - c0)) ms)" test $((c1 - c0)) -le 1000
+  settle 3
+  check "kill -9 d2: 0 streams broken" no_broken "kill"
+  g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
+  EVENTS_OUT+=("kill -9 d2: new connections $g")
+  check "kill -9 d2: new connections affected for at most 1 s ($g)" test "$(gap_window "$g")" -le 1000
+fi
+
+if has_event restart; then
+  restart_and_check 2 "restart"
+  settle 2
+  check "restart d2: 0 streams broken" no_broken "restart"
+fi
+
+if has_event join; then
+  so_add_director 4
+  so_start_director_bird 4
+  so_start_lvsd 4 || die "lvsd d4 did not start"
+  check "join: the router forwards to 4 directors" wait_for -t 20 so_nexthop_count 4
+  n0=$(dir_conns 4)
+  sleep 4
+  n1=$(dir_conns 4)
+  EVENTS_OUT+=("join d4: it scheduled $((n1 - n0)) new connections in 4 s")
+  check "join: d4 takes a share of the new connections ($((n1 - n0)) in 4 s)" test $((n1 - n0)) -gt 0
+  check "join: 0 streams broken" no_broken "join"
+fi
+
+if has_event term; then
+  c0=$(now_ms)
+  so_stop_lvsd 1
+  wait_for -t 5 so_no_nexthop 1 || true
+  c1=$(now_ms)
+  EVENTS_OUT+=("SIGTERM d1: route gone after $((c1 - c0)) ms")
+  check "SIGTERM d1: the router dropped its route ($((c1 - c0)) ms)" so_no_nexthop 1
+  settle 2
+  check "SIGTERM d1: 0 streams broken" no_broken "term"
+  g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
+  EVENTS_OUT+=("SIGTERM d1: new connections $g")
+  restart_and_check 1 "after SIGTERM"
+  settle 1
+fi
+
+if has_event rolling; then
+  for ((i = 1; i <= SO_MAX_DIRECTORS; i++)); do
+    [[ -n ${SO_DPID[i]:-} ]] || continue
+    c0=$(now_ms)
+    so_stop_lvsd "$i"
+    wait_for -t 5 so_no_nexthop "$i" || true
+    restart_and_check "$i" "rolling restart"
+    c1=$(now_ms)
+    EVENTS_OUT+=("rolling: d$i out and back in $((c1 - c0)) ms")
+    settle 1
+    check "rolling restart of d$i: 0 streams broken" no_broken "rolling d$i"
+  done
+fi
+
+# --- end: every byte of every stream came back -------------------------------------------------
+kill -TERM "$CONNS_PID" "$STREAMS_PID"
+wait "$CONNS_PID" 2>/dev/null || true
+src=0
+wait "$STREAMS_PID" || src=$?
+log "streams: $(cat "$LVS_STATE/streams.log")"
+check "every stream got every byte back, in order ($(sfield n) streams, $(sfield bytes) bytes echoed)" test "$src" -eq 0
+g=$(conn_gap 0 "$(now_ms)")
+log "new connections over the run: $g; real servers: $(node "$CLIENTS_JS" shares "$CONNLOG" 0 "$(now_ms)")"
+check "new connections: more than 90 % answered over the run" \
+  awk '{ exit !($4 > 0.9 * $2) }' <<<"$g"
+for e in "${EVENTS_OUT[@]}"; do log "event: $e"; done
+for ((i = 1; i <= SO_MAX_DIRECTORS; i++)); do
+  [[ -n ${SO_DPID[i]:-} ]] || continue
+  so_use "$i"
+  log "d$i sync: $(lvsadm --status | grep -E '^ *sync_(applied|lost|nacksSent|resent|auth|replay)' | tr -s ' \n' ' ')"
+done
+check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' $LVS_STATE/lvsd*.log"
+((LVS_FAILS == 0)) || die "$LVS_FAILS check(s) failed"
+log "scale-out tests passed"
