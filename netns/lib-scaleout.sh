@@ -380,3 +380,30 @@ so_bring_up_director() {
   so_start_director_bird "$i"
   so_start_lvsd "$i" || die "lvsd on d$i did not start"
 }
+
+# so_flow_map OUT [N] [FLOWS_FILE]: the director the router sends each flow to, one "flow
+# director" line per flow, by one `ip -batch` of `ip route get` (exact with hash policy 3).
+# Flows: N synthetic ones (default 600: client address k % SO_CLIENTS, source port 20000 + k,
+# port 9000), or the "src sport dport" lines of FLOWS_FILE.
+so_flow_map() {
+  local out=$1 n=${2:-600} flows=${3:-} k
+  if [[ -z $flows ]]; then
+    flows=$LVS_STATE/synthetic.flows
+    for ((k = 0; k < n; k++)); do echo "$(so_client $((k % SO_CLIENTS))) $((20000 + k)) 9000"; done >"$flows"
+  fi
+  awk -v vip="$VIP" '{ printf "route get %s from %s iif eth0 ipproto tcp sport %s dport %s\n", vip, $1, $2, $3 }' "$flows" |
+    ip -n "$NS_RT" -batch - 2>/dev/null |
+    awk -v vip="$VIP" '$1 == vip { d = "-"; for (k = 1; k < NF; k++) if ($k == "via") { split($(k + 1), a, "."); d = a[4] - 10 } print d }' |
+    paste -d' ' <(awk '{ print $1 ":" $2 ":" $3 }' "$flows") - >"$out"
+}
+
+# so_flow_moves BEFORE AFTER: "moved M of N: from the changed director X, between others Y"
+# where a flow counts for "the changed director" when it left or joined one that is in only
+# one of the two maps (the director that went or came).
+so_flow_moves() {
+  awk 'NR == FNR { b[$1] = $2; hb[$2] = 1; next } { a[$1] = $2; ha[$2] = 1 }
+    END {
+      for (f in b) { n++; if (b[f] != a[f]) { m++; if (!(b[f] in ha) || !(a[f] in hb)) x++; else y++ } }
+      printf "moved %d of %d: from or to the changed director %d, between others %d\n", m, n, x, y
+    }' "$1" "$2"
+}

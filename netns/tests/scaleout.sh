@@ -8,11 +8,13 @@
 # Traffic during the whole run: SO_STREAMS (64) long-lived byte-verified echo streams from 64
 # client addresses (half DR, half tunnel) and a new-connection loop (HTTP, both methods).
 # Events (SO_EVENTS, default all, in this order):
-#   kill     SIGKILL of d2's lvsd: the router drops d2 within 1 s, 0 streams broken, new
-#            connections affected for at most 1 s
-#   restart  d2 again: its table lists every live stream when its route reappears, 0 broken
+#   kill     SIGKILL of d1's lvsd (SO_KILL): the router drops d1 within 1 s, 0 streams broken,
+#            new connections affected for at most 1 s; with the resilient group only d1's
+#            flows move (d1 is the first nexthop: plain ECMP moves the most there)
+#   restart  d1 again: its table lists every live stream when its route reappears, 0 broken;
+#            with the resilient group no live stream moves
 #   join     a 4th director: 0 broken, it takes a share of the new connections
-#   term     SIGTERM of d1: its route goes, 0 broken; then d1 comes back
+#   term     SIGTERM of d2 (SO_TERM): its route goes, 0 broken; then d2 comes back
 #   rolling  every director restarted one by one (SIGTERM, start, route back): 0 broken
 # SO_SYNC_LOSS=5 drops 5 % of the sync datagrams each director sends (tc netem on sync0).
 set -Eeuo pipefail
@@ -114,25 +116,55 @@ for i in 1 2 3; do
   check "sync: d$i's table lists all $NSTREAMS streams, its own and those synced from the others" wait_for -t 10 knows_all "$i"
 done
 EVENTS_OUT=()
+KD=${SO_KILL:-1}   # the director killed and restarted
+TD=${SO_TERM:-2}   # the director stopped by SIGTERM
+
+# flows_file: the streams' flows, "src sport dport" per line.
+flows_file() { python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["flows"]))' "$STATUS" >"$LVS_STATE/live.flows"; }
+# others_moved MOVES: the "between others" count of so_flow_moves.
+others_moved() { awk '{ print $NF }' <<<"$1"; }
+flows_check() { # flows_check WHAT SYNTH_MOVES LIVE_MOVES
+  EVENTS_OUT+=("$1 ($SO_ROUTER_MODE): synthetic flows $2; live streams $3")
+  if [[ $SO_ROUTER_MODE == resilient ]]; then
+    check "$1, resilient group: no synthetic flow moved between the other directors ($2)" test "$(others_moved "$2")" -eq 0
+    check "$1, resilient group: no live stream moved between the other directors ($3)" test "$(others_moved "$3")" -eq 0
+  fi
+}
 
 if has_event kill; then
+  flows_file
+  so_flow_map "$LVS_STATE/map.synth.0"
+  so_flow_map "$LVS_STATE/map.live.0" 0 "$LVS_STATE/live.flows"
   c0=$(now_ms)
-  so_kill_lvsd 2
-  wait_for -t 5 so_no_nexthop 2 || true
+  so_kill_lvsd "$KD"
+  wait_for -t 5 so_no_nexthop "$KD" || true
   c1=$(now_ms)
-  EVENTS_OUT+=("kill -9 d2: route gone after $((c1 - c0)) ms")
-  check "kill -9 d2's lvsd: the router dropped its route within 1 s ($((c1 - c0)) ms)" test $((c1 - c0)) -le 1000
+  EVENTS_OUT+=("kill -9 d$KD: route gone after $((c1 - c0)) ms")
+  so_flow_map "$LVS_STATE/map.synth.1"
+  so_flow_map "$LVS_STATE/map.live.1" 0 "$LVS_STATE/live.flows"
+  flows_check "kill -9 d$KD" "$(so_flow_moves "$LVS_STATE/map.synth.0" "$LVS_STATE/map.synth.1")" \
+    "$(so_flow_moves "$LVS_STATE/map.live.0" "$LVS_STATE/map.live.1")"
+  check "kill -9 d$KD's lvsd: the router dropped its route within 1 s ($((c1 - c0)) ms)" test $((c1 - c0)) -le 1000
   settle 3
-  check "kill -9 d2: 0 streams broken" no_broken "kill"
+  check "kill -9 d$KD: 0 streams broken" no_broken "kill"
   g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
-  EVENTS_OUT+=("kill -9 d2: new connections $g")
-  check "kill -9 d2: new connections affected for at most 1 s ($g)" test "$(gap_window "$g")" -le 1000
+  EVENTS_OUT+=("kill -9 d$KD: new connections $g")
+  check "kill -9 d$KD: new connections affected for at most 1 s ($g)" test "$(gap_window "$g")" -le 1000
 fi
 
 if has_event restart; then
-  restart_and_check 2 "restart"
+  restart_and_check "$KD" "restart"
+  if [[ -f $LVS_STATE/map.synth.1 ]]; then
+    so_flow_map "$LVS_STATE/map.synth.2"
+    so_flow_map "$LVS_STATE/map.live.2" 0 "$LVS_STATE/live.flows"
+    flows_check "d$KD back" "$(so_flow_moves "$LVS_STATE/map.synth.1" "$LVS_STATE/map.synth.2")" \
+      "$(so_flow_moves "$LVS_STATE/map.live.1" "$LVS_STATE/map.live.2")"
+    # Idle buckets move to the returning director; those of live streams stay (idle timer).
+    [[ $SO_ROUTER_MODE == resilient ]] && check "d$KD back, resilient group: no live stream moved at all" \
+      bash -c "[[ '$(so_flow_moves "$LVS_STATE/map.live.1" "$LVS_STATE/map.live.2")' == 'moved 0 '* ]]"
+  fi
   settle 2
-  check "restart d2: 0 streams broken" no_broken "restart"
+  check "restart d$KD: 0 streams broken" no_broken "restart"
 fi
 
 if has_event join; then
@@ -150,16 +182,16 @@ fi
 
 if has_event term; then
   c0=$(now_ms)
-  so_stop_lvsd 1
-  wait_for -t 5 so_no_nexthop 1 || true
+  so_stop_lvsd "$TD"
+  wait_for -t 5 so_no_nexthop "$TD" || true
   c1=$(now_ms)
-  EVENTS_OUT+=("SIGTERM d1: route gone after $((c1 - c0)) ms")
-  check "SIGTERM d1: the router dropped its route ($((c1 - c0)) ms)" so_no_nexthop 1
+  EVENTS_OUT+=("SIGTERM d$TD: route gone after $((c1 - c0)) ms")
+  check "SIGTERM d$TD: the router dropped its route ($((c1 - c0)) ms)" so_no_nexthop "$TD"
   settle 2
-  check "SIGTERM d1: 0 streams broken" no_broken "term"
+  check "SIGTERM d$TD: 0 streams broken" no_broken "term"
   g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
-  EVENTS_OUT+=("SIGTERM d1: new connections $g")
-  restart_and_check 1 "after SIGTERM"
+  EVENTS_OUT+=("SIGTERM d$TD: new connections $g")
+  restart_and_check "$TD" "after SIGTERM"
   settle 1
 fi
 
