@@ -282,13 +282,14 @@ so_use() {
 
 # so_services_conf: the director's services (lvsd --config format is lvsadm -R input).
 # 9000: echo by direct routing, 9001: echo by IPIP tunnel, 80: HTTP by direct routing,
-# 8080: HTTP by tunnel; mh so that every director picks the same real server.
+# 8080: HTTP by tunnel; mh so that every director picks the same real server for a flow.
 so_rules() {
   local port flag r
   for port in 9000:-g 9001:-i 80:-g 8080:-i; do
     flag=${port#*:}
     port=${port%:*}
-    echo "-A -t $VIP:$port -s mh"
+    # HTTP services hash the source port too (mh-port): wrk's connections come from one address.
+    case $port in 80 | 8080) echo "-A -t $VIP:$port -s mh -b mh-port" ;; *) echo "-A -t $VIP:$port -s mh" ;; esac
     for r in "${RIPS[@]}"; do echo "-a -t $VIP:$port -r $r:$port $flag -w 1"; done
   done
 }
@@ -406,4 +407,16 @@ so_flow_moves() {
       for (f in b) { n++; if (b[f] != a[f]) { m++; if (!(b[f] in ha) || !(a[f] in hb)) x++; else y++ } }
       printf "moved %d of %d: from or to the changed director %d, between others %d\n", m, n, x, y
     }' "$1" "$2"
+}
+
+# so_group_balanced: in resilient mode, the VIP's group has its buckets spread evenly over its
+# members (a joining member fills up from buckets idle for the idle timer); always true in ecmp.
+so_group_balanced() {
+  [[ $SO_ROUTER_MODE == resilient ]] || return 0
+  local nhid
+  nhid=$(ip -n "$NS_RT" -j route show "$VIP/32" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["nhid"] if r else "")')
+  [[ -n $nhid ]] || return 1
+  ip -n "$NS_RT" -j nexthop bucket show id "$nhid" | python3 -c 'import json,sys,collections
+c=collections.Counter(b["bucket"]["nhid"] for b in json.load(sys.stdin))
+sys.exit(0 if c and max(c.values()) - min(c.values()) <= 1 else 1)'
 }
