@@ -48,6 +48,7 @@ import { TunDevice } from '../phy/tun';
 import type { KeepalivedConfig } from '../control/keepalived';
 import { type KeepalivedRuntime, loadKeepalived, startKeepalived } from '../daemon/keepalived';
 import { SyncControl } from '../ha/sync-control';
+import { rowsDump } from '../ha/sync';
 import { MAX_WORKERS, PacketWorkers } from '../datapath/workers';
 import { setRealtimePriority } from '../phy/sched';
 import { configTest } from '../health/load';
@@ -356,6 +357,8 @@ async function main(): Promise<void> {
   }
 
   const syncControl = new SyncControl(director, log);
+  // Bulk resync dumps read the packet workers' tables (the director's own is empty then).
+  syncControl.setDumpSource(() => rowsDump(workers.connRows()));
   // No health checkers without -f: lvsadm --checks lists nothing (startKeepalived replaces this).
   director.registerQuery('list-checks', () => ({ kind: 'checks', services: [] }));
   director.registerQuery('list-vrrp', () => ({ kind: 'vrrp', instances: keepalived?.ha.info() ?? [] }));

@@ -10,8 +10,14 @@
  *
  * insertSynced is the backup side's insertion into this worker's shard, for an entry whose
  * client the steering hash gives to this worker.
+ *
+ * Nothing learnt is sent back (docs/SCALEOUT.md: every director runs master and backup): an
+ * entry insertSynced made or refreshed is not marked, and it is left out of the refresh
+ * slices while its expiry is still the one sync set. The first packet this worker forwards
+ * for it re-arms the expiry, and from then on the entry is this director's to send (a
+ * connection ECMP moved here).
  */
-import { F_INACTIVE, F_NOOUTPUT, F_TEMPLATE } from '../ipvs/conn';
+import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
 import { createSynced, refreshSynced, SYNCED_UPDATED } from '../ipvs/synced';
 import {
@@ -24,6 +30,24 @@ import { CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, type SyncConn } from
 const UNSYNCED_TCP = new Set([TCP_S_NONE, TCP_S_SYN_SENT, TCP_S_SYN_RECV, TCP_S_LISTEN, TCP_S_SYNACK, TCP_S_CLOSE]);
 export const FLUSH_MS = 100;
 export const REFRESH_MS = 30_000;
+
+/** Set while insertSynced changes the table: its insertions and state changes are not marked. */
+let applying = false;
+/** Entries made or refreshed by sync in this thread: id → the expiry sync set. */
+const learnt = new Map<number, number>();
+
+/** Whether entry `id` was only learnt (sync made or refreshed it, no packet since). */
+function learntOnly(director: Director, id: number, flags: number): boolean {
+  if ((flags & F_SYNC) === 0) {
+    learnt.delete(id);
+    return false;
+  }
+  const at = learnt.get(id);
+  if (at === undefined) return true;
+  if (director.conns.expiresAt(id) === at) return true;
+  learnt.delete(id);
+  return false;
+}
 
 export class SyncFeed {
   private readonly dirty = new Set<number>();
@@ -45,11 +69,11 @@ export class SyncFeed {
     const dirty = this.dirty;
     c.insert = (...args: Parameters<typeof c.insert>): number => {
       const id = insert(...args);
-      if (this.on && id >= 0) dirty.add(id);
+      if (this.on && id >= 0 && !applying) dirty.add(id);
       return id;
     };
     c.setState = (id: number, s: number): void => {
-      if (this.on && c.state(id) !== s) dirty.add(id);
+      if (this.on && !applying && c.state(id) !== s) dirty.add(id);
       setState(id, s);
     };
   }
@@ -72,7 +96,10 @@ export class SyncFeed {
     const c = this.director.conns;
     const slice = Math.ceil(c.capacity * FLUSH_MS / REFRESH_MS);
     const end = Math.min(c.capacity, this.cursor + slice);
-    for (let id = this.cursor; id < end; id++) if (c.has(id)) this.dirty.add(id);
+    for (let id = this.cursor; id < end; id++) {
+      if (c.has(id)) this.dirty.add(id);
+      else learnt.delete(id);
+    }
     this.cursor = end >= c.capacity ? 0 : end;
     if (this.dirty.size === 0) return;
     const out: SyncConn[] = [];
@@ -89,6 +116,7 @@ export class SyncFeed {
     const c = this.director.conns;
     const flags = c.flags(id);
     if (flags & F_TEMPLATE) return undefined;
+    if (learntOnly(this.director, id, flags)) return undefined;
     const proto = c.proto(id);
     const state = c.state(id);
     if (proto === IPPROTO_TCP && UNSYNCED_TCP.has(state)) return undefined;
@@ -120,8 +148,20 @@ export function insertSynced(director: Director, m: SyncConn, now: number): bool
   const active = proto === IPPROTO_TCP && m.state === TCP_S_ESTABLISHED;
   const state = proto === IPPROTO_TCP ? m.state : UDP_S_NORMAL;
   const timeout = Math.min(m.timeoutSec, 0x7fffffff);
-  const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
-  if (id >= 0) return refreshSynced(c, id, dest, active, state, timeout, now) === SYNCED_UPDATED;
-  return createSynced(c, services, svc, dest, proto, m.caddr, m.cport, m.vaddr, m.vport, m.dport,
-    active, state, timeout, now) >= 0;
+  applying = true;
+  try {
+    const id = c.lookupIn(proto, m.caddr, m.cport, m.vaddr, m.vport);
+    if (id >= 0) {
+      if (refreshSynced(c, id, dest, active, state, timeout, now) !== SYNCED_UPDATED) return false;
+      if (c.flags(id) & F_SYNC) learnt.set(id, c.expiresAt(id));
+      return true;
+    }
+    const nid = createSynced(c, services, svc, dest, proto, m.caddr, m.cport, m.vaddr, m.vport, m.dport,
+      active, state, timeout, now);
+    if (nid < 0) return false;
+    learnt.set(nid, c.expiresAt(nid));
+    return true;
+  } finally {
+    applying = false;
+  }
 }

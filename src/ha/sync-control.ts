@@ -14,6 +14,7 @@ import type { Command, Result, SyncDaemonInfo, SyncState } from '../ipvs/command
 import { E, IpvsError } from '../ipvs/errors';
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';
+import type { SyncConn } from '../wire/ipvs-sync';
 import { SyncDaemon } from './sync';
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
@@ -41,6 +42,14 @@ export class SyncControl {
     this.standalone.unref();
   }
 
+  private dumpSource: (() => AsyncIterable<SyncConn[]>) | undefined;
+
+  /** Where bulk resync dumps read the table from (the packet workers' listing in worker mode). */
+  setDumpSource(fn: () => AsyncIterable<SyncConn[]>): void {
+    this.dumpSource = fn;
+    for (const d of this.daemons()) d.setDumpSource(fn);
+  }
+
   /** Whether the director has finished its initial resync (the announcement gate). */
   get synced(): boolean {
     return this.syncedGate;
@@ -64,7 +73,10 @@ export class SyncControl {
   private backupRunning(d: SyncDaemon): void {
     this.backupStarted = true;
     if (this.syncedGate) return;
-    d.resync().then((r) => this.markSynced(r.reason, r), (err: Error) => {
+    d.resync().then((r) => {
+      // A backup stopped before its resync ended leaves the gate to the next one started.
+      if (r.reason !== 'stopped') this.markSynced(r.reason, r);
+    }, (err: Error) => {
       this.markSynced('resync failed', { err: err.message });
     });
   }
@@ -79,6 +91,7 @@ export class SyncControl {
   /** A daemon whose role is driven elsewhere (keepalived.conf lvs_sync_daemon + VRRP). */
   adopt(d: SyncDaemon): void {
     this.adopted = d;
+    if (this.dumpSource) d.setDumpSource(this.dumpSource);
     d.onRole((role) => {
       if (role === 'backup') this.backupRunning(d);
     });
@@ -105,6 +118,7 @@ export class SyncControl {
         } catch (err) {
           throw E.invalid((err as Error).message);
         }
+        if (this.dumpSource) daemon.setDumpSource(this.dumpSource);
         const { key: _key, ...shown } = d;
         this.own.set(d.state, { info: shown, daemon });
         daemon.start(d.state).then(() => {

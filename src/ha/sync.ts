@@ -41,13 +41,16 @@ import {
   TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
 import { UDP_S_NORMAL } from '../ipvs/proto/udp';
-import { IPPROTO_TCP, IPPROTO_UDP } from '../ipvs/types';
+import { IPPROTO_TCP, IPPROTO_UDP, ipFromString } from '../ipvs/types';
 import type { Log } from '../log';
 import {
-  CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SYNC_ERR_NAMES, SYNC_GROUP, SYNC_NACK_MAX, SYNC_OK,
-  SYNC_PORT, type SyncConn, type SyncMeta, decodeSync, decodeSyncNack, encodeSync, encodeSyncHeartbeat, encodeSyncNack,
-  newSyncMeta, sealSync,
+  CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SYNC_DUMP_MAX_CONNS, SYNC_ERR_NAMES, SYNC_GROUP,
+  SYNC_NACK_MAX, SYNC_OK, SYNC_PORT, type SyncConn, type SyncDumpMeta, type SyncMeta, type SyncRequest, decodeSync,
+  decodeSyncDump, decodeSyncNack, decodeSyncRequest, encodeSync, encodeSyncDump, encodeSyncHeartbeat, encodeSyncNack,
+  encodeSyncRequest, isSyncRequest, newSyncMeta, sealSync,
 } from '../wire/ipvs-sync';
+import type { ConnInfo } from '../ipvs/command';
+import { TCP_STATE_NAMES } from '../ipvs/proto/tcp';
 import { SEQ_REPLAY, SEQ_WINDOW, SentRing, SeqWindow, unwrap16 } from './sync-seq';
 
 /** TCP states not worth sending: the handshake has not completed (or nothing is left). */
@@ -94,6 +97,19 @@ export interface SyncStats {
   nacksSent: number;
   resent: number;
   heartbeats: number;
+  /** Entries refused because their origin is this director (an echo of its own). */
+  echo: number;
+  /** Bulk resync, answering side: requests received, dumps started, requests refused
+   * (rate limit, dumps already running, not synced yet), dump messages and entries sent. */
+  resyncRequests: number;
+  resyncDumps: number;
+  resyncRefused: number;
+  dumpMessages: number;
+  dumpEntries: number;
+  /** Bulk resync, requesting side: dump messages received, entries in them, messages lost. */
+  resyncMessages: number;
+  resyncEntries: number;
+  resyncLost: number;
 }
 
 /** The counter of each message error code (SYNC_ERR_NAMES order). */
@@ -114,11 +130,33 @@ export class SyncEngine {
     sent: 0, messagesSent: 0, received: 0, applied: 0, noService: 0, noDest: 0, skipped: 0, tableFull: 0,
     badState: 0, badAddress: 0, quotaFull: 0, timeoutClamped: 0,
     badMessages: 0, short: 0, version: 0, size: 0, syncid: 0, auth: 0, replay: 0, source: 0,
-    lost: 0, nacksSent: 0, resent: 0, heartbeats: 0,
+    lost: 0, nacksSent: 0, resent: 0, heartbeats: 0, echo: 0,
+    resyncRequests: 0, resyncDumps: 0, resyncRefused: 0, dumpMessages: 0, dumpEntries: 0,
+    resyncMessages: 0, resyncEntries: 0, resyncLost: 0,
   };
+  /** This director's sync address (host order): entries of this origin are echoes. 0 = unknown. */
+  self = 0;
+  /** Learnt entries: id → expiry set by sync, shared by the director's daemons (learntOf). */
+  private readonly learnt: Map<number, number>;
 
   constructor(private readonly director: Director, private readonly refreshMs = DEFAULT_REFRESH_MS, maxSyncConns?: number) {
     this.maxSyncConns = maxSyncConns ?? Math.max(1, Math.floor(director.conns.maxConns / 2));
+    this.learnt = learntOf(director);
+  }
+
+  /**
+   * Whether live entry `id` is one this director only learnt: made or refreshed by sync and
+   * not touched by a packet since (its expiry is still the one sync set). Such entries are
+   * not sent: a director sends only what its own datapath handles, so nothing learnt is
+   * echoed back, and a connection moved here (ECMP) is sent from its first packet on.
+   */
+  private learntOnly(id: number, flags: number): boolean {
+    if ((flags & F_SYNC) === 0) return false;
+    const at = this.learnt.get(id);
+    if (at === undefined) return true;
+    if (this.director.conns.expiresAt(id) === at) return true;
+    this.learnt.delete(id);
+    return false;
   }
 
   private pruneAt: Iterator<[number, number]> | undefined;
@@ -159,6 +197,7 @@ export class SyncEngine {
     c.forEach((id) => {
       const flags = c.flags(id);
       if (flags & F_TEMPLATE) return;
+      if (this.learntOnly(id, flags)) return;
       const proto = c.proto(id);
       const state = c.state(id);
       if (proto === IPPROTO_TCP && UNSYNCED_TCP.has(state)) return;
@@ -182,6 +221,7 @@ export class SyncEngine {
       });
     });
     for (const [id, rec] of this.sent) if (rec.seen !== scan) this.sent.delete(id);
+    for (const id of this.learnt.keys()) if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
     this.stats.sent += out.length;
     return out;
   }
@@ -200,6 +240,10 @@ export class SyncEngine {
     }
     if (!unicastClient(m.caddr) || m.cport === 0 || m.vport === 0) {
       this.stats.badAddress++;
+      return false;
+    }
+    if (this.self !== 0 && m.origin === this.self) {
+      this.stats.echo++;
       return false;
     }
     const services = this.director.services;
@@ -232,6 +276,7 @@ export class SyncEngine {
         this.stats.skipped++;
         return false;
       }
+      if (c.flags(id) & F_SYNC) this.learnt.set(id, c.expiresAt(id));
     } else {
       if (this.created.size >= this.maxSyncConns && this.syncLive() >= this.maxSyncConns) {
         this.stats.quotaFull++;
@@ -244,11 +289,92 @@ export class SyncEngine {
         return false;
       }
       this.created.set(nid, (m.caddr ^ m.cport) >>> 0);
+      this.learnt.set(nid, c.expiresAt(nid));
     }
     this.stats.applied++;
     return true;
   }
 }
+
+const learntTables = new WeakMap<Director, Map<number, number>>();
+
+/** The learnt-entry ledger of a director, shared by its master and backup daemons. */
+function learntOf(d: Director): Map<number, number> {
+  let m = learntTables.get(d);
+  if (!m) {
+    m = new Map();
+    learntTables.set(d, m);
+  }
+  return m;
+}
+
+const TCP_STATE_BY_NAME = new Map(TCP_STATE_NAMES.map((n, i) => [n, i]));
+
+/**
+ * A listing row (lvsadm -L -c, from the packet workers) as a dump entry, or undefined for
+ * what is not synced (templates, half-open TCP, other protocols).
+ */
+export function rowToSync(r: ConnInfo, ip: (s: string) => number): SyncConn | undefined {
+  const proto = r.proto === 'tcp' ? IPPROTO_TCP : r.proto === 'udp' ? IPPROTO_UDP : -1;
+  if (proto < 0) return undefined;
+  let state: number;
+  if (proto === IPPROTO_TCP) {
+    const s = TCP_STATE_BY_NAME.get(r.state);
+    if (s === undefined || UNSYNCED_TCP.has(s)) return undefined;
+    state = s;
+  } else {
+    if (r.state !== 'UDP') return undefined;
+    state = UDP_S_NORMAL;
+  }
+  return {
+    protocol: proto, flags: 0, state, cport: r.cport, vport: r.vport, dport: r.dport, fwmark: 0,
+    timeoutSec: Math.max(1, r.expires), caddr: ip(r.caddr), vaddr: ip(r.vaddr), daddr: ip(r.daddr),
+  };
+}
+
+/** The director's own table as dump chunks, a bounded slice per step (single-threaded director). */
+export async function* directorDump(director: Director): AsyncIterable<SyncConn[]> {
+  const c = director.conns;
+  const tcpT = director.pipeline.tcpTimeouts;
+  const udpT = director.pipeline.udpTimeouts;
+  for (let from = 0; from < c.capacity; from += DUMP_SLICE) {
+    const out: SyncConn[] = [];
+    const end = Math.min(c.capacity, from + DUMP_SLICE);
+    const now = director.now();
+    for (let id = from; id < end; id++) {
+      if (!c.has(id)) continue;
+      const flags = c.flags(id);
+      const proto = c.proto(id);
+      const state = c.state(id);
+      if ((flags & F_TEMPLATE) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) continue;
+      if (proto === IPPROTO_TCP && UNSYNCED_TCP.has(state)) continue;
+      const left = Math.ceil((c.expiresAt(id) - now) / 1000);
+      out.push({
+        protocol: proto, flags: c.fwd(id) & CONN_F_FWD_MASK, state, cport: c.cport(id), vport: c.vport(id),
+        dport: c.dport(id), fwmark: 0,
+        timeoutSec: Math.max(1, Math.min(left, proto === IPPROTO_TCP ? tcpT[state] : udpT[UDP_S_NORMAL])),
+        caddr: c.caddr(id), vaddr: c.vaddr(id), daddr: c.daddr(id),
+      });
+    }
+    yield out;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Listing rows (the packet workers' tables) as dump chunks. */
+export async function* rowsDump(rows: AsyncIterable<ConnInfo[]>): AsyncIterable<SyncConn[]> {
+  for await (const chunk of rows) {
+    const out: SyncConn[] = [];
+    for (const r of chunk) {
+      const m = rowToSync(r, ipFromString);
+      if (m) out.push(m);
+    }
+    yield out;
+  }
+}
+
+/** Table slots examined per step of directorDump. */
+const DUMP_SLICE = 4096;
 
 export type SyncRole = 'master' | 'backup';
 
@@ -261,10 +387,29 @@ const RESEND_PER_SEC = 256;
 
 /** How long a bulk resync waits for a peer's answer (and, once answered, for the next dump message). */
 export const DEFAULT_RESYNC_TIMEOUT_MS = 3000;
+/** The request is sent again this often while no peer answered. */
+const RESYNC_RETRY_MS = 1000;
+/** Entries per second a dump sends at most (the answering director's pace). */
+export const DEFAULT_DUMP_RATE = 20_000;
+/** Dumps one director sends at a time, and how often one requester may ask. */
+const DUMPS_MAX = 2;
+const RESYNC_PER_SOURCE_MS = 5000;
+/** Dump pacing period. */
+const DUMP_TICK_MS = 50;
 
 export interface ResyncResult {
-  reason: string;
+  reason: 'complete' | 'no peer answered' | 'dump stalled' | 'stopped';
   entries: number;
+  /** The answering director, when one answered. */
+  from?: string;
+  /** Dump messages found missing (the periodic refresh brings those entries later). */
+  lost?: number;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve(v: T): void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
 }
 
 export interface SyncDaemonOptions {
@@ -284,6 +429,8 @@ export interface SyncDaemonOptions {
   idleMs?: number;
   /** Bulk resync: wait for an answer this long (DEFAULT_RESYNC_TIMEOUT_MS). */
   resyncTimeoutMs?: number;
+  /** Entries per second of a dump this director sends (DEFAULT_DUMP_RATE). */
+  dumpRate?: number;
   /** Entries sync may create (default half of --max-conns). */
   maxSyncConns?: number;
   clock?: () => number;
@@ -323,6 +470,23 @@ export class SyncDaemon {
   private readonly missing: number[] = [];
   /** Datagrams received from other directors (accepted or not). */
   messagesReceived = 0;
+  /** Bulk resync of this start (requesting side). */
+  private readonly resyncDone = deferred<ResyncResult>();
+  private resyncFinished = false;
+  private resyncSock: dgram.Socket | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncRetry: NodeJS.Timeout | undefined;
+  private resyncNonce = 0;
+  private resyncFrom: string | undefined;
+  private resyncNext = 0;
+  private resyncEntries = 0;
+  private resyncLost = 0;
+  /** Dumps being sent (answering side), by requester address, and when each source last asked. */
+  private readonly dumping = new Map<string, { stop: boolean }>();
+  private readonly askedAt = new Map<string, number>();
+  private dumpSource: () => AsyncIterable<SyncConn[]>;
+  private readonly request: SyncRequest = { nonce: 0, time: 0 };
+  private readonly dumpMeta: SyncDumpMeta = { nonce: 0, index: 0, last: false };
 
   constructor(director: Director, private readonly log: Log, readonly opts: SyncDaemonOptions) {
     this.engine = new SyncEngine(director, opts.refreshMs, opts.maxSyncConns);
@@ -332,6 +496,8 @@ export class SyncDaemon {
     if (addrs.length === 0) throw new Error(`sync daemon: interface ${opts.iface} has no IPv4 address`);
     if (opts.peer !== undefined && ip4(opts.peer) < 0) throw new Error(`sync daemon: bad peer address '${opts.peer}'`);
     this.local = addrs[0].address;
+    this.engine.self = ip4(this.local);
+    this.dumpSource = () => directorDump(director);
     this.subnets = addrs.map((a) => {
       const mask = ip4(a.netmask) >>> 0;
       return { net: (ip4(a.address) & mask) >>> 0, mask };
@@ -360,17 +526,14 @@ export class SyncDaemon {
   }
 
   /**
-   * The bulk resync of this start (backup role): resolves when it has finished, with why
-   * (docs/SCALEOUT.md).
+   * The bulk resync of this start (backup role): resolves once it has finished, with why:
+   * 'complete' (a peer's dump arrived to its last message), 'no peer answered' (none within
+   * the resync timeout: the first director up), or 'dump stalled' (a dump stopped for that
+   * long). Runs once per daemon, when the backup role first starts.
    */
   resync(): Promise<ResyncResult> {
-    this.resyncRun ??= new Promise<ResyncResult>((resolve) => {
-      const t = setTimeout(() => resolve({ reason: 'resync timeout', entries: 0 }), this.opts.resyncTimeoutMs ?? DEFAULT_RESYNC_TIMEOUT_MS);
-      t.unref();
-    });
-    return this.resyncRun;
+    return this.resyncDone.promise;
   }
-  private resyncRun: Promise<ResyncResult> | undefined;
 
   stop(role: SyncRole): void {
     if (!this.roles.delete(role)) return;
@@ -383,6 +546,9 @@ export class SyncDaemon {
       this.rx?.close();
       this.rx = undefined;
       this.windows.clear();
+      for (const d of this.dumping.values()) d.stop = true;
+      this.dumping.clear();
+      this.finishResync('stopped');
     }
     this.log.info({ role }, 'sync daemon stopped');
   }
@@ -437,7 +603,7 @@ export class SyncDaemon {
    */
   flush(conns: readonly SyncConn[] = this.engine.collect(this.clock())): void {
     if (!this.tx) return;
-    for (const m of encodeSync(this.opts.syncid, conns)) this.sendMessage(m);
+    for (const m of encodeSync(this.opts.syncid, conns, undefined, this.engine.self)) this.sendMessage(m);
     if (conns.length === 0 && this.clock() - this.lastSentAt >= (this.opts.idleMs ?? DEFAULT_IDLE_MS)) {
       this.engine.stats.heartbeats++;
       this.sendMessage(encodeSyncHeartbeat(this.opts.syncid));
@@ -488,9 +654,206 @@ export class SyncDaemon {
     s.on('message', (msg, rinfo) => {
       if (rinfo.address === this.local || !this.roles.has('backup')) return;
       this.messagesReceived++;
-      this.receive(msg, rinfo.address, rinfo.port);
+      if (isSyncRequest(msg)) this.onResyncRequest(msg, rinfo.address, rinfo.port);
+      else this.receive(msg, rinfo.address, rinfo.port);
     });
     this.rx = s;
+    await this.startResync();
+  }
+
+  /** Where dumps come from (the packet workers' listing in worker mode). */
+  setDumpSource(fn: () => AsyncIterable<SyncConn[]>): void {
+    this.dumpSource = fn;
+  }
+
+  private countBad(rc: number): void {
+    const st = this.engine.stats;
+    st.badMessages++;
+    const name = MESSAGE_ERROR_COUNTER[rc];
+    if (name) st[name]++;
+  }
+
+  // --- bulk resync, requesting side ---------------------------------------------------------
+
+  /** Opens the socket the dumps come back to and asks the peers (once per daemon). */
+  private async startResync(): Promise<void> {
+    if (this.resyncFinished || this.resyncSock) return;
+    const s = dgram.createSocket({ type: 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, this.local, () => {
+        s.removeListener('error', reject);
+        resolve();
+      });
+    });
+    s.on('error', (err) => this.log.warn({ err: err.message }, 'resync socket error'));
+    if (!this.opts.peer) {
+      s.setMulticastInterface(this.local);
+      s.setMulticastTTL(this.opts.ttl ?? 1);
+      s.setMulticastLoopback(false);
+    }
+    s.on('message', (msg, rinfo) => this.onDump(msg, rinfo.address));
+    this.resyncSock = s;
+    this.resyncNonce = randomBytes(4).readUInt32BE(0) || 1;
+    const send = (): void => {
+      const req = encodeSyncRequest(this.opts.syncid, this.resyncNonce, this.wallClock(), this.opts.key);
+      // Port 0 (tests): the peers listen where our own backup socket does.
+      s.send(req, this.opts.port || this.rx?.address().port || SYNC_PORT, this.dst);
+    };
+    send();
+    this.resyncRetry = setInterval(() => {
+      if (this.resyncFrom === undefined) send();
+    }, RESYNC_RETRY_MS);
+    this.resyncRetry.unref();
+    this.armResyncTimer('no peer answered');
+    this.log.info({ nonce: this.resyncNonce }, 'bulk resync requested');
+  }
+
+  private armResyncTimer(reason: ResyncResult['reason']): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.finishResync(reason), this.opts.resyncTimeoutMs ?? DEFAULT_RESYNC_TIMEOUT_MS);
+    this.resyncTimer.unref();
+  }
+
+  private finishResync(reason: ResyncResult['reason']): void {
+    if (this.resyncFinished) return;
+    this.resyncFinished = true;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    if (this.resyncRetry) clearInterval(this.resyncRetry);
+    this.resyncSock?.close();
+    this.resyncSock = undefined;
+    const r: ResyncResult = { reason, entries: this.resyncEntries, lost: this.resyncLost };
+    if (this.resyncFrom !== undefined) r.from = this.resyncFrom;
+    const level = reason === 'complete' ? 'info' : 'warn';
+    this.log[level]({ ...r }, 'bulk resync finished');
+    this.resyncDone.resolve(r);
+  }
+
+  /** One dump message: from the first director that answered this request, in order. */
+  private onDump(msg: Buffer, from: string): void {
+    const st = this.engine.stats;
+    if (!this.acceptedSource(from)) {
+      st.badMessages++;
+      st.source++;
+      return;
+    }
+    const now = this.clock();
+    const meta = this.dumpMeta;
+    let applied = 0;
+    const rc = decodeSyncDump(msg, this.opts.syncid, this.opts.key, meta, (c) => {
+      applied++;
+      this.engine.apply(c, now);
+    }, (m) => m.nonce === this.resyncNonce && (this.resyncFrom === undefined || this.resyncFrom === from));
+    if (rc !== SYNC_OK) {
+      this.countBad(rc);
+      return;
+    }
+    if (meta.nonce !== this.resyncNonce) {
+      st.badMessages++;
+      st.replay++;
+      return;
+    }
+    if (this.resyncFrom !== undefined && this.resyncFrom !== from) return; // a second answerer: redundant
+    if (this.resyncFrom === undefined) {
+      this.resyncFrom = from;
+      this.log.info({ from }, 'bulk resync: dump arriving');
+    }
+    st.resyncMessages++;
+    st.resyncEntries += applied;
+    this.resyncEntries += applied;
+    if (meta.index > this.resyncNext) {
+      this.resyncLost += meta.index - this.resyncNext;
+      st.resyncLost += meta.index - this.resyncNext;
+    }
+    if (meta.index >= this.resyncNext) this.resyncNext = meta.index + 1;
+    if (meta.last) this.finishResync('complete');
+    else this.armResyncTimer('dump stalled');
+  }
+
+  // --- bulk resync, answering side ----------------------------------------------------------
+
+  /**
+   * A peer asks for the whole table. Answered only by a director that has finished its own
+   * resync (a restarting one has little to give), at most DUMPS_MAX dumps at a time and once
+   * per RESYNC_PER_SOURCE_MS per requester; the dump is paced at dumpRate entries a second.
+   */
+  private onResyncRequest(msg: Buffer, from: string, port: number): void {
+    const st = this.engine.stats;
+    if (!this.acceptedSource(from)) {
+      st.badMessages++;
+      st.source++;
+      return;
+    }
+    const rc = decodeSyncRequest(msg, this.opts.syncid, this.opts.key, this.request);
+    if (rc !== SYNC_OK) {
+      this.countBad(rc);
+      return;
+    }
+    if (this.opts.key && Math.abs(this.wallClock() - this.request.time) > SYNC_MAX_SKEW_SEC) {
+      st.badMessages++;
+      st.replay++;
+      return;
+    }
+    st.resyncRequests++;
+    const now = this.clock();
+    const key = `${from}:${port}`;
+    const last = this.askedAt.get(from);
+    if (!this.resyncFinished || this.dumping.has(key) || this.dumping.size >= DUMPS_MAX
+      || (last !== undefined && now - last < RESYNC_PER_SOURCE_MS)) {
+      st.resyncRefused++;
+      return;
+    }
+    if (this.askedAt.size >= 256) this.askedAt.clear();
+    this.askedAt.set(from, now);
+    st.resyncDumps++;
+    const job = { stop: false };
+    this.dumping.set(key, job);
+    const nonce = this.request.nonce;
+    this.log.info({ to: from, port }, 'bulk resync: sending the table');
+    this.sendDump(job, nonce, from, port).catch((err: Error) => {
+      this.log.warn({ err: err.message, to: from }, 'bulk resync dump failed');
+    }).finally(() => {
+      if (this.dumping.get(key) === job) this.dumping.delete(key);
+    });
+  }
+
+  private async sendDump(job: { stop: boolean }, nonce: number, to: string, port: number): Promise<void> {
+    const st = this.engine.stats;
+    const perTick = Math.max(1, Math.floor((this.opts.dumpRate ?? DEFAULT_DUMP_RATE) * DUMP_TICK_MS / 1000));
+    let index = 0;
+    let budget = perTick;
+    let pending: SyncConn[] = [];
+    const send = (batch: SyncConn[], last: boolean): void => {
+      const s = this.rx;
+      if (!s) {
+        job.stop = true;
+        return;
+      }
+      const [m] = batch.length > 0 ? encodeSync(this.opts.syncid, batch, 1 << 16) : [encodeSyncHeartbeat(this.opts.syncid)];
+      s.send(encodeSyncDump(this.opts.syncid, nonce, index++, last, m, this.opts.key), port, to);
+      st.dumpMessages++;
+      st.dumpEntries += batch.length;
+    };
+    const tick = (): Promise<void> => new Promise((resolve) => {
+      const t = setTimeout(resolve, DUMP_TICK_MS);
+      t.unref();
+    });
+    for await (const chunk of this.dumpSource()) {
+      if (job.stop) return;
+      pending = pending.concat(chunk);
+      while (pending.length > SYNC_DUMP_MAX_CONNS) {
+        if (budget < SYNC_DUMP_MAX_CONNS) {
+          await tick();
+          if (job.stop) return;
+          budget = perTick;
+        }
+        send(pending.slice(0, SYNC_DUMP_MAX_CONNS), false);
+        pending = pending.slice(SYNC_DUMP_MAX_CONNS);
+        budget -= SYNC_DUMP_MAX_CONNS;
+      }
+    }
+    if (job.stop) return;
+    send(pending, true);
   }
 
   /** Backup: one datagram from `from`:`port` (public for tests). */

@@ -33,6 +33,23 @@
  *     | 0xff | syncid | size u16 | magic "LVSN" | boot u32 | n u8 | 0 0 0 | seq u32 × n |
  *   followed by a 16-byte HMAC of everything before when keyed. Byte 0 = 0xff makes any
  *   IPVS receiver refuse it as a bad version.
+ *
+ * Scale-out extensions (docs/SCALEOUT.md):
+ * - Origin: an entry may carry an optional parameter (type OPT_ORIGIN = 0x50: bit
+ *   IPVS_OPT_F_PARAM 0x40 set, so the kernel skips it as optional) with the sender's
+ *   IPv4 address, the director whose datapath handled the connection:
+ *     | 0x50 | len 6 | origin u32 | 0 0 |        (entry size 36 + 8 = 44)
+ *   Entries are padded to 4 bytes, as ip_vs_process_message steps over them.
+ * - Bulk resync request, multicast to the group by a starting director from a socket of
+ *   its own (the answers come back to that address and port):
+ *     | 0xfe | syncid | 0 0 | magic "LVSR" | nonce u32 | time u32 (Unix s) | [HMAC 16] |
+ * - Dump, unicast to the requester, paced: a whole v1 message (as encodeSync makes it)
+ *   wrapped in
+ *     | 0xfd | syncid | 0 0 | magic "LVSD" | nonce u32 | index u16 | flags u8 (1 = last) | 0 |
+ *     | v1 message (its own size field) | [HMAC 16 of everything before] |
+ *   index counts the dump's messages from 0, so the requester sees a lost one.
+ *   Byte 0 (0xfe, 0xfd) fails the kernel's v1 test and a size field of 0 fails its length
+ *   test: a kernel backup drops both.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -50,6 +67,19 @@ const MAGIC_NACK = 0x4c56534e; // "LVSN"
 export const SYNC_MAX_MESG = 1500 - 20 - 8 - SYNC_TRAILER_LEN;
 /** Most sequence numbers one NACK asks for. */
 export const SYNC_NACK_MAX = 32;
+/** Optional parameter of an entry carrying its origin (IPVS_OPT_F_PARAM | 0x10). */
+export const OPT_ORIGIN = 0x50;
+/** An entry with the origin parameter. */
+export const SYNC_CONN_V4_ORIGIN_LEN = SYNC_CONN_V4_LEN + 8;
+const MAGIC_REQUEST = 0x4c565352; // "LVSR"
+const MAGIC_DUMP = 0x4c565344; // "LVSD"
+export const SYNC_REQUEST_LEN = 16;
+export const SYNC_DUMP_HDR_LEN = 16;
+/** Dump flag: the last message of the dump. */
+export const DUMP_F_LAST = 1;
+/** Entries per dump message: a dump datagram with its MAC stays within an Ethernet MTU. */
+export const SYNC_DUMP_MAX_CONNS = Math.floor((1500 - 20 - 8 - SYNC_DUMP_HDR_LEN - SYNC_MAC_LEN - SYNC_MESG_HDR_LEN)
+  / SYNC_CONN_V4_ORIGIN_LEN);
 
 /** IP_VS_CONN_F_* bits carried on the wire (include/uapi/linux/ip_vs.h). */
 export const CONN_F_FWD_MASK = 0x0007;
@@ -70,6 +100,8 @@ export interface SyncConn {
   caddr: number;
   vaddr: number;
   daddr: number;
+  /** The director that handled the connection (OPT_ORIGIN), when the entry carries one. */
+  origin?: number;
 }
 
 /** What a sender adds to a message (lvsd extension; see the header comment). */
@@ -115,13 +147,20 @@ export function sealSync(m: Buffer, seal: SyncSeal, key?: Buffer): Buffer {
   return b;
 }
 
-/** Packs entries into messages of at most maxLen bytes (sealSync adds sequence and trailer). */
-export function encodeSync(syncid: number, conns: readonly SyncConn[], maxLen = SYNC_MAX_MESG): Buffer[] {
-  const per = Math.max(1, Math.min(255, Math.floor((maxLen - SYNC_MESG_HDR_LEN) / SYNC_CONN_V4_LEN)));
+/**
+ * Packs entries into messages of at most maxLen bytes (sealSync adds sequence and trailer).
+ * With `origin` (non-zero) every entry carries it (OPT_ORIGIN); else an entry's own origin
+ * field, if any.
+ */
+export function encodeSync(syncid: number, conns: readonly SyncConn[], maxLen = SYNC_MAX_MESG, origin = 0): Buffer[] {
+  const entryLen = (c: SyncConn): number => ((origin || c.origin) ? SYNC_CONN_V4_ORIGIN_LEN : SYNC_CONN_V4_LEN);
+  const widest = origin !== 0 || conns.some((c) => c.origin) ? SYNC_CONN_V4_ORIGIN_LEN : SYNC_CONN_V4_LEN;
+  const per = Math.max(1, Math.min(255, Math.floor((maxLen - SYNC_MESG_HDR_LEN) / widest)));
   const out: Buffer[] = [];
   for (let i = 0; i < conns.length; i += per) {
     const batch = conns.slice(i, i + per);
-    const size = SYNC_MESG_HDR_LEN + batch.length * SYNC_CONN_V4_LEN;
+    let size = SYNC_MESG_HDR_LEN;
+    for (const c of batch) size += entryLen(c);
     const b = Buffer.alloc(size);
     b[1] = syncid;
     b.writeUInt16BE(size, 2);
@@ -129,9 +168,10 @@ export function encodeSync(syncid: number, conns: readonly SyncConn[], maxLen = 
     b[5] = SYNC_PROTO_VER;
     let o = SYNC_MESG_HDR_LEN;
     for (const c of batch) {
+      const len = entryLen(c);
       b[o] = 0;
       b[o + 1] = c.protocol;
-      b.writeUInt16BE(SYNC_CONN_V4_LEN & 0x0fff, o + 2);
+      b.writeUInt16BE(len & 0x0fff, o + 2);
       b.writeUInt32BE(c.flags >>> 0, o + 4);
       b.writeUInt16BE(c.state, o + 8);
       b.writeUInt16BE(c.cport, o + 10);
@@ -142,7 +182,12 @@ export function encodeSync(syncid: number, conns: readonly SyncConn[], maxLen = 
       b.writeUInt32BE(c.caddr >>> 0, o + 24);
       b.writeUInt32BE(c.vaddr >>> 0, o + 28);
       b.writeUInt32BE(c.daddr >>> 0, o + 32);
-      o += SYNC_CONN_V4_LEN;
+      if (len === SYNC_CONN_V4_ORIGIN_LEN) {
+        b[o + 36] = OPT_ORIGIN;
+        b[o + 37] = 6;
+        b.writeUInt32BE((origin || c.origin || 0) >>> 0, o + 38);
+      }
+      o += len;
     }
     out.push(b);
   }
@@ -194,12 +239,13 @@ export function decodeSync(
   }
   const n = b[4];
   // First pass: every entry's size must fit, so that a truncated message delivers nothing.
+  // Entries are padded to 4 bytes (ip_vs_process_message steps by the aligned size).
   let o = SYNC_MESG_HDR_LEN;
   for (let i = 0; i < n; i++) {
     if (o + 4 > size) return SYNC_ERR_SIZE;
     const len = b.readUInt16BE(o + 2) & 0x0fff;
     if (len < 4 || o + len > size) return SYNC_ERR_SIZE;
-    o += len;
+    o += (len + 3) & ~3;
   }
   const c: SyncConn = { protocol: 0, flags: 0, state: 0, cport: 0, vport: 0, dport: 0, fwmark: 0, timeoutSec: 0, caddr: 0, vaddr: 0, daddr: 0 };
   o = SYNC_MESG_HDR_LEN;
@@ -218,11 +264,110 @@ export function decodeSync(
       c.caddr = b.readUInt32BE(o + 24);
       c.vaddr = b.readUInt32BE(o + 28);
       c.daddr = b.readUInt32BE(o + 32);
+      const origin = entryOrigin(b, o + SYNC_CONN_V4_LEN, o + len);
+      if (origin !== 0) c.origin = origin;
+      else if (c.origin !== undefined) delete c.origin;
       onConn(c);
     }
-    o += len;
+    o += (len + 3) & ~3;
   }
   return SYNC_OK;
+}
+
+/** The OPT_ORIGIN value among the options in b[from..end), 0 when absent or malformed. */
+function entryOrigin(b: Buffer, from: number, end: number): number {
+  let p = from;
+  while (p + 2 <= end) {
+    const type = b[p];
+    const len = b[p + 1];
+    if (len === 0 || p + 2 + len > end) return 0;
+    if (type === OPT_ORIGIN && len >= 4) return b.readUInt32BE(p + 2);
+    p += 2 + len;
+  }
+  return 0;
+}
+
+function mac(key: Buffer, b: Buffer, end: number): Buffer {
+  return createHmac('sha256', key).update(b.subarray(0, end)).digest().subarray(0, SYNC_MAC_LEN);
+}
+
+/** A bulk resync request (see the header comment). */
+export function encodeSyncRequest(syncid: number, nonce: number, time: number, key?: Buffer): Buffer {
+  const b = Buffer.alloc(SYNC_REQUEST_LEN + (key ? SYNC_MAC_LEN : 0));
+  b[0] = 0xfe;
+  b[1] = syncid;
+  b.writeUInt32BE(MAGIC_REQUEST, 4);
+  b.writeUInt32BE(nonce >>> 0, 8);
+  b.writeUInt32BE(time >>> 0, 12);
+  if (key) mac(key, b, SYNC_REQUEST_LEN).copy(b, SYNC_REQUEST_LEN);
+  return b;
+}
+
+export interface SyncRequest {
+  nonce: number;
+  time: number;
+}
+
+/** Whether b is a resync request (by its first byte and magic), before any other check. */
+export function isSyncRequest(b: Buffer): boolean {
+  return b.length >= 8 && b[0] === 0xfe && b.readUInt32BE(4) === MAGIC_REQUEST;
+}
+
+/** Decodes a resync request into out; SYNC_OK or an error code. syncid 0 accepts any. */
+export function decodeSyncRequest(b: Buffer, syncid: number, key: Buffer | undefined, out: SyncRequest): number {
+  if (b.length < SYNC_REQUEST_LEN) return SYNC_ERR_SHORT;
+  if (!isSyncRequest(b) || b[2] !== 0 || b[3] !== 0) return SYNC_ERR_VERSION;
+  if (b.length !== SYNC_REQUEST_LEN + (key ? SYNC_MAC_LEN : 0)) return SYNC_ERR_SIZE;
+  if (key && !timingSafeEqual(mac(key, b, SYNC_REQUEST_LEN), b.subarray(SYNC_REQUEST_LEN))) return SYNC_ERR_AUTH;
+  if (syncid !== 0 && b[1] !== syncid) return SYNC_ERR_SYNCID;
+  out.nonce = b.readUInt32BE(8);
+  out.time = b.readUInt32BE(12);
+  return SYNC_OK;
+}
+
+/** One dump message around v1 message `m` (encodeSync's). */
+export function encodeSyncDump(syncid: number, nonce: number, index: number, last: boolean, m: Buffer, key?: Buffer): Buffer {
+  const end = SYNC_DUMP_HDR_LEN + m.length;
+  const b = Buffer.alloc(end + (key ? SYNC_MAC_LEN : 0));
+  b[0] = 0xfd;
+  b[1] = syncid;
+  b.writeUInt32BE(MAGIC_DUMP, 4);
+  b.writeUInt32BE(nonce >>> 0, 8);
+  b.writeUInt16BE(index & 0xffff, 12);
+  b[14] = last ? DUMP_F_LAST : 0;
+  m.copy(b, SYNC_DUMP_HDR_LEN);
+  if (key) mac(key, b, end).copy(b, end);
+  return b;
+}
+
+export interface SyncDumpMeta {
+  nonce: number;
+  index: number;
+  last: boolean;
+}
+
+/**
+ * Decodes a dump message: checks its frame (magic, syncid, MAC) and the v1 message inside,
+ * then calls onConn per entry. SYNC_OK or an error code; nothing is delivered on an error.
+ */
+export function decodeSyncDump(b: Buffer, syncid: number, key: Buffer | undefined, meta: SyncDumpMeta,
+  onConn: (c: SyncConn) => void, accept: (meta: SyncDumpMeta) => boolean = () => true): number {
+  if (b.length < SYNC_DUMP_HDR_LEN + SYNC_MESG_HDR_LEN) return SYNC_ERR_SHORT;
+  if (b[0] !== 0xfd || b.readUInt32BE(4) !== MAGIC_DUMP || b[2] !== 0 || b[3] !== 0) return SYNC_ERR_VERSION;
+  const inner = b.readUInt16BE(SYNC_DUMP_HDR_LEN + 2);
+  const end = SYNC_DUMP_HDR_LEN + inner;
+  if (inner < SYNC_MESG_HDR_LEN || b.length !== end + (key ? SYNC_MAC_LEN : 0)) return SYNC_ERR_SIZE;
+  if (key && !timingSafeEqual(mac(key, b, end), b.subarray(end))) return SYNC_ERR_AUTH;
+  if (syncid !== 0 && b[1] !== syncid) return SYNC_ERR_SYNCID;
+  meta.nonce = b.readUInt32BE(8);
+  meta.index = b.readUInt16BE(12);
+  meta.last = (b[14] & DUMP_F_LAST) !== 0;
+  const m = b.subarray(SYNC_DUMP_HDR_LEN, end);
+  // The whole inner message must be well formed before anything is delivered.
+  const rc = decodeSync(m, syncid, undefined, () => undefined);
+  if (rc !== SYNC_OK) return rc;
+  if (!accept(meta)) return SYNC_OK;
+  return decodeSync(m, syncid, undefined, onConn);
 }
 
 /** A NACK asking sender `boot` for messages `seqs` again (at most SYNC_NACK_MAX). */

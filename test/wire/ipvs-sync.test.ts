@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   SYNC_CONN_V4_LEN, SYNC_ERR_AUTH, SYNC_ERR_SIZE, SYNC_ERR_SYNCID, SYNC_ERR_VERSION, SYNC_OK, SYNC_TRAILER_LEN,
   type SyncConn, decodeSync, decodeSyncNack, encodeSync, encodeSyncHeartbeat, encodeSyncNack, newSyncMeta, sealSync,
+  decodeSyncDump, decodeSyncRequest, encodeSyncDump, encodeSyncRequest, isSyncRequest, SYNC_ERR_SHORT,
 } from '../../src/wire/ipvs-sync';
 import { ipFromString } from '../../src/ipvs/types';
 
@@ -98,4 +99,82 @@ test('refusals deliver nothing: version, size beyond the datagram, entry overrun
   o.writeUInt16BE(8 + SYNC_CONN_V4_LEN + 4, 2);
   assert.equal(decodeSync(o, 0, undefined, () => n++), SYNC_ERR_SIZE);
   assert.equal(n, 0);
+});
+
+test('origin: an optional parameter (0x50, IPVS_OPT_F_PARAM set) after the entry, padded to 44 bytes', () => {
+  const origin = ipFromString('198.19.0.2');
+  const [m] = encodeSync(7, [conn, { ...conn, cport: 40001 }], undefined, origin);
+  assert.equal(m.length, 8 + 2 * 44);
+  assert.equal(m.readUInt16BE(8 + 2) & 0x0fff, 44);
+  assert.deepEqual([...m.subarray(8 + 36, 8 + 44)], [0x50, 6, 198, 19, 0, 2, 0, 0]);
+  const got: SyncConn[] = [];
+  assert.equal(decodeSync(m, 7, undefined, (c) => got.push({ ...c })), SYNC_OK);
+  assert.deepEqual(got, [{ ...conn, origin }, { ...conn, cport: 40001, origin }]);
+  // Without origin the entry stays 36 bytes and decodes without the field.
+  const [plain] = encodeSync(7, [conn]);
+  assert.equal(plain.length, 44);
+  const one: SyncConn[] = [];
+  decodeSync(plain, 7, undefined, (c) => one.push({ ...c }));
+  assert.equal('origin' in one[0], false);
+});
+
+test('entries of unaligned size are stepped over padded to 4 bytes, as the kernel does', () => {
+  // Entry 1 carries a 2-byte option (size 40) and an unknown optional one making it 42 → 44.
+  const [a] = encodeSync(7, [conn, { ...conn, cport: 2 }]);
+  const b = Buffer.alloc(8 + 44 + 36);
+  a.copy(b, 0, 0, 8 + 36);
+  b.writeUInt16BE(42, 8 + 2);
+  b[8 + 36] = 0x60; // optional, unknown
+  b[8 + 37] = 4;
+  a.copy(b, 8 + 44, 8 + 36);
+  b.writeUInt16BE(b.length, 2);
+  const ports: number[] = [];
+  assert.equal(decodeSync(b, 7, undefined, (c) => ports.push(c.cport)), SYNC_OK);
+  assert.deepEqual(ports, [conn.cport, 2]);
+});
+
+test('resync request and dump: layout, round trip, and refusals', () => {
+  const key = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+  const req = encodeSyncRequest(7, 0xdeadbeef, 1_800_000_000);
+  assert.deepEqual([...req.subarray(0, 8)], [0xfe, 7, 0, 0, 0x4c, 0x56, 0x53, 0x52]);
+  assert.equal(req.length, 16);
+  assert.ok(isSyncRequest(req));
+  // A kernel backup: the size field (0) differs from the datagram length, and byte 0 is not 0.
+  assert.notEqual(req.readUInt16BE(2), req.length);
+  const r = { nonce: 0, time: 0 };
+  assert.equal(decodeSyncRequest(req, 7, undefined, r), SYNC_OK);
+  assert.deepEqual(r, { nonce: 0xdeadbeef, time: 1_800_000_000 });
+  assert.equal(decodeSyncRequest(req, 8, undefined, r), SYNC_ERR_SYNCID);
+  assert.equal(decodeSyncRequest(req, 7, key, r), SYNC_ERR_SIZE, 'unkeyed request to a keyed director');
+  const keyed = encodeSyncRequest(7, 1, 2, key);
+  assert.equal(decodeSyncRequest(keyed, 7, key, r), SYNC_OK);
+  keyed[9] ^= 1;
+  assert.equal(decodeSyncRequest(keyed, 7, key, r), SYNC_ERR_AUTH);
+  assert.equal(decodeSyncRequest(req.subarray(0, 12), 7, undefined, r), SYNC_ERR_SHORT);
+
+  const origin = ipFromString('198.19.0.3');
+  const [inner] = encodeSync(7, [conn, { ...conn, cport: 5, origin }]);
+  const dump = encodeSyncDump(7, 0xdeadbeef, 3, true, inner, key);
+  assert.deepEqual([...dump.subarray(0, 16)], [0xfd, 7, 0, 0, 0x4c, 0x56, 0x53, 0x44, 0xde, 0xad, 0xbe, 0xef, 0, 3, 1, 0]);
+  assert.equal(dump.length, 16 + inner.length + 16);
+  const meta = { nonce: 0, index: 0, last: false };
+  const got: SyncConn[] = [];
+  assert.equal(decodeSyncDump(dump, 7, key, meta, (c) => got.push({ ...c })), SYNC_OK);
+  assert.deepEqual(meta, { nonce: 0xdeadbeef, index: 3, last: true });
+  assert.deepEqual(got, [conn, { ...conn, cport: 5, origin }]);
+  // Not accepted (another request's nonce): checked, nothing delivered.
+  got.length = 0;
+  assert.equal(decodeSyncDump(dump, 7, key, meta, (c) => got.push(c), () => false), SYNC_OK);
+  assert.equal(got.length, 0);
+  assert.equal(decodeSyncDump(dump, 7, undefined, meta, () => undefined), SYNC_ERR_SIZE, 'keyed dump, keyless reader');
+  const bad = Buffer.from(dump);
+  bad[20] ^= 1;
+  assert.equal(decodeSyncDump(bad, 7, key, meta, (c) => got.push(c)), SYNC_ERR_AUTH);
+  assert.equal(decodeSyncDump(dump, 9, key, meta, (c) => got.push(c)), SYNC_ERR_SYNCID);
+  // A truncated inner message delivers nothing.
+  const plain = encodeSyncDump(7, 1, 0, false, inner);
+  const cut = Buffer.from(plain);
+  cut[16 + 4] = 3; // nr_conns 3, room for 2
+  assert.equal(decodeSyncDump(cut, 7, undefined, meta, (c) => got.push(c)), SYNC_ERR_SIZE);
+  assert.equal(got.length, 0);
 });
