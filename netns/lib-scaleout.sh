@@ -19,7 +19,7 @@
 # A director announces the VIP by a /32 route through lvs0 in kernel table $SO_TABLE; its BIRD
 # learns that table and exports the VIP to the router; when lvsd dies its TUN device, and with
 # it the route, vanishes, and BIRD withdraws. BFD (100 ms × 3) covers a director whose BIRD or
-# link dies. The sync link is separate so that loss can be injected on sync alone (tc netem).
+# link dies. The sync link is separate so that loss can be injected on sync alone.
 #
 # Router modes (SO_ROUTER_MODE): ecmp: BIRD installs the multipath route into the main table
 # (plain hash-threshold ECMP); resilient: BIRD installs it into table $SO_RT_TABLE and
@@ -137,9 +137,19 @@ so_add_director() {
   ip -n "$ns" addr add "$(so_lan "$i")/24" dev lan0
   ip -n "$ns" addr add "$(so_sync "$i")/24" dev sync0
   for l in fr0 lan0 sync0; do ip -n "$ns" link set "$l" up; done
-  # SO_SYNC_LOSS=P: every director drops P % of what it sends on the sync link.
+  # SO_SYNC_LOSS=P: every director drops P % of the datagrams it sends on the sync link (sync
+  # messages, NACKs, resync requests and dumps), each independently at random. nftables'
+  # numgen rather than tc netem, which this kernel lacks (CONFIG_NET_SCH_NETEM unset).
   if [[ ${SO_SYNC_LOSS:-0} != 0 ]]; then
-    ip netns exec "$ns" tc qdisc add dev sync0 root netem loss "${SO_SYNC_LOSS}%"
+    ((SO_SYNC_LOSS > 0 && SO_SYNC_LOSS < 100)) || die "SO_SYNC_LOSS must be 1..99"
+    ip netns exec "$ns" nft -f - <<EOF
+table inet synclossy {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    oifname "sync0" meta l4proto udp numgen random mod 100 < $SO_SYNC_LOSS counter drop
+  }
+}
+EOF
   fi
   # The client network is reached through the router (ICMP errors, nothing else).
   ip -n "$ns" route add 198.18.0.0/24 via "$RT_FRONT"
@@ -419,4 +429,14 @@ so_group_balanced() {
   ip -n "$NS_RT" -j nexthop bucket show id "$nhid" | python3 -c 'import json,sys,collections
 c=collections.Counter(b["bucket"]["nhid"] for b in json.load(sys.stdin))
 sys.exit(0 if c and max(c.values()) - min(c.values()) <= 1 else 1)'
+}
+
+# so_sync_dropped I: datagrams director I's loss injection dropped so far.
+so_sync_dropped() {
+  ip netns exec "${SO_DS[$1]}" nft -j list table inet synclossy 2>/dev/null | python3 -c 'import json,sys
+n=0
+for o in json.load(sys.stdin)["nftables"]:
+    for e in o.get("rule",{}).get("expr",[]):
+        if "counter" in e: n+=e["counter"]["packets"]
+print(n)'
 }
