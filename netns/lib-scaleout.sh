@@ -258,6 +258,8 @@ so_start_bird() {
 }
 
 so_start_router() {
+  # Every route and nexthop change in the router, time-stamped (so_route_event).
+  bg_in_ns rt-monitor "$NS_RT" ip -ts -o monitor route nexthop
   so_bird_router_conf >"$LVS_STATE/bird-rt.conf"
   so_start_bird rt "$NS_RT" "$LVS_STATE/bird-rt.conf"
   SO_RTPID=$LVS_LAST_PID
@@ -439,4 +441,40 @@ for o in json.load(sys.stdin)["nftables"]:
     for e in o.get("rule",{}).get("expr",[]):
         if "counter" in e: n+=e["counter"]["packets"]
 print(n)'
+}
+
+# so_route_event lost|back I T0_MS: "N ms" from T0_MS (epoch) to the first change of the
+# router's VIP route after T0_MS that drops director I (a VIP route line without "via" I's
+# address, or its deletion) or brings it back (one with it); empty when none yet. The route is
+# the one BIRD installs (main table with plain ECMP, table $SO_RT_TABLE with the resilient
+# group); with the resilient group the time of the controller's next group change is added.
+so_route_event() {
+  python3 - "$1" "$(so_front "$2")" "$3" "$VIP" "$LVS_STATE/rt-monitor.log" <<'EOF'
+import datetime, re, sys
+kind, front, t0, vip, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+route = None
+for line in open(path):
+    m = re.match(r"\[(\S+)\] (.*)", line)
+    if not m:
+        continue
+    t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+    text = m.group(2)
+    if t < t0:
+        continue
+    if route is None:
+        words = text.split()
+        dst = words[1] if words[0] == "Deleted" else words[0]
+        if dst not in (vip, vip + "/32") or "proto bird" not in text:
+            continue
+        has = f"via {front} " in text + " "
+        if (kind == "lost" and (text.startswith("Deleted") or not has)) or (kind == "back" and has and not text.startswith("Deleted")):
+            route = t
+            if "nhid" in text or "table 254" in text or " table " not in text:
+                break
+    elif " group " in text:
+        print(f"{route - t0:.0f} ms (resilient group changed at {t - t0:.0f} ms)")
+        sys.exit()
+if route is not None:
+    print(f"{route - t0:.0f} ms")
+EOF
 }

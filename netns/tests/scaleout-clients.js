@@ -4,7 +4,7 @@
 //       N long-lived TCP streams to an echo service, stream k from ADDR[k % #ADDR] to port
 //       PORTS[k % #PORTS] (PORTS comma-separated). Each sends a numbered 64-byte line every
 //       50 ms and checks byte by byte that the echo comes back in order. Writes STATUS (JSON,
-//       replaced atomically every 200 ms): {up, broken, stalled, maxStallMs, bytes, flows}
+//       replaced atomically every 200 ms): {up, broken, stalled, maxStallMs, slowest, bytes, flows}
 //       where flows lists "src sport dport" of each stream. A stream is broken when its socket
 //       errors or closes, or the echo differs; stalled while bytes sent more than 2 s ago are
 //       not back. Stops sending after SECS or on SIGTERM, waits up to 5 s for the echoes, and
@@ -38,10 +38,11 @@ function streams([status, vip, portsS, nS, secsS, ...addrs]) {
   if (!(n > 0 && n <= 1000 && secs > 0 && secs <= 900 && addrs.length)) usage();
   const all = [];
   let sending = true;
+  let maxStallMs = 0; // longest time a line waited for its echo
   const LINE = 64;
   for (let k = 0; k < n; k++) {
     const st = { k, sent: 0, echoed: 0, broken: false, why: '', oldestUnacked: 0, sport: 0, seq: 0,
-      src: addrs[k % addrs.length], dport: ports[k % ports.length], pending: [], connected: false };
+      src: addrs[k % addrs.length], dport: ports[k % ports.length], pending: [], connected: false, maxWait: 0 };
     const s = net.connect({ host: vip, port: st.dport, localAddress: st.src });
     st.sock = s;
     s.setNoDelay(true);
@@ -58,7 +59,11 @@ function streams([status, vip, portsS, nS, secsS, ...addrs]) {
         head.off += m;
         want = want.subarray(m);
         st.echoed += m;
-        if (head.off === head.buf.length) st.pending.shift();
+        if (head.off === head.buf.length) {
+          st.maxWait = Math.max(st.maxWait, Date.now() - head.at);
+          maxStallMs = Math.max(maxStallMs, st.maxWait);
+          st.pending.shift();
+        }
       }
       if (want.length) fail('echo of bytes never sent');
       st.oldestUnacked = st.pending.length ? st.pending[0].at : 0;
@@ -75,7 +80,6 @@ function streams([status, vip, portsS, nS, secsS, ...addrs]) {
     }, 50);
     all.push(st);
   }
-  let maxStallMs = 0;
   const report = (final) => {
     const now = Date.now();
     let up = 0, broken = 0, stalled = 0, bytes = 0;
@@ -89,6 +93,7 @@ function streams([status, vip, portsS, nS, secsS, ...addrs]) {
     }
     const out = { t: now, n, up, broken, stalled, maxStallMs, bytes, final: !!final,
       why: all.filter((s) => s.broken).slice(0, 5).map((s) => `${s.src}:${s.sport}->${s.dport} ${s.why}`),
+      slowest: [...all].sort((a, b) => b.maxWait - a.maxWait).slice(0, 5).map((s) => `${s.src}:${s.sport}->${s.dport} ${s.maxWait} ms`),
       flows: all.map((s) => `${s.src} ${s.sport} ${s.dport}`) };
     writeAtomic(status, JSON.stringify(out) + '\n');
     return out;

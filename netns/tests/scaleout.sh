@@ -98,14 +98,16 @@ EOF
 restart_and_check() {
   local i=$1 what=$2 t0 t1 n
   t0=$(now_ms)
+  RESTART_T0=$t0
   so_start_lvsd "$i" || die "lvsd d$i did not restart"
   wait_for -t 20 so_announced "$i" || true
   n=$(live_listed "$i")
   t1=$(now_ms)
-  log "$what: d$i announced $((t1 - t0)) ms after its start, listing $n of $NSTREAMS streams"
+  log "$what: d$i announced within $((t1 - t0)) ms of its start, listing $n of $NSTREAMS streams"
   check "$what: d$i lists all $NSTREAMS live streams when its route reappears (resync before announce)" \
     test "$n" -ge "$NSTREAMS"
   check "$what: the router forwards to d$i again" wait_for -t 15 so_has_nexthop "$i"
+  EVENTS_OUT+=("$what: d$i started, announced after $((t1 - t0)) ms, the router's BGP route back after $(so_route_event back "$i" "$t0")")
 }
 knows_all() { [[ $(live_listed "$1") -ge $NSTREAMS ]]; }
 for i in 1 2 3; do
@@ -135,14 +137,16 @@ if has_event kill; then
   so_kill_lvsd "$KD"
   wait_for -t 5 so_no_nexthop "$KD" || true
   c1=$(now_ms)
-  EVENTS_OUT+=("kill -9 d$KD: route gone after $((c1 - c0)) ms")
+  ev=$(so_route_event lost "$KD" "$c0")
+  EVENTS_OUT+=("kill -9 d$KD: the router's BGP route lost d$KD after ${ev:-?} (polled: $((c1 - c0)) ms)")
+  check "kill -9 d$KD's lvsd: the router dropped its route within 1 s (${ev:-?})" test "${ev%% *}" -le 1000
   so_flow_map "$LVS_STATE/map.synth.1"
   so_flow_map "$LVS_STATE/map.live.1" 0 "$LVS_STATE/live.flows"
   flows_check "kill -9 d$KD" "$(so_flow_moves "$LVS_STATE/map.synth.0" "$LVS_STATE/map.synth.1")" \
     "$(so_flow_moves "$LVS_STATE/map.live.0" "$LVS_STATE/map.live.1")"
-  check "kill -9 d$KD's lvsd: the router dropped its route within 1 s ($((c1 - c0)) ms)" test $((c1 - c0)) -le 1000
   settle 3
   check "kill -9 d$KD: 0 streams broken" no_broken "kill"
+  EVENTS_OUT+=("kill -9 d$KD: longest echo wait of a stream so far $(sfield maxStallMs) ms")
   g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
   EVENTS_OUT+=("kill -9 d$KD: new connections $g")
   check "kill -9 d$KD: new connections affected for at most 1 s ($g)" test "$(gap_window "$g")" -le 1000
@@ -181,7 +185,7 @@ if has_event term; then
   so_stop_lvsd "$TD"
   wait_for -t 5 so_no_nexthop "$TD" || true
   c1=$(now_ms)
-  EVENTS_OUT+=("SIGTERM d$TD: route gone after $((c1 - c0)) ms")
+  EVENTS_OUT+=("SIGTERM d$TD: the router's BGP route lost d$TD after $(so_route_event lost "$TD" "$c0") (polled: $((c1 - c0)) ms)")
   check "SIGTERM d$TD: the router dropped its route ($((c1 - c0)) ms)" so_no_nexthop "$TD"
   settle 2
   check "SIGTERM d$TD: 0 streams broken" no_broken "term"
