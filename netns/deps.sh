@@ -9,7 +9,9 @@ PKGS=(iproute2 iputils-ping socat curl nftables tcpdump wrk iperf3 haproxy nginx
 PKGS+=(systemd man-db)   # systemd-analyze verify of contrib/systemd, man -w of the installed pages
 # promtool check metrics (netns/tests/metrics.sh); headless Chromium for the live page's browser test
 PKGS+=(prometheus chromium)
-PKGS+=(bird2)   # BGP + BFD on the router and the directors of netns/scaleout.sh
+# BGP daemons reading lvsd's --announce-table routes (docs/SCALEOUT.md, netns/tests/announce.sh),
+# and the router and directors of the scale-out testbed (netns/scaleout.sh)
+PKGS+=(bird2 frr)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

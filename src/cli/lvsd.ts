@@ -483,6 +483,11 @@ async function main(): Promise<void> {
       await shutdown('announce', 1);
       return;
     }
+    const a = announcer;
+    director.registerCounters(() => ({
+      announce_vips: a.routes.size, announce_announced: a.stats.announced, announce_withdrawn: a.stats.withdrawn,
+      announce_errors: a.stats.errors, announce_synced: syncControl.synced ? 1 : 0,
+    }));
     syncControl.onSynced(announce);
     announceTimer = setInterval(announce, EVALUATE_MS);
     announceTimer.unref();

@@ -33,6 +33,8 @@ const SYNC_IDLE_MS = 3000;
 const QUERY_TIMEOUT_MS = 2000;
 const CONN_CHUNK = 4096;
 const STOP_TIMEOUT_MS = 2000;
+/** Counters kept by the main thread alone (not summed from the workers). */
+const MAIN_THREAD_COUNTERS = /^(sync|announce)_/;
 /** Buffered sync entries at most (the sender drains every scan). */
 const SYNC_QUEUE_MAX = 1 << 20;
 
@@ -416,7 +418,9 @@ export class PacketWorkers implements SyncFeed {
       this.ask<Extract<FromWorker, { t: 'reply' }>>(s, (id) => ({ t: 'query', id, q: 'status' }))));
     const out: StatusInfo = { ...base, conns: 0, drops: { ...base.drops }, counters: { ...base.counters } };
     for (const k of Object.keys(out.drops)) out.drops[k] = 0;
-    for (const k of Object.keys(out.counters)) out.counters[k] = 0;
+    // The workers' datapath counters replace the main thread's; those of the sync daemons
+    // (sync_*) and of the VIP announcer (announce_*) are kept on the main thread only.
+    for (const k of Object.keys(out.counters)) if (!MAIN_THREAD_COUNTERS.test(k)) out.counters[k] = 0;
     out.counters.workers = this.count;
     replies.forEach((r, i) => {
       const s = this.slots[i];
