@@ -15,13 +15,15 @@
 #            with the resilient group no live stream moves
 #   join     a 4th director: 0 broken, it takes a share of the new connections
 #   term     SIGTERM of d2 (SO_TERM): its route goes, 0 broken; then d2 comes back
+#   isolate  d3's front link down (SO_ISOLATE): BFD takes it out within 1 s, 0 broken; link up:
+#            its route comes back
 #   rolling  every director restarted one by one (SIGTERM, start, route back): 0 broken
 # SO_SYNC_LOSS=5 drops 5 % of the sync datagrams each director sends (nftables on sync0).
 set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib-scaleout.sh"
 
-SO_EVENTS=${SO_EVENTS:-kill restart join term rolling}
+SO_EVENTS=${SO_EVENTS:-kill restart join term isolate rolling}
 NSTREAMS=${SO_STREAMS:-64}
 CLIENTS_JS=$LVS_ROOT/netns/tests/scaleout-clients.js
 STATUS=$LVS_STATE/streams.json
@@ -114,8 +116,14 @@ for i in 1 2 3; do
   check "sync: d$i's table lists all $NSTREAMS streams, its own and those synced from the others" wait_for -t 10 knows_all "$i"
 done
 EVENTS_OUT=()
+# fwd_ms EVENT: when the router's forwarding changed, from so_route_event's answer (the group
+# change with the resilient group, else the route change); 99999 when there was none.
+fwd_ms() {
+  if [[ $1 =~ changed\ at\ ([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; elif [[ $1 =~ ^([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo 99999; fi
+}
 KD=${SO_KILL:-1}   # the director killed and restarted
 TD=${SO_TERM:-2}   # the director stopped by SIGTERM
+ID=${SO_ISOLATE:-3} # the director whose front link goes down
 
 # flows_file: the streams' flows, "src sport dport" per line.
 flows_file() { python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["flows"]))' "$STATUS" >"$LVS_STATE/live.flows"; }
@@ -139,12 +147,12 @@ if has_event kill; then
   c1=$(now_ms)
   ev=$(so_route_event lost "$KD" "$c0")
   EVENTS_OUT+=("kill -9 d$KD: the router's BGP route lost d$KD after ${ev:-?} (polled: $((c1 - c0)) ms)")
-  check "kill -9 d$KD's lvsd: the router dropped its route within 1 s (${ev:-?})" test "${ev%% *}" -le 1000
+  check "kill -9 d$KD's lvsd: the router dropped its route within 1 s (${ev:-?})" test "$(fwd_ms "$ev")" -le 1000
   so_flow_map "$LVS_STATE/map.synth.1"
   so_flow_map "$LVS_STATE/map.live.1" 0 "$LVS_STATE/live.flows"
   flows_check "kill -9 d$KD" "$(so_flow_moves "$LVS_STATE/map.synth.0" "$LVS_STATE/map.synth.1")" \
     "$(so_flow_moves "$LVS_STATE/map.live.0" "$LVS_STATE/map.live.1")"
-  settle 3
+  settle 2
   check "kill -9 d$KD: 0 streams broken" no_broken "kill"
   EVENTS_OUT+=("kill -9 d$KD: longest echo wait of a stream so far $(sfield maxStallMs) ms")
   g=$(conn_gap "$((c0 - 500))" "$(now_ms)")
@@ -193,6 +201,26 @@ if has_event term; then
   EVENTS_OUT+=("SIGTERM d$TD: new connections $g")
   restart_and_check "$TD" "after SIGTERM"
   settle 1
+fi
+
+if has_event isolate; then
+  # A silent failure: d$ID's front link goes down, so nothing (no BGP FIN, no withdraw) reaches
+  # the router; only BFD (100 ms x 3) can tell.
+  c0=$(now_ms)
+  ip -n "${SO_DS[ID]}" link set fr0 down
+  wait_for -t 5 so_no_nexthop "$ID" || true
+  ev=$(so_route_event lost "$ID" "$c0")
+  EVENTS_OUT+=("link down on d$ID (BFD): the router's BGP route lost d$ID after ${ev:-?}")
+  check "link down on d$ID: BFD takes it out of the route within 1 s (${ev:-?})" test "$(fwd_ms "$ev")" -le 1000
+  settle 2
+  check "link down on d$ID: 0 streams broken" no_broken "isolate"
+  c0=$(now_ms)
+  ip -n "${SO_DS[ID]}" link set fr0 up
+  ip -n "${SO_DS[ID]}" route replace 198.18.0.0/24 via "$RT_FRONT"
+  check "link up on d$ID: the router forwards to it again" wait_for -t 20 so_has_nexthop "$ID"
+  EVENTS_OUT+=("link up on d$ID: the router's BGP route back after $(so_route_event back "$ID" "$c0")")
+  settle 1
+  check "link up on d$ID: 0 streams broken" no_broken "isolate"
 fi
 
 if has_event rolling; then
