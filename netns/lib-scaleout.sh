@@ -22,8 +22,10 @@
 # link dies. The sync link is separate so that loss can be injected on sync alone.
 #
 # Router modes (SO_ROUTER_MODE): ecmp: BIRD installs the multipath route into the main table
-# (plain hash-threshold ECMP); resilient: BIRD installs it into table $SO_RT_TABLE and
-# netns/router/resilient-nh.py keeps a resilient nexthop group and the main-table route in step.
+# (plain hash-threshold ECMP); resilient: BIRD installs it into table $SO_RT_TABLE, which
+# netns/router/resilient-nh.py follows with a resilient nexthop group and a main-table route
+# over it (metric 0), and into the main table at metric 32 as the fallback while the
+# controller is not running.
 #
 # Contracts as in lib.sh: every namespace ends in -$LVS_TAG, every process is started through
 # bg_in_ns (PID recorded), cleanup removes everything.
@@ -153,6 +155,10 @@ EOF
   fi
   # The client network is reached through the router (ICMP errors, nothing else).
   ip -n "$ns" route add 198.18.0.0/24 via "$RT_FRONT"
+  # VIP traffic that arrives while lvsd is down (between its death and the router's reaction)
+  # is dropped silently: without this the kernel answers "network unreachable", which aborts a
+  # client's connect() in SYN-SENT instead of letting it retransmit the SYN.
+  ip -n "$ns" route add blackhole 198.18.100.0/24
   in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
   SO_DS[i]=$ns
 }
@@ -164,6 +170,18 @@ EOF
 so_bird_router_conf() {
   local i table
   if [[ $SO_ROUTER_MODE == resilient ]]; then table=$SO_RT_TABLE; else table=254; fi
+  # With the resilient group, BIRD also installs its plain multipath route in the main table,
+  # at BIRD's metric 32: the controller's route (metric 0) wins while it runs, the plain one
+  # takes over when the controller stops (it removes its routes) or before its first pass.
+  local fallback=''
+  # (BIRD attaches one kernel protocol per BIRD table: a pipe feeds a second one.)
+  [[ $SO_ROUTER_MODE == resilient ]] && fallback='ipv4 table fallback4;
+protocol pipe { table master4; peer table fallback4; import none; export all; }
+protocol kernel fallback {
+  kernel table 254;
+  merge paths on;
+  ipv4 { table fallback4; import none; export all; };
+}'
   cat <<EOF
 # Router: one BGP session per director, BFD on the front link, the VIP's routes from all
 # directors merged into one multipath route (ECMP) in kernel table $table.
@@ -183,6 +201,7 @@ protocol kernel {
   merge paths on;
   ipv4 { import none; export all; };
 }
+$fallback
 filter vip_only {
   if net ~ [ 198.18.100.0/24{32,32} ] then accept;
   reject;
@@ -257,18 +276,22 @@ so_start_bird() {
   wait_for -t 5 so_birdc "$ns" "$LVS_STATE/bird-$name.ctl" show status || die "bird $name did not start: $(tail -n 5 "$LVS_STATE/bird-$name.log")"
 }
 
+# so_start_controller: the resilient-group controller in the router (resilient mode).
+so_start_controller() {
+  bg_in_ns resilient-nh "$NS_RT" python3 "$LVS_ROOT/netns/router/resilient-nh.py" \
+    --table "$SO_RT_TABLE" --buckets "${SO_BUCKETS:-256}" --idle-timer "${SO_IDLE_TIMER:-1}"
+  SO_CTLPID=$LVS_LAST_PID
+  wait_for -t 5 grep -q '^ready' "$LVS_STATE/resilient-nh.log" || die "resilient-nh did not start: $(tail -n 5 "$LVS_STATE/resilient-nh.log")"
+}
+
 so_start_router() {
   # Every route and nexthop change in the router, time-stamped (so_route_event).
   bg_in_ns rt-monitor "$NS_RT" ip -ts -o monitor route nexthop
   so_bird_router_conf >"$LVS_STATE/bird-rt.conf"
   so_start_bird rt "$NS_RT" "$LVS_STATE/bird-rt.conf"
   SO_RTPID=$LVS_LAST_PID
-  if [[ $SO_ROUTER_MODE == resilient ]]; then
-    bg_in_ns resilient-nh "$NS_RT" python3 "$LVS_ROOT/netns/router/resilient-nh.py" \
-      --table "$SO_RT_TABLE" --buckets "${SO_BUCKETS:-256}" --idle-timer "${SO_IDLE_TIMER:-1}"
-    SO_CTLPID=$LVS_LAST_PID
-    wait_for -t 5 grep -q '^ready' "$LVS_STATE/resilient-nh.log" || die "resilient-nh did not start: $(tail -n 5 "$LVS_STATE/resilient-nh.log")"
-  fi
+  [[ $SO_ROUTER_MODE == resilient ]] && so_start_controller
+  return 0
 }
 
 # so_bgp_up I: the router's session with director I is Established.
@@ -353,7 +376,7 @@ so_route() { ip -n "$NS_RT" -o route show "$VIP/32" 2>/dev/null | tr -s ' '; }
 so_nexthops() {
   ip -n "$NS_RT" -j route show "$VIP/32" 2>/dev/null | python3 -c 'import json,sys
 r=json.load(sys.stdin)
-r=r[0] if r else {}
+r=min(r, key=lambda e: e.get("metric", 0)) if r else {}   # the route the kernel uses
 g=[n["gateway"] for n in r.get("nexthops",[]) if "gateway" in n] or ([r["gateway"]] if "gateway" in r else [])
 print(" ".join(sorted(g)))'
 }
@@ -426,7 +449,7 @@ so_flow_moves() {
 so_group_balanced() {
   [[ $SO_ROUTER_MODE == resilient ]] || return 0
   local nhid
-  nhid=$(ip -n "$NS_RT" -j route show "$VIP/32" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["nhid"] if r else "")')
+  nhid=$(ip -n "$NS_RT" -j route show "$VIP/32" | python3 -c 'import json,sys; print(" ".join(str(e["nhid"]) for e in json.load(sys.stdin) if "nhid" in e))')
   [[ -n $nhid ]] || return 1
   ip -n "$NS_RT" -j nexthop bucket show id "$nhid" | python3 -c 'import json,sys,collections
 c=collections.Counter(b["bucket"]["nhid"] for b in json.load(sys.stdin))
@@ -449,9 +472,9 @@ print(n)'
 # the one BIRD installs (main table with plain ECMP, table $SO_RT_TABLE with the resilient
 # group); with the resilient group the time of the controller's next group change is added.
 so_route_event() {
-  python3 - "$1" "$(so_front "$2")" "$3" "$VIP" "$LVS_STATE/rt-monitor.log" <<'EOF'
+  python3 - "$1" "$(so_front "$2")" "$3" "$VIP" "$LVS_STATE/rt-monitor.log" "$SO_ROUTER_MODE" <<'EOF'
 import datetime, re, sys
-kind, front, t0, vip, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+kind, front, t0, vip, path, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 route = None
 for line in open(path):
     m = re.match(r"\[(\S+)\] (.*)", line)
@@ -466,6 +489,8 @@ for line in open(path):
         dst = words[1] if words[0] == "Deleted" else words[0]
         if dst not in (vip, vip + "/32") or "proto bird" not in text:
             continue
+        if mode == "resilient" and " table " not in text:
+            continue  # BIRD's fallback route in main; the group follows the table it feeds
         has = f"via {front} " in text + " "
         if (kind == "lost" and (text.startswith("Deleted") or not has)) or (kind == "back" and has and not text.startswith("Deleted")):
             route = t
@@ -477,4 +502,12 @@ for line in open(path):
 if route is not None:
     print(f"{route - t0:.0f} ms")
 EOF
+}
+
+# so_forwarding_kind: "group" when the router forwards the VIP by a nexthop group, "multipath"
+# by a plain multipath (or single-path) route, "none" without a route.
+so_forwarding_kind() {
+  ip -n "$NS_RT" -j route show "$VIP/32" 2>/dev/null | python3 -c 'import json,sys
+r=json.load(sys.stdin)
+print("none" if not r else "group" if "nhid" in min(r, key=lambda e: e.get("metric", 0)) else "multipath")'
 }

@@ -14,6 +14,8 @@
 #   restart  d1 again: its table lists every live stream when its route reappears, 0 broken;
 #            with the resilient group no live stream moves
 #   join     a 4th director: 0 broken, it takes a share of the new connections
+#   helper   (resilient mode) the controller stops: BIRD's plain route in the main table takes
+#            over, 0 broken; it starts again: the group is back
 #   term     SIGTERM of d2 (SO_TERM): its route goes, 0 broken; then d2 comes back
 #   isolate  d3's front link down (SO_ISOLATE): BFD takes it out within 1 s, 0 broken; link up:
 #            its route comes back
@@ -23,7 +25,7 @@ set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib-scaleout.sh"
 
-SO_EVENTS=${SO_EVENTS:-kill restart join term isolate rolling}
+SO_EVENTS=${SO_EVENTS:-kill restart join helper term isolate rolling}
 NSTREAMS=${SO_STREAMS:-64}
 CLIENTS_JS=$LVS_ROOT/netns/tests/scaleout-clients.js
 STATUS=$LVS_STATE/streams.json
@@ -186,6 +188,21 @@ if has_event join; then
   EVENTS_OUT+=("join d4: it scheduled $((n1 - n0)) new connections in 4 s")
   check "join: d4 takes a share of the new connections ($((n1 - n0)) in 4 s)" test $((n1 - n0)) -gt 0
   check "join: 0 streams broken" no_broken "join"
+fi
+
+if has_event helper && [[ $SO_ROUTER_MODE == resilient ]]; then
+  # The controller stops: it removes its group and route, BIRD's plain multipath route in the
+  # main table (metric 32) carries on; it starts again: the group is back.
+  stop_pid "$SO_CTLPID" 5
+  check "controller stopped: the router forwards by BIRD's plain multipath route" \
+    expect_eq "forwarding" "$(so_forwarding_kind)" multipath
+  settle 1
+  check "controller stopped: 0 streams broken" no_broken "helper"
+  so_start_controller
+  by_group() { [[ $(so_forwarding_kind) == group ]]; }
+  check "controller started again: the router forwards by the resilient group" wait_for -t 5 by_group
+  settle 1
+  check "controller started again: 0 streams broken" no_broken "helper"
 fi
 
 if has_event term; then
