@@ -24,8 +24,9 @@ Contract:
 - Prints "ready" on stdout after the first pass; on SIGTERM/SIGINT removes its routes and
   objects and exits 0.
 
-Works with FRR too (`table N` in zebra for the BGP VRF, or an `ip rule`-free export via
-`kernel table`); see docs/SCALEOUT-TESTBED.md.
+Keep the BGP daemon's own multipath route in the main table at a higher metric (BIRD's
+kernel routes carry metric 32, this program's metric 0): it carries the traffic whenever this
+program is not running. See docs/SCALEOUT-TESTBED.md for BIRD (tested) and FRR.
 """
 import argparse
 import asyncio
