@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import { runNetnsScript, netnsSkip } from './script';
 
-test('scale-out: ECMP over BGP to many directors, 0 streams broken on kill, restart, join, SIGTERM, link down',
+test('scale-out: ECMP over BGP to many directors, 0 streams broken on kill, restart, join, controller restart, SIGTERM, link down',
   { skip: netnsSkip() }, () => {
     runNetnsScript('netns/tests/scaleout.sh', 240_000, [], { SO_EVENTS: 'kill restart join helper term isolate' });
   });
