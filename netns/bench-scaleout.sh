@@ -70,7 +70,7 @@ for variant in "${VARIANTS[@]}"; do
   echo "== 2. failover events: router $mode, sync loss $loss %"
   rc=0
   out=$(SO_ROUTER_MODE=$mode SO_SYNC_LOSS=$loss bash "$HERE/tests/scaleout.sh" 2>&1) || rc=$?
-  grep -E 'event:|streams:|new connections over|FAIL' <<<"$out" | sed 's/^\[[^]]*\] //' | tee -a "$SUMMARY"
+  { grep -E 'event:|streams:|new connections over|FAIL|FATAL' <<<"$out" || true; } | sed 's/^\[[^]]*\] //' | tee -a "$SUMMARY"
   echo "result: $(grep -c '^PASS' <<<"$out") checks passed, $(grep -c '^FAIL' <<<"$out") failed, exit $rc" | tee -a "$SUMMARY"
 done
 echo

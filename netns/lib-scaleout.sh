@@ -368,8 +368,9 @@ so_stop_lvsd() {
 # so_announced I: director I has the VIP in its announcement table.
 so_announced() { [[ -n $(ip -n "${SO_DS[$1]}" route show table "$SO_TABLE" "$VIP/32" 2>/dev/null) ]]; }
 
-# so_route: the router's forwarding route to the VIP, one line.
-so_route() { ip -n "$NS_RT" -o route show "$VIP/32" 2>/dev/null | tr -s ' '; }
+# so_route: the router's routes to the VIP (BIRD's, and the controller's over the resilient
+# group), one line.
+so_route() { ip -n "$NS_RT" -o route show "$VIP/32" 2>/dev/null | tr -s ' \t' | paste -sd'|' | sed 's/|/ | /g'; }
 
 # so_nexthops: the director front addresses the router forwards the VIP to, sorted, one line
 # (from the multipath route or from the resilient group).

@@ -47,7 +47,8 @@ bg_in_ns streams "$NS_C" node "$CLIENTS_JS" streams "$STATUS" "$VIP" 9000,9001 "
 STREAMS_PID=$LVS_LAST_PID
 sfield() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATUS" "$1"; }
 all_up() { [[ -f $STATUS && $(sfield up) == "$NSTREAMS" ]]; }
-check "$NSTREAMS streams echo through the directors" wait_for -t 20 all_up
+check "$NSTREAMS streams echo through the directors" wait_for -t 30 all_up ||
+  die "streams: $(sfield up) up, $(sfield broken) broken: $(sfield why)"
 bg_in_ns conns "$NS_C" node "$CLIENTS_JS" conns "$CONNLOG" "$VIP" 80,8080 2 600 "${CADDRS[@]}"
 CONNS_PID=$LVS_LAST_PID
 sleep 1
