@@ -30,6 +30,12 @@
  * an idle master sends an empty message every idleMs, so that a lost last message is
  * noticed within that time rather than at the next 30 s refresh. With a key, messages are
  * authenticated (HMAC-SHA256) and a replayed message is refused (sync-seq.ts).
+ *
+ * Scale-out (docs/SCALEOUT.md): every director may run master and backup together. A
+ * director sends only entries its own datapath handles (learnt ones wait for a packet of
+ * theirs here), stamps them with its address (origin) and refuses entries of its own origin.
+ * A starting backup asks its peers for their whole table (bulk resync: request, paced dump)
+ * and reports through resync() when that has finished, which gates the VIP announcements.
  */
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
@@ -181,6 +187,23 @@ export class SyncEngine {
     return this.created.size;
   }
 
+  private learntAt: Iterator<number> | undefined;
+
+  /** Forgets up to PRUNE_STEP ledger entries whose connection is gone or no longer learnt. */
+  private pruneLearnt(): void {
+    const c = this.director.conns;
+    for (let k = 0; k < PRUNE_STEP; k++) {
+      let r = this.learntAt?.next();
+      if (!r || r.done) {
+        this.learntAt = this.learnt.keys();
+        r = this.learntAt.next();
+        if (r.done) return;
+      }
+      const id = r.value;
+      if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
+    }
+  }
+
   /** Entries due for sending at `now` (ms, the director's clock). */
   collect(now: number): SyncConn[] {
     const feed = this.director.syncFeed;
@@ -221,7 +244,7 @@ export class SyncEngine {
       });
     });
     for (const [id, rec] of this.sent) if (rec.seen !== scan) this.sent.delete(id);
-    for (const id of this.learnt.keys()) if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
+    this.pruneLearnt();
     this.stats.sent += out.length;
     return out;
   }

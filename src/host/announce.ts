@@ -16,7 +16,8 @@
  * BGP daemon can learn them (BIRD 2.0's `learn` skips proto kernel and proto bird) and so that
  * another program's routes in the same table are recognised: a table holding any route of
  * another protocol, or lvsd routes through a device that is not ours, is refused at start.
- * The main, local and default tables (254, 255, 253) and 0 (unspecified) are refused too.
+ * The main, local and default tables (254, 255, 253), 0 (unspecified) and lvsd's own steering
+ * tables (--table and the firewall-mark tables above it) are refused too.
  *
  * The routes go through the TUN device, so they vanish with it when lvsd dies (the kernel
  * flushes a deleted device's routes); a clean stop withdraws them first. Table N has no
@@ -38,6 +39,11 @@ export const RTPROT_LVSD = 248;
 export const RESERVED_TABLES: ReadonlyMap<number, string> = new Map([
   [0, 'unspecified'], [253, 'default'], [254, 'main'], [255, 'local'],
 ]);
+/**
+ * The firewall-mark services' tables are --table + k for k = 1, 2, … (src/host/plumbing.ts
+ * fwmarkRoute, which also flushes them): an announcement table is kept this far from them.
+ */
+export const STEERING_TABLES_SPAN = 65535;
 /** Periodic evaluation of readiness (health checkers change weights without a command). */
 export const EVALUATE_MS = 200;
 
@@ -56,7 +62,10 @@ export function announceTableError(table: number, steeringTable: number): string
   if (!Number.isInteger(table) || table < 0 || table > 0xffffffff) return `--announce-table: not a table number: '${table}'`;
   const reserved = RESERVED_TABLES.get(table);
   if (reserved !== undefined) return `--announce-table ${table}: the ${reserved} table cannot hold announcements`;
-  if (table === steeringTable) return `--announce-table ${table}: lvsd's own steering table (--table); choose another`;
+  if (table >= steeringTable && table - steeringTable <= STEERING_TABLES_SPAN) {
+    return `--announce-table ${table}: one of lvsd's own steering tables (--table ${steeringTable} and the `
+      + `firewall-mark tables above it, up to ${steeringTable + STEERING_TABLES_SPAN}); choose another`;
+  }
   return undefined;
 }
 

@@ -79,3 +79,28 @@ test('a received entry is inserted into the shard and its mid-stream packets kee
   assert.ok(out, 'forwarded without a SYN');
   assert.equal(ipv4Dst(out, 0), addr(RIPS[1]));
 });
+
+test('learnt entries are not echoed: not on insertion, refresh or the refresh slices; a packet makes them ours', () => {
+  let now = 1000;
+  const b = director(() => now);
+  const batches: SyncConn[][] = [];
+  const feed = new SyncFeed(b.dir, (c) => batches.push(c));
+  feed.enable(true);
+  const m: SyncConn = {
+    protocol: 6, flags: 0, state: 1, cport: 44000, vport: 80, dport: 80, fwmark: 0, timeoutSec: 900,
+    caddr: addr(CIP), vaddr: addr(VIP), daddr: addr(RIPS[0]),
+  };
+  assert.equal(insertSynced(b.dir, m, now), true);
+  // A state change from sync (FIN_WAIT) is a refresh, not news of ours.
+  assert.equal(insertSynced(b.dir, { ...m, state: 4 }, now), true);
+  // Every refresh slice of a whole period passes over the entry.
+  for (let i = 0; i < 300; i++) feed.flush();
+  assert.equal(batches.length, 0, 'nothing learnt was sent');
+  // A packet of the connection reaches this director: from now on it sends the entry.
+  now += 10;
+  const [out] = pass(b, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 44000, dport: 80, flags: 'A' }).build(), now);
+  assert.ok(out);
+  for (let i = 0; i < 300 && batches.length === 0; i++) feed.flush();
+  assert.deepEqual(batches.flat().map((c) => c.cport), [44000]);
+  feed.enable(false);
+});

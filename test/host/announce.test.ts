@@ -18,7 +18,11 @@ test('reserved tables, the steering table and non-numbers are refused with one l
     assert.ok(e && !e.includes('\n'), `table ${t}`);
     assert.match(e!, new RegExp(`--announce-table ${t}: the (unspecified|default|main|local) table`));
   }
-  assert.match(announceTableError(4040, 4040)!, /steering table/);
+  assert.match(announceTableError(4040, 4040)!, /steering tables/);
+  assert.match(announceTableError(4041, 4040)!, /firewall-mark tables/, 'a firewall-mark service\'s table');
+  assert.match(announceTableError(4040 + 65535, 4040)!, /steering tables/);
+  assert.equal(announceTableError(4040 + 65536, 4040), undefined);
+  assert.equal(announceTableError(4039, 4040), undefined);
   assert.match(announceTableError(1.5, 4040)!, /not a table number/);
   assert.equal(announceTableError(100, 4040), undefined);
   assert.equal(announceTableError(1, 4040), undefined);
