@@ -97,6 +97,11 @@ for line in open(sys.argv[2]):
 print(len(seen))
 EOF
 }
+# resync_record I: reason, entries and lost of director I's last "bulk resync finished" record.
+resync_record() {
+  { grep 'bulk resync finished' "$LVS_STATE/lvsd$1.log" || true; } | tail -n 1 |
+    { grep -oE '"(reason|entries|lost)":("[^"]*"|[0-9]+)' || true; } | tr '\n' ' '
+}
 # restart_and_check I WHAT: starts director I's lvsd, catches the moment its announcement
 # appears and lists its table right then; checks the listing holds every live stream and the
 # router forwards to I again.
@@ -109,8 +114,16 @@ restart_and_check() {
   n=$(live_listed "$i")
   t1=$(now_ms)
   log "$what: d$i announced within $((t1 - t0)) ms of its start, listing $n of $NSTREAMS streams"
-  check "$what: d$i lists all $NSTREAMS live streams when its route reappears (resync before announce)" \
-    test "$n" -ge "$NSTREAMS"
+  if [[ ${SO_SYNC_LOSS:-0} == 0 ]]; then
+    check "$what: d$i lists all $NSTREAMS live streams when its route reappears (resync before announce)" \
+      test "$n" -ge "$NSTREAMS"
+  else
+    # Lost dump messages are not resent (docs/SCALEOUT.md: the 30 s refresh brings their
+    # entries; until then mh + sloppy TCP carry those flows): the dump came, maybe not whole.
+    EVENTS_OUT+=("$what under ${SO_SYNC_LOSS} % sync loss: d$i listed $n of $NSTREAMS streams when its route reappeared; lvsd: $(resync_record "$i")")
+    check "$what: d$i's resync came before its route (it lists $n of $NSTREAMS live streams under ${SO_SYNC_LOSS} % loss)" \
+      test "$n" -gt 0
+  fi
   check "$what: the router forwards to d$i again" wait_for -t 15 so_has_nexthop "$i"
   EVENTS_OUT+=("$what: d$i started, announced after $((t1 - t0)) ms, the router's BGP route back after $(so_route_event back "$i" "$t0")")
 }
