@@ -91,7 +91,7 @@ if ((N >= 2)); then
   so_kill_lvsd 1
   wait_for -t 5 so_no_nexthop 1 || true
   t1=$(date +%s%N)
-  echo "router dropped d1 after $(((t1 - t0) / 1000000)) ms: $(so_nexthops)"
+  echo "router's BGP route lost d1 after $(so_route_event lost 1 $((t0 / 1000000))) (the poll saw it after $(((t1 - t0) / 1000000)) ms): $(so_nexthops)"
   so_flow_map "$LVS_STATE/live.map2" 0 "$LVS_STATE/live.flows"
   echo "live streams: $(so_flow_moves "$LVS_STATE/live.map" "$LVS_STATE/live.map2")"
   sleep 3
