@@ -7,6 +7,10 @@
 #    4; even rounds run the phases in reverse order). Per round the ratio of the two phases'
 #    wrk keep-alive requests/s (both measured under the same machine load) and of lvsd's CPU
 #    time per request (less sensitive to the machine's other load); the median ratios.
+#    The same for lvsd-scrape-fast (up to 20 scrapes a second): k times the cost of the 1 s
+#    scrapes in the same noise, k the ratio of the two phases' scrape counts, so (ratio - 1) / k
+#    estimates what one scrape a second costs under load, in lvsd CPU per request and in
+#    keep-alive throughput.
 # 2. CPU per scrape: lvsd with the benchmark's services (2 services, 3 real servers) and with
 #    100 services x 10 real servers; 1,000 (100) scrapes back to back; lvsd's CPU time (utime + stime,
 #    /proc/PID/stat) per scrape, less what it spends idle over as long. At one scrape a second a
@@ -16,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "bench-metrics: needs root (network namespaces)" >&2; exit 1; }
-export BENCH_ROUNDS=${BENCH_ROUNDS:-4} BENCH_DURATION=${BENCH_DURATION:-5} BENCH_PHASES="lvsd lvsd-scrape"
+export BENCH_ROUNDS=${BENCH_ROUNDS:-4} BENCH_DURATION=${BENCH_DURATION:-5} BENCH_PHASES="lvsd lvsd-scrape lvsd-scrape-fast"
 before=$(ls -d bench-results/raw-* 2>/dev/null | sort | tail -n 1 || true)
 bash netns/bench.sh >/dev/null
 raw=$(ls -d bench-results/raw-* | sort | tail -n 1)
@@ -35,27 +39,39 @@ cpu_per_1k() {
 report=bench-results/metrics-$(basename "$raw" | sed 's/^raw-//').txt
 {
   echo "date $(sed -n 's/^date=//p' "$raw/meta.env"); $(sed -n 's/^nproc=//p' "$raw/meta.env") CPUs, $(sed -n 's/^cpu_model=//p' "$raw/meta.env"); load at start $(sed -n 's/^loadavg_start=//p' "$raw/meta.env")"
-  echo "round  lvsd ka req/s  lvsd-scrape ka req/s  ratio   lvsd CPU ms/1k req  with scrapes  ratio   scrapes"
-  ratios=() cratios=()
-  for ((r = 1; r <= BENCH_ROUNDS; r++)); do
-    a=$(rps "$raw/lvsd/r$r") b=$(rps "$raw/lvsd-scrape/r$r")
-    n=$(wc -l <"$raw/lvsd-scrape/r$r/scrapes" 2>/dev/null || echo 0)
-    ca=$(cpu_per_1k "$raw/lvsd/r$r") cb=$(cpu_per_1k "$raw/lvsd-scrape/r$r")
-    cratio=failed
-    if [[ -n $ca && -n $cb ]]; then
-      cratio=$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.4f", b / a }')
-      cratios+=("$cratio")
-    fi
-    if [[ -n $a && -n $b ]]; then
-      ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b / a }')
-      ratios+=("$ratio")
-    else
-      ratio=failed
-    fi
-    printf '%-6s %-14s %-21s %-7s %-19s %-13s %-7s %s\n' "$r" "${a:-failed}" "${b:-failed}" "$ratio" "${ca:-failed}" "${cb:-failed}" "$cratio" "$n"
-  done
   median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-  printf 'median ratio: keep-alive req/s %s, lvsd CPU per request %s\n' "$(median "${ratios[@]}")" "$(median "${cratios[@]}")"
+  for phase in lvsd-scrape lvsd-scrape-fast; do
+    echo
+    echo "$phase against lvsd, same rounds"
+    echo "round  lvsd ka req/s  $phase ka req/s  ratio   lvsd CPU ms/1k req  with scrapes  ratio   scrapes"
+    ratios=() cratios=() ks=()
+    for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+      a=$(rps "$raw/lvsd/r$r") b=$(rps "$raw/$phase/r$r")
+      n=$(wc -l <"$raw/$phase/r$r/scrapes" 2>/dev/null || echo 0)
+      n1=$(wc -l <"$raw/lvsd-scrape/r$r/scrapes" 2>/dev/null || echo 0)
+      ((n1 > 0)) && ks+=("$(awk -v a="$n" -v b="$n1" 'BEGIN { printf "%.2f", a / b }')")
+      ca=$(cpu_per_1k "$raw/lvsd/r$r") cb=$(cpu_per_1k "$raw/$phase/r$r")
+      cratio=failed
+      if [[ -n $ca && -n $cb ]]; then
+        cratio=$(awk -v a="$ca" -v b="$cb" 'BEGIN { printf "%.4f", b / a }')
+        cratios+=("$cratio")
+      fi
+      if [[ -n $a && -n $b ]]; then
+        ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b / a }')
+        ratios+=("$ratio")
+      else
+        ratio=failed
+      fi
+      printf '%-6s %-14s %-21s %-7s %-19s %-13s %-7s %s\n' "$r" "${a:-failed}" "${b:-failed}" "$ratio" "${ca:-failed}" "${cb:-failed}" "$cratio" "$n"
+    done
+    mr=$(median "${ratios[@]}") mc=$(median "${cratios[@]}")
+    printf 'median ratio: keep-alive req/s %s, lvsd CPU per request %s\n' "$mr" "$mc"
+    if [[ $phase == lvsd-scrape-fast ]]; then
+      awk -v r="$mr" -v c="$mc" -v k="$(median "${ks[@]}")" 'BEGIN {
+        t = (1 - r) / k * 100; u = (c - 1) / k * 100
+        printf "one scrape a second, from %.1fx as many: %.2f%% of keep-alive throughput, %.2f%% of lvsd CPU per request (target < 1%%: %s)\n", k, t, u, (t < 1 && u < 1) ? "met" : "NOT met" }'
+    fi
+  done
 } | tee "$report"
 
 # --- CPU per scrape -------------------------------------------------------------------------

@@ -9,7 +9,9 @@
 #            VIP:5201 -> rs1 (iperf3 needs one server)
 #   haproxy  HAProxy `mode tcp`, nbthread 2, bound on the VIP (added to the director's lo),
 #            roundrobin over rs1, rs2; VIP:5201 -> rs1
-#   lvsd     lvsd NAT: VIP:80 rr over rs1, rs2 (-m), VIP:5201 -> rs1 (-m)
+#   lvsd     lvsd NAT: VIP:80 rr over rs1, rs2 (-m), VIP:5201 -> rs1 (-m), lvsd's default
+#            packet workers (one per CPU)
+#   lvsd-w1, lvsd-w2  the same with --workers 1 and --workers 2
 #   lvsd-dr  lvsd direct routing (-g), same services; lvs-realserver --vip VIP on rs1, rs2 and a
 #            direct return path (bypass_up): replies go from the real servers to the client
 #            over the LAN bridge without the director, as in netns/tests/dr.sh
@@ -18,16 +20,17 @@
 #            same bypass
 #   lvsd-tun-user (only when named in BENCH_PHASES) the same with --tunnel-mode userspace
 #   lvsd-scrape (only when named in BENCH_PHASES; npm run bench:metrics) lvsd NAT as in the
-#            lvsd phase, with --metrics-listen and a scrape of /metrics every second
+#            lvsd phase, with --metrics-listen and a scrape of /metrics every second;
+#            lvsd-scrape-fast the same with 20 scrapes a second
 # Per phase: wrk keep-alive, wrk with `Connection: close` (a new connection per request),
 # iperf3 one stream upload (client -> server) and one stream download (-R, server -> client);
 # /proc snapshots around each run give the CPU time of the balancing process (haproxy, lvsd),
 # of the lvs-realserver helpers, and the machine's softirq share.
 #
 # Environment:
-#   BENCH_DURATION   seconds per measurement (default 8; 6 phases x 4 runs stay < 6 min)
+#   BENCH_DURATION   seconds per measurement (default 8; 7 phases x 4 runs stay < 7 min)
 #   BENCH_CONNS      wrk connections (default 50), BENCH_THREADS wrk threads (default 2)
-#   BENCH_PHASES     subset/order of phases (default "kernel nft haproxy lvsd lvsd-dr lvsd-tun")
+#   BENCH_PHASES     subset/order of phases (default "kernel nft haproxy lvsd-w1 lvsd-w2 lvsd-dr lvsd-tun")
 #   BENCH_ROUNDS     rounds over all phases (default 1; even rounds run the phases in reverse
 #                    order); the report gives medians, and ratios as the median of the ratios
 #                    within each round. Use 3 rounds of 5 s on a machine with other load.
@@ -47,7 +50,7 @@ cd "$(dirname "$0")/.."
 DUR=${BENCH_DURATION:-8}
 CONNS=${BENCH_CONNS:-50}
 THREADS=${BENCH_THREADS:-2}
-PHASES=${BENCH_PHASES:-kernel nft haproxy lvsd lvsd-dr lvsd-tun}
+PHASES=${BENCH_PHASES:-kernel nft haproxy lvsd-w1 lvsd-w2 lvsd-dr lvsd-tun}
 ROUNDS=${BENCH_ROUNDS:-1}
 RT=${BENCH_RT_PRIORITY:-10}
 # A run that does not end within its duration plus this many seconds is killed.
@@ -395,9 +398,16 @@ phase_lvsd_up() {
     lvsadm -A -t "$VIP:$IPERF_PORT" -s rr &&
     lvsadm -a -t "$VIP:$IPERF_PORT" -r "$(rip 1):$IPERF_PORT" -m -w 1
 }
+phase_lvsd_w1_up() { LVSD_WORKERS=1 phase_lvsd_up; }
+phase_lvsd_w1_down() { phase_lvsd_down; }
+phase_lvsd_w2_up() { LVSD_WORKERS=2 phase_lvsd_up; }
+phase_lvsd_w2_down() { phase_lvsd_down; }
 # lvsd-scrape: the lvsd phase with its metrics listener scraped every second, as Prometheus
-# would, from the director namespace (netns/bench-metrics.sh compares the two).
-phase_lvsd_scrape_up() {
+# would, from the director namespace (netns/bench-metrics.sh compares the two);
+# lvsd-scrape-fast: the same with 20 scrapes a second, so that the cost of a scrape under load
+# is twenty times larger than the noise it hides in.
+lvsd_scrape_up() {
+  local every=$1
   TARGET=$VIP
   EXPECT="rs1 rs2"
   BAL_PID=
@@ -408,10 +418,13 @@ phase_lvsd_scrape_up() {
     lvsadm -a -t "$VIP:$HTTP_PORT" -r "$(rip 2):$HTTP_PORT" -m -w 1 &&
     lvsadm -A -t "$VIP:$IPERF_PORT" -s rr &&
     lvsadm -a -t "$VIP:$IPERF_PORT" -r "$(rip 1):$IPERF_PORT" -m -w 1 || return 1
-  bg_in_ns scraper "$NS_D" bash -c 'while :; do curl -sf -m 2 -o /dev/null http://127.0.0.1:9101/metrics && echo >>"$0"; sleep 1; done' \
-    "$DIR/scrapes"
+  bg_in_ns scraper "$NS_D" bash -c 'while :; do curl -sf -m 2 -o /dev/null http://127.0.0.1:9101/metrics && echo >>"$0"; sleep "$1"; done' \
+    "$DIR/scrapes" "$every"
   SCRAPER_PID=$LVS_LAST_PID
 }
+phase_lvsd_scrape_up() { lvsd_scrape_up 1; }
+phase_lvsd_scrape_fast_up() { lvsd_scrape_up 0.05; }
+phase_lvsd_scrape_fast_down() { phase_lvsd_scrape_down; }
 phase_lvsd_scrape_down() {
   stop_pid "$SCRAPER_PID" 2
   phase_lvsd_down

@@ -391,9 +391,13 @@ data_check() {
 # ---------------------------------------------------------------------------------------------
 # lvsd in the director namespace
 
-# lvsadm ARGS...: the ipvsadm-compatible client against this run's lvsd, at most 10 s.
+# lvsadm ARGS...: the ipvsadm-compatible client against this run's lvsd, at most
+# LVSADM_TIMEOUT seconds (default 10; exit 124 and a line on stderr when it is exceeded).
 lvsadm() {
-  timeout 10 ip netns exec "$NS_D" node "$LVS_ROOT/dist/src/cli/lvsadm.js" --socket "$LVSD_SOCK" "$@"
+  local rc=0
+  timeout "${LVSADM_TIMEOUT:-10}" ip netns exec "$NS_D" node "$LVS_ROOT/dist/src/cli/lvsadm.js" --socket "$LVSD_SOCK" "$@" || rc=$?
+  ((rc != 124)) || log "lvsadm $* killed after ${LVSADM_TIMEOUT:-10} s"
+  return "$rc"
 }
 
 # lvs__lvsd_ready: 0 when lvsadm -L -n answers, 2 when lvsd is gone, else 1.

@@ -104,6 +104,39 @@ LVSD_PID=
 start_lvsd || die "lvsd did not start after SIGKILL"
 check "after SIGKILL the next start removes the stale mark rule" mark_plumbing_gone
 stop_lvsd
-
 check "lvsd logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"
+
+# --- the same service from keepalived.conf: virtual_server fwmark 1 with health checks ------
+CONF=$LVS_STATE/keepalived-fwmark.conf
+cat >"$CONF" <<EOF
+virtual_server fwmark 1 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server $R1 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server $R2 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+EOF
+check "lvsd -t accepts virtual_server fwmark (the protocol line is named as ignored)" bash -c \
+  'out=$(node "$0/dist/src/cli/lvsd.js" -t -f "$1" 2>&1) && grep -q ":1: Warning: virtual server fwmark 1: protocol specified for fwmark" <<<"$out"' "$LVS_ROOT" "$CONF"
+start_lvsd -f "$CONF" || die "lvsd -f did not start"
+both_checked() { [[ $(lvsadm -L -n | grep -c -- '-> .*Masq') == 2 ]]; }
+check "keepalived fwmark service: both real servers up after their checks" wait_for -t 10 both_checked
+check "keepalived fwmark service: -L -n lists FWM  1" grep -qx "FWM  1 rr" <<<"$(lvsadm -L -n)"
+a1=$(answers "$CIP" 10 "http://$VIP/") a2=$(answers "$CIP2" 10 "http://$VIP2:8080/")
+check "keepalived fwmark service: marked traffic to both VIP:ports is balanced over both ($a1; $a2)" bash -c \
+  '[[ $0 == "rs1=5 rs2=5 fail=0" && $1 == "rs1=5 rs2=5 fail=0" ]]' "$a1" "$a2"
+check "keepalived fwmark service: the plumbing of mark 1 is present" mark_plumbing_present
+stop_lvsd
+check "keepalived fwmark service: nothing of mark 1 is left after SIGTERM" mark_plumbing_gone
+check "lvsd -f logged no uncaught exception" bash -c "! grep -q 'uncaught' '$LVSD_LOG'"
 ((LVS_FAILS == 0))

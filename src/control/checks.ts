@@ -119,6 +119,8 @@ export interface VirtualServerSpec {
   proto: ProtoName;
   addr: string;
   port: number;
+  /** `virtual_server fwmark N`: a firewall-mark service (then addr 0.0.0.0, port 0, TCP, as ipvsadm -f). */
+  fwmark?: number;
   scheduler: string;
   /** persistence_timeout in seconds; 0 = none. */
   persistent: number;
@@ -150,8 +152,18 @@ export const CHECK_DEFAULTS = {
   warmupMs: 60000,
 } as const;
 
-export function vsKey(vs: { proto: ProtoName; addr: string; port: number }): string {
-  return `${vs.proto}:${vs.addr}:${vs.port}`;
+export function vsKey(vs: { proto: ProtoName; addr: string; port: number; fwmark?: number }): string {
+  return vs.fwmark ? `fwm:${vs.fwmark}` : `${vs.proto}:${vs.addr}:${vs.port}`;
+}
+
+/** The service table's key of a virtual server. */
+export function vsServiceKey(vs: VirtualServerSpec): { proto: ProtoName; addr: string; port: number; fwmark?: number } {
+  return vs.fwmark ? { proto: vs.proto, addr: vs.addr, port: vs.port, fwmark: vs.fwmark } : { proto: vs.proto, addr: vs.addr, port: vs.port };
+}
+
+/** A virtual server as keepalived names it in its messages: `FWM 1` or `198.18.100.1:80`. */
+export function vsName(vs: VirtualServerSpec): string {
+  return vs.fwmark ? `FWM ${vs.fwmark}` : `${vs.addr}:${vs.port}`;
 }
 
 export function rsKey(rs: { addr: string; port: number }): string {

@@ -493,14 +493,19 @@ interface RsDraft {
   heldDown?: string;
 }
 
-interface GroupMember { addr: string; port: number }
+/** A virtual server address (and port), or a firewall mark (then addr 0.0.0.0, port 0). */
+interface GroupMember { addr: string; port: number; fwmark?: number }
+
+const MAX_FWMARK = 0xffffffff;
 
 function parseGroup(ctx: Ctx, n: ConfNode): GroupMember[] {
   const out: GroupMember[] = [];
   for (const m of n.block ?? []) {
     ctx.seen(m);
     if (m.kw === 'fwmark') {
-      ctx.notActed(m, 'firewall-mark members of virtual_server_group are not supported yet');
+      const mark = u32(m.args[0], 1, MAX_FWMARK);
+      if (mark === undefined) ctx.error(m, `virtual server group ${n.args[0] ?? ''}: invalid fwmark '${m.args[0] ?? ''}' - ignoring`);
+      else out.push({ addr: '0.0.0.0', port: 0, fwmark: mark });
       continue;
     }
     if (isIpv6(m.kw)) {
@@ -532,8 +537,12 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
     }
     members = g;
   } else if (a0 === 'fwmark') {
-    ctx.notActed(n, 'firewall-mark virtual servers from keepalived.conf are not supported yet (lvsadm -A -f is); the block is ignored');
-    return [];
+    const mark = u32(n.args[1], 1, MAX_FWMARK);
+    if (mark === undefined) {
+      ctx.error(n, `Invalid virtual server fwmark '${n.args[1] ?? ''}' - skipping`);
+      return [];
+    }
+    members = [{ addr: '0.0.0.0', port: 0, fwmark: mark }];
   } else if (a0 !== undefined && isIpv6(a0)) {
     ctx.warn(n, 'IPv6 services are not supported yet; this virtual_server and its block are ignored');
     return [];
@@ -657,19 +666,24 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
     ctx.error(n, `${what} has no real servers - ignoring`);
     return [];
   }
-  if (!proto) {
+  // Checks of a virtual server given by address (check_data.c): a fwmark one takes any protocol.
+  const byAddr = members.some((m) => m.fwmark === undefined);
+  if (proto && members.every((m) => m.fwmark !== undefined)) {
+    ctx.error(n, `Warning: ${what}: protocol specified for fwmark - protocol will be ignored`);
+  }
+  if (byAddr && !proto) {
     ctx.error(n, `${what}: no protocol set - defaulting to UDP`);
     proto = 'udp';
   }
-  if (ops && proto !== 'udp') {
+  if (byAddr && ops && proto !== 'udp') {
     ctx.error(n, `${what}: one packet scheduling requires UDP - resetting`);
     ops = false;
   }
-  if (persistent === 0 && a0 !== 'group' && members[0].port === 0) {
+  if (persistent === 0 && a0 !== 'group' && a0 !== 'fwmark' && members[0].port === 0) {
     ctx.error(n, `${what}: zero port only valid for persistent services - setting persistence_timeout 360`);
     persistent = 360;
   }
-  if (persistent === 0 && a0 === 'group' && members.some((m) => m.port === 0)) {
+  if (persistent === 0 && a0 === 'group' && members.some((m) => m.fwmark === undefined && m.port === 0)) {
     ctx.error(n, `${what}: zero port only valid for persistent services - setting persistence_timeout 360`);
     persistent = 360;
   }
@@ -707,12 +721,26 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
   }
 
   const out: VirtualServerSpec[] = [];
+  const groupPortWarned = new Set<RsDraft>();
   for (const m of members) {
     const realsOut: RealServerSpec[] = [];
     for (const r of uniq) {
       const rfwd = r.fwd ?? fwd ?? 'masq';
       let port = r.port;
-      if (port === 0) port = m.port;
+      // A firewall-mark service: a NAT real server keeps its port (0: the packet's own); with
+      // DR/TUN the port is cleared, and the checkers still probe the configured one.
+      let probePort: number | undefined;
+      if (m.fwmark !== undefined) {
+        if (rfwd !== 'masq' && port !== 0 && a0 === 'fwmark') {
+          ctx.error(r.node, `WARNING - fwmark ${what}, real server ${r.addr}:${r.port} has port specified - clearing`);
+          probePort = port;
+          port = 0;
+        } else if (rfwd !== 'masq' && port !== 0 && !groupPortWarned.has(r)) {
+          // In a group keepalived keeps the port and says so (once per real server).
+          groupPortWarned.add(r);
+          ctx.error(r.node, `WARNING - fwmark ${what}, real server ${r.addr}:${r.port} has port specified - port will be ignored`);
+        }
+      } else if (port === 0) port = m.port;
       else if (rfwd !== 'masq' && port !== m.port) {
         ctx.error(r.node, `WARNING - ${what} and real server ${r.addr}:${r.port} ports don't match - resetting to ${m.port}`);
         port = m.port;
@@ -731,7 +759,10 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
           warmupMs: ck.own.warmupMs ?? r.own.warmupMs ?? inh.warmupMs ?? delay,
           alpha: ck.own.alpha ?? rsAlpha,
         });
-        if (spec) checks.push(spec);
+        if (spec) {
+          if (probePort !== undefined && spec.connectPort === undefined) spec.connectPort = probePort;
+          checks.push(spec);
+        }
       }
       const rs: RealServerSpec = {
         addr: r.addr, port, weight: r.weight ?? vsWeight, fwd: rfwd,
@@ -757,7 +788,12 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
     if (sorry) {
       const sfwd = sorry.fwd ?? fwd ?? 'masq';
       let port = sorry.port;
-      if (port === 0) port = m.port;
+      if (m.fwmark !== undefined) {
+        if (sfwd !== 'masq' && port !== 0) {
+          ctx.error(sorry.node, `WARNING - ${what}, sorry server has port specified - clearing`);
+          port = 0;
+        }
+      } else if (port === 0) port = m.port;
       else if (sfwd !== 'masq' && port !== m.port) {
         ctx.error(sorry.node, `WARNING - ${what} and sorry server ports don't match - resetting to ${m.port}`);
         port = m.port;
@@ -765,7 +801,8 @@ function parseVirtualServer(ctx: Ctx, n: ConfNode, groups: Map<string, GroupMemb
       sorryOut = { addr: sorry.addr, port, fwd: sfwd, inhibit: sorry.inhibit };
     }
     out.push({
-      proto, addr: m.addr, port: m.port, scheduler, persistent, netmask, ops, quorum, hysteresis,
+      proto: m.fwmark !== undefined ? 'tcp' : (proto ?? 'udp'), addr: m.addr, port: m.port,
+      ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}), scheduler, persistent, netmask, ops, quorum, hysteresis,
       alpha: vsAlpha, sorry: sorryOut, quorumUp, quorumDown, reals: realsOut, where: `${n.file}:${n.line}`,
     });
   }

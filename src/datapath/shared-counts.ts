@@ -4,9 +4,9 @@
  * ovf, twos, the thresholds (-x/-y) and the listings see the totals of all workers, as the
  * kernel's atomic counters in struct ip_vs_dest do.
  *
- * A Dest object (src/ipvs/types.ts) gets accessor properties over its slot: a read is an
+ * A Dest object (src/ipvs/types.ts) keeps its counts in a view of its slot: a read is an
  * Atomics.load; a write adds the difference to the value last read on this object, so the
- * pipeline's `dest.activeConns++` / `--` become atomic increments without any change to it
+ * pipeline's `dest.activeConns++` / `--` are atomic increments
  * (a thread runs one read-modify-write at a time; other threads' updates in between are kept).
  * Slots are assigned by the main thread (real-server id modulo SLOTS) and zeroed when a real
  * server is added; a slot is reused only after SLOTS further real servers were added.
@@ -14,10 +14,11 @@
 import type { Dest } from '../ipvs/types';
 
 export const SLOTS = 1 << 16;
-const FIELDS = ['activeConns', 'inactiveConns', 'persistConns'] as const;
+/** Counts per slot: active, inactive, persistence templates (CNT_* of src/ipvs/types.ts). */
+const FIELDS = 3;
 
 export function createCountsBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOTS * FIELDS.length * 4);
+  return new SharedArrayBuffer(SLOTS * FIELDS * 4);
 }
 
 export class SharedCounts {
@@ -34,28 +35,15 @@ export class SharedCounts {
 
   /** Zeroes a slot before a new real server uses it (main thread, before workers learn of it). */
   reset(slot: number): void {
-    for (let f = 0; f < FIELDS.length; f++) Atomics.store(this.a, slot * FIELDS.length + f, 0);
+    for (let f = 0; f < FIELDS; f++) Atomics.store(this.a, slot * FIELDS + f, 0);
   }
 
-  /** Replaces d's counters with accessors over the shared slot. */
+  /** Moves d's counts onto the shared slot (one hidden class for every Dest: src/ipvs/types.ts). */
   install(d: Dest, slot: number): void {
-    const a = this.a;
-    FIELDS.forEach((name, f) => {
-      const i = slot * FIELDS.length + f;
-      let last = 0;
-      Object.defineProperty(d, name, {
-        configurable: true,
-        enumerable: true,
-        get: () => (last = Atomics.load(a, i)),
-        set: (v: number) => {
-          Atomics.add(a, i, v - last);
-          last = v;
-        },
-      });
-    });
+    d.useCounts(this.a.subarray(slot * FIELDS, slot * FIELDS + FIELDS));
   }
 
   read(slot: number, field: 0 | 1 | 2): number {
-    return Atomics.load(this.a, slot * FIELDS.length + field);
+    return Atomics.load(this.a, slot * FIELDS + field);
   }
 }

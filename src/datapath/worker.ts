@@ -100,7 +100,7 @@ port.on('message', (m: ToWorker) => {
     case 'apply':
       pendingSlots = new Map(m.slots);
       pendingFwmarkFds = new Map(m.fwmarkFds);
-      director.handle(m.cmds);
+      director.handle(m.cmds, true);
       // max_half_open bounds all workers together: each holds its share (the steering hash
       // spreads a flood of spoofed sources evenly).
       if (m.cmds.some((c) => c.op === 'set-sysctl' && c.name === 'max_half_open')) shareHalfOpen();

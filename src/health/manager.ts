@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import type { CheckServiceInfo, Command, DestInfo, DestSpec, Result, ServiceKey } from '../ipvs/command';
 import type { Log } from '../log';
 import { Checker, type CheckerDeps, DEFAULT_DEPS } from './checker';
-import { type RealServerSpec, type VirtualServerSpec, rsKey, vsKey } from '../control/checks';
+import { type RealServerSpec, type VirtualServerSpec, rsKey, vsKey, vsServiceKey } from '../control/checks';
 
 /** What the manager needs of the director: Director.handle. */
 export interface TableApi {
@@ -59,7 +59,7 @@ function defaultRunScript(cmd: string): void {
 }
 
 function keyOf(vs: VirtualServerSpec): ServiceKey {
-  return { proto: vs.proto, addr: vs.addr, port: vs.port };
+  return vsServiceKey(vs);
 }
 
 /** Same checkers (so the server keeps its checkers and their state across a reload). */
@@ -245,7 +245,7 @@ export class HealthManager {
     const cmds: Command[] = [];
     const r = this.table.handle([{ op: 'list-services' }]);
     const info = r.kind === 'services'
-      ? r.services.find((s) => s.proto === vs.proto && s.addr === vs.addr && s.port === vs.port)
+      ? r.services.find((s) => (vs.fwmark ? s.fwmark === vs.fwmark : !s.fwmark && s.proto === vs.proto && s.addr === vs.addr && s.port === vs.port))
       : undefined;
     const svcSpec = {
       ...service, scheduler: vs.scheduler, ops: vs.ops,
@@ -289,7 +289,7 @@ export class HealthManager {
     for (const st of this.vss.values()) {
       const vs = st.spec;
       const info: CheckServiceInfo = {
-        proto: vs.proto, addr: vs.addr, port: vs.port, quorum: vs.quorum, hysteresis: vs.hysteresis,
+        proto: vs.proto, addr: vs.addr, port: vs.port, ...(vs.fwmark ? { fwmark: vs.fwmark } : {}), quorum: vs.quorum, hysteresis: vs.hysteresis,
         liveWeight: this.liveWeight(st), quorumUp: st.quorumUp, sorryActive: st.sorryActive,
         alive: [], checks: [],
       };

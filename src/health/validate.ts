@@ -8,7 +8,7 @@
  */
 import type { Command } from '../ipvs/command';
 import { ServiceTable } from '../ipvs/service';
-import type { RealServerSpec, VirtualServerSpec } from '../control/checks';
+import { type RealServerSpec, type VirtualServerSpec, vsName, vsServiceKey } from '../control/checks';
 
 export interface ValidationProblem {
   /** FILE:LINE of the offending line. */
@@ -31,15 +31,15 @@ export function validateVirtualServers(specs: VirtualServerSpec[]): { specs: Vir
   const problems: ValidationProblem[] = [];
   const out: VirtualServerSpec[] = [];
   for (const vs of specs) {
-    const service = { proto: vs.proto, addr: vs.addr, port: vs.port };
+    const service = vsServiceKey(vs);
     const add: Command = {
       op: 'add-service',
       service: { ...service, scheduler: vs.scheduler, ops: vs.ops, persistent: vs.persistent > 0 ? vs.persistent : undefined, netmask: vs.netmask },
     };
-    const where = vs.where ?? `${vs.addr}:${vs.port}`;
+    const where = vs.where ?? vsName(vs);
     const err = tryCmds([add]);
     if (err !== undefined) {
-      problems.push({ where, message: `virtual server ${vs.addr}:${vs.port} refused by the service table: ${err} - ignoring it` });
+      problems.push({ where, message: `virtual server ${vsName(vs)} refused by the service table: ${err} - ignoring it` });
       continue;
     }
     const dest = (d: { addr: string; port: number; fwd: RealServerSpec['fwd']; upper?: number; lower?: number }, weight: number): Command => ({

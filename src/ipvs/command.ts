@@ -223,6 +223,8 @@ export interface CheckServiceInfo {
   proto: ProtoName;
   addr: string;
   port: number;
+  /** A firewall-mark virtual server. */
+  fwmark?: number;
   quorum: number;
   hysteresis: number;
   /** Sum of the weights of the real servers whose checkers all pass. */

@@ -4,12 +4,12 @@
  * server, protocol state and expiry.
  *
  * Storage. A connection is a dense integer id into struct-of-arrays typed storage; ids are
- * recycled through a free list (chained through the in-index link of free ids) and fresh
+ * recycled through a free list (chained through the index link of free ids) and fresh
  * ids are taken above a high-water mark. Per entry: proto, state, flags, fwd (1 byte
  * each), caddr/vaddr/daddr (4 each), cport/vport/dport (2 each), destId, svcId and the
- * control link (4 each), a live marker (1), two hash-chain links (4 each) and the timer
- * wheel's links, slot and due tick (14): 57 bytes, plus the bucket heads (8 bytes per
- * bucket for the two indexes, 4–8 bytes per entry at the load bound). The kernel budgets
+ * control link (4 each), a live marker (1), the hash-chain link (4), the TCP sequence
+ * window (9) and the timer wheel's links, slot and due tick (14): 62 bytes, plus the bucket
+ * heads (4 bytes per bucket, 2–4 bytes per entry at the load bound). The kernel budgets
  * about 128 bytes per ip_vs_conn.
  *
  * Growth without copies: each column is a view over a resizable ArrayBuffer that reserves
@@ -17,34 +17,33 @@
  * (ArrayBuffer.prototype.resize), so no entry is ever copied and memory is only touched
  * as entries are used. Where resizable buffers are unavailable the columns are copied.
  *
- * Indexes. Two chained hash indexes over the same entries, each a power-of-two array of
- * bucket heads plus one `next` link per entry (chains run through the entries, so an
- * index costs one int per entry and one per bucket, and removal never leaves tombstones):
- *  - in:  (proto, caddr, cport, vaddr, vport), for packets from clients;
- *  - out: (proto, daddr, dport, caddr, cport), for NAT replies from real servers.
- * (The kernel hashes each entry once, by client endpoint, and filters by the rest; two
- * indexes keep chains short when one client endpoint talks to many services.)
- * When live entries exceed `maxLoadFactor` × buckets, both indexes double incrementally:
+ * Index. As the kernel's (ip_vs_conn_hashkey), one chained hash index keyed by the client
+ * endpoint (proto, caddr, cport), which both directions know: a client's packet carries it
+ * as its source, a NAT reply as its destination. A lookup walks the bucket's chain and
+ * compares the rest of its key: (vaddr, vport) for packets from clients, (daddr, dport) for
+ * replies from real servers. One bucket head per bucket and one `next` link per entry (chains
+ * run through the entries; removal never leaves tombstones); a new connection reads one
+ * bucket head, the same that its lookup has just brought into the cache. A chain holds the
+ * entries of the client endpoints hashing there, so it grows with the services one client
+ * endpoint uses at once (as in IPVS), never with the table.
+ * When live entries exceed `maxLoadFactor` × buckets, the index doubles incrementally:
  * new entries go to the doubled index at once, and each later insert moves REHASH_STEP
  * buckets of the old index into it (lookups and removals consult both while a move is
  * under way), so a million-entry table never stops the datapath for a full pass. A move
  * still pending when the next doubling is due is finished first.
  *
- * Hashing. MurmurHash3's 32-bit block and finalisation steps (Math.imul) over three words
- * (first address, second address, both ports), seeded with a random 32-bit secret, then
- * the protocol mixed into the finaliser. With the seed unknown, a remote client cannot
- * compute which bucket a (caddr, cport) lands in, which defends against hash flooding
- * as far as a keyed non-cryptographic integer mix can: it is not a PRF (SipHash would
- * be), and Murmur3 has known seed-independent collisions for inputs whose attacker-chosen
- * words are adjacent; here the client address and port are separated by the fixed virtual
- * address. Chains are bounded in expectation only.
+ * Hashing. MurmurHash3's 32-bit block and finalisation steps (Math.imul) over two words
+ * (client address, client port), seeded with a random 32-bit secret, then the protocol
+ * mixed into the finaliser. With the seed unknown, a remote client cannot compute which
+ * bucket a (caddr, cport) lands in, which defends against hash flooding as far as a keyed
+ * non-cryptographic integer mix can: it is not a PRF (SipHash would be). Chains are bounded
+ * in expectation only.
  *
- * Address filters. Each index keeps a counting filter over the one address its keys share
- * among few values: the in-index over virtual addresses, the out-index over real-server
- * addresses (ADDR_FILTER counters each, addressed by a multiplicative hash of the address,
+ * Address filters. The table keeps two counting filters over the addresses its keys share
+ * among few values: one over virtual addresses, one over real-server addresses (ADDR_FILTER counters each, addressed by a multiplicative hash of the address,
  * counting the live entries whose address hashes there). A lookup whose address counts zero
  * cannot match and returns without touching a bucket: a reply from a real server skips the
- * in-index, a client's packet without an entry skips the out-index. The counters are small
+ * lookup as a client's packet, a client's packet without an entry the lookup as a reply. The counters are small
  * and stay in cache, where a bucket head of a large table is a cache miss. A collision only
  * means the bucket is read, as without the filter.
  *
@@ -83,9 +82,9 @@ export interface ConnTableOptions {
   maxConns?: number;
   /** 32-bit hash seed; random (crypto.randomInt) when absent. */
   seed?: number;
-  /** Initial bucket count of each index, rounded up to a power of two (default 4096). */
+  /** Initial bucket count of the index, rounded up to a power of two (default 4096). */
   buckets?: number;
-  /** Live entries per bucket that trigger doubling the indexes (default 1; Infinity = never). */
+  /** Live entries per bucket that trigger doubling the index (default 1; Infinity = never). */
   maxLoadFactor?: number;
   /** Timer wheel tick in ms (default 1000). */
   tickMs?: number;
@@ -166,25 +165,22 @@ export class ConnTable {
   private svcA: Int32Array;
   /** A connection: id of its controlling template or -1. A template: connections it controls. */
   private ctlA: Int32Array;
-  /** Chain link of the in-index; for a free id, the next free id. */
-  private inNext: Int32Array;
-  private outNext: Int32Array;
+  /** Chain link of the index; for a free id, the next free id. */
+  private next: Int32Array;
   /** TCP: next sequence number expected from the client / the real server (./proto/tcp.ts RST window). */
   private seqInA: Uint32Array;
   private seqOutA: Uint32Array;
   /** Bit 0: seqInA learnt, bit 1: seqOutA learnt. */
   private seqSeenA: Uint8Array;
 
-  private inHeads: Int32Array;
-  private outHeads: Int32Array;
+  private heads: Int32Array;
   private bmask: number;
-  /** The index being drained into inHeads/outHeads during an incremental rehash. */
-  private oldInHeads: Int32Array | null = null;
-  private oldOutHeads: Int32Array | null = null;
+  /** The index being drained into heads during an incremental rehash. */
+  private oldHeads: Int32Array | null = null;
   private oldMask = 0;
   /** Old buckets below this have been moved. */
   private moved = 0;
-  /** Live entries per filter slot of their virtual address (in-index) and real server (out-index). */
+  /** Live entries per filter slot of their virtual address and of their real server's. */
   private readonly vaddrCount = new Int32Array(ADDR_FILTER);
   private readonly daddrCount = new Int32Array(ADDR_FILTER);
 
@@ -205,8 +201,7 @@ export class ConnTable {
     this.maxLoad = opts.maxLoadFactor ?? 1;
     const nb = pow2AtLeast(Math.max(1, opts.buckets ?? 4096));
     this.bmask = nb - 1;
-    this.inHeads = new Int32Array(nb).fill(NIL);
-    this.outHeads = new Int32Array(nb).fill(NIL);
+    this.heads = new Int32Array(nb).fill(NIL);
 
     const c = this.cap;
     const m = this.maxConns;
@@ -224,8 +219,7 @@ export class ConnTable {
     this.destA = column(Int32Array, c, m);
     this.svcA = column(Int32Array, c, m);
     this.ctlA = column(Int32Array, c, m);
-    this.inNext = column(Int32Array, c, m);
-    this.outNext = column(Int32Array, c, m);
+    this.next = column(Int32Array, c, m);
     this.seqInA = column(Uint32Array, c, m);
     this.seqOutA = column(Uint32Array, c, m);
     this.seqSeenA = column(Uint8Array, c, m);
@@ -243,7 +237,7 @@ export class ConnTable {
     return this.cap;
   }
 
-  /** Buckets of each hash index (what `-L` prints as size=N). */
+  /** Buckets of the hash index (what `-L` prints as size=N). */
   get bucketCount(): number {
     return this.bmask + 1;
   }
@@ -259,35 +253,48 @@ export class ConnTable {
       this.fwdA.byteLength + this.usedA.byteLength + this.caddrA.byteLength +
       this.vaddrA.byteLength + this.daddrA.byteLength + this.cportA.byteLength +
       this.vportA.byteLength + this.dportA.byteLength + this.destA.byteLength +
-      this.svcA.byteLength + this.ctlA.byteLength + this.inNext.byteLength + this.outNext.byteLength +
-      this.inHeads.byteLength + this.outHeads.byteLength + this.wheel.byteLength +
-      this.vaddrCount.byteLength + this.daddrCount.byteLength +
-      (this.oldInHeads?.byteLength ?? 0) + (this.oldOutHeads?.byteLength ?? 0);
+      this.svcA.byteLength + this.ctlA.byteLength + this.next.byteLength +
+      this.seqInA.byteLength + this.seqOutA.byteLength + this.seqSeenA.byteLength +
+      this.heads.byteLength + this.wheel.byteLength +
+      this.vaddrCount.byteLength + this.daddrCount.byteLength + (this.oldHeads?.byteLength ?? 0);
   }
 
   /** Whether an incremental rehash is under way (old buckets remain to be moved). */
   get rehashing(): boolean {
-    return this.oldInHeads !== null;
+    return this.oldHeads !== null;
   }
 
   /** Bytes per entry of the per-entry arrays, bucket heads excluded. */
-  static readonly BYTES_PER_ENTRY = 1 * 5 + 4 * 3 + 2 * 3 + 4 * 3 + 4 * 2 + TimerWheel.BYTES_PER_ID;
+  static readonly BYTES_PER_ENTRY = 1 * 6 + 4 * 3 + 2 * 3 + 4 * 3 + 4 + 4 * 2 + TimerWheel.BYTES_PER_ID;
 
-  private hash(proto: number, a1: number, p1: number, a2: number, p2: number): number {
-    let h = murmurBlock(this.seed, a1);
-    h = murmurBlock(h, a2);
-    h = murmurBlock(h, (p1 << 16) | p2);
-    return murmurMix(h ^ proto ^ 12);
+  /** Hash of a client endpoint (the whole key of the index; ip_vs_conn_hashkey's inputs). */
+  private hash(proto: number, caddr: number, cport: number): number {
+    const h = murmurBlock(murmurBlock(this.seed, caddr), cport);
+    return murmurMix(h ^ proto ^ 8);
   }
 
-  /** Bucket of an in-key in the in-index (for tests of the hash distribution). */
-  bucketIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    return this.hash(proto, caddr, cport, vaddr, vport) & this.bmask;
+  /**
+   * Reads the bucket heads that lookupIn and lookupOut of this packet will read (each only when
+   * its address filter lets the lookup reach a bucket) and the first entry of each chain, so
+   * that a batch's cache misses in a large table overlap; returns a sum of what it read
+   * (callers keep it so the loads are not dropped).
+   */
+  touchBuckets(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    let acc = 0;
+    if (this.vaddrCount[addrSlot(daddr)] !== 0) {
+      const i = this.heads[this.hash(proto, saddr, sport) & this.bmask];
+      acc += i !== NIL ? this.cportA[i] : i;
+    }
+    if (this.daddrCount[addrSlot(saddr)] !== 0) {
+      const i = this.heads[this.hash(proto, daddr, dport) & this.bmask];
+      acc += i !== NIL ? this.cportA[i] : i;
+    }
+    return acc;
   }
 
-  /** Bucket of an out-key in the out-index. */
-  bucketOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
-    return this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
+  /** Bucket of the entries of client endpoint (proto, caddr, cport), both directions (tests). */
+  bucketOf(proto: number, caddr: number, cport: number): number {
+    return this.hash(proto, caddr | 0, cport & 0xffff) & this.bmask;
   }
 
   /** The entry for a packet from a client, or -1. Addresses as uint32 or int32. */
@@ -295,19 +302,19 @@ export class ConnTable {
     caddr |= 0;
     vaddr |= 0;
     if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
-    const h = this.hash(proto, caddr, cport, vaddr, vport);
-    let i = this.inHeads[h & this.bmask];
+    const h = this.hash(proto, caddr, cport);
+    let i = this.heads[h & this.bmask];
     while (i !== NIL) {
-      if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+      if (this.cportA[i] === cport && this.caddrA[i] === caddr && this.vaddrA[i] === vaddr &&
           this.vportA[i] === vport && this.protoA[i] === proto) return i;
-      i = this.inNext[i];
+      i = this.next[i];
     }
-    if (this.oldInHeads !== null) {
-      i = this.oldInHeads[h & this.oldMask];
+    if (this.oldHeads !== null) {
+      i = this.oldHeads[h & this.oldMask];
       while (i !== NIL) {
-        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+        if (this.cportA[i] === cport && this.caddrA[i] === caddr && this.vaddrA[i] === vaddr &&
             this.vportA[i] === vport && this.protoA[i] === proto) return i;
-        i = this.inNext[i];
+        i = this.next[i];
       }
     }
     return NIL;
@@ -321,16 +328,16 @@ export class ConnTable {
     caddr |= 0;
     vaddr |= 0;
     if (this.vaddrCount[addrSlot(vaddr)] === 0) return NIL;
-    const h = this.hash(proto, caddr, cport, vaddr, vport);
+    const h = this.hash(proto, caddr, cport);
     for (let pass = 0; pass < 2; pass++) {
-      const heads = pass === 0 ? this.inHeads : this.oldInHeads;
+      const heads = pass === 0 ? this.heads : this.oldHeads;
       if (heads === null) break;
       let i = heads[h & (pass === 0 ? this.bmask : this.oldMask)];
       while (i !== NIL) {
-        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.vaddrA[i] === vaddr &&
+        if (this.cportA[i] === cport && this.caddrA[i] === caddr && this.vaddrA[i] === vaddr &&
             this.vportA[i] === vport && this.protoA[i] === proto &&
             (this.flagsA[i] & (F_TEMPLATE | F_DEAD)) === F_TEMPLATE) return i;
-        i = this.inNext[i];
+        i = this.next[i];
       }
     }
     return NIL;
@@ -341,19 +348,19 @@ export class ConnTable {
     daddr |= 0;
     caddr |= 0;
     if (this.daddrCount[addrSlot(daddr)] === 0) return NIL;
-    const h = this.hash(proto, daddr, dport, caddr, cport);
-    let i = this.outHeads[h & this.bmask];
+    const h = this.hash(proto, caddr, cport);
+    let i = this.heads[h & this.bmask];
     while (i !== NIL) {
-      if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.daddrA[i] === daddr &&
+      if (this.cportA[i] === cport && this.caddrA[i] === caddr && this.daddrA[i] === daddr &&
           this.dportA[i] === dport && this.protoA[i] === proto) return i;
-      i = this.outNext[i];
+      i = this.next[i];
     }
-    if (this.oldOutHeads !== null) {
-      i = this.oldOutHeads[h & this.oldMask];
+    if (this.oldHeads !== null) {
+      i = this.oldHeads[h & this.oldMask];
       while (i !== NIL) {
-        if (this.caddrA[i] === caddr && this.cportA[i] === cport && this.daddrA[i] === daddr &&
+        if (this.cportA[i] === cport && this.caddrA[i] === caddr && this.daddrA[i] === daddr &&
             this.dportA[i] === dport && this.protoA[i] === proto) return i;
-        i = this.outNext[i];
+        i = this.next[i];
       }
     }
     return NIL;
@@ -380,23 +387,19 @@ export class ConnTable {
     dport &= 0xffff;
     let id = this.freeHead;
     if (id !== NIL) {
-      this.freeHead = this.inNext[id];
+      this.freeHead = this.next[id];
     } else {
       if (this.hwm === this.cap) this.grow();
       id = this.hwm++;
     }
     this.live++;
-    if (this.oldInHeads !== null) this.migrate(REHASH_STEP);
+    if (this.oldHeads !== null) this.migrate(REHASH_STEP);
     if (this.live > this.maxLoad * (this.bmask + 1) && this.bmask + 1 < MAX_BUCKETS) {
       this.startRehash((this.bmask + 1) * 2);
     }
-    // Both bucket heads are read before the entry is written: in a large table the out-index
-    // head is a cache miss (the in-index one was just read by lookupIn), and the stores
-    // below proceed while it is outstanding.
-    const bi = this.hash(proto, caddr, cport, vaddr, vport) & this.bmask;
-    const bo = this.hash(proto, daddr, dport, caddr, cport) & this.bmask;
-    const inHead = this.inHeads[bi];
-    const outHead = this.outHeads[bo];
+    // The bucket head is the one lookupIn has just read for this client endpoint (cached).
+    const b = this.hash(proto, caddr, cport) & this.bmask;
+    const head = this.heads[b];
     this.protoA[id] = proto;
     this.stateA[id] = state;
     this.flagsA[id] = flags;
@@ -413,23 +416,17 @@ export class ConnTable {
     this.ctlA[id] = NIL;
     this.seqSeenA[id] = 0;
     this.wheel.arm(id, now, timeoutSec * 1000);
-    this.inNext[id] = inHead;
-    this.inHeads[bi] = id;
-    this.outNext[id] = outHead;
-    this.outHeads[bo] = id;
+    this.next[id] = head;
+    this.heads[b] = id;
     this.vaddrCount[addrSlot(vaddr)]++;
     this.daddrCount[addrSlot(daddr)]++;
     return id;
   }
 
   private unlinkIndexes(id: number): void {
-    const hi = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id], this.vaddrA[id], this.vportA[id]);
-    if (!unlinkChain(this.inHeads, this.inNext, hi & this.bmask, id) && this.oldInHeads !== null) {
-      unlinkChain(this.oldInHeads, this.inNext, hi & this.oldMask, id);
-    }
-    const ho = this.hash(this.protoA[id], this.daddrA[id], this.dportA[id], this.caddrA[id], this.cportA[id]);
-    if (!unlinkChain(this.outHeads, this.outNext, ho & this.bmask, id) && this.oldOutHeads !== null) {
-      unlinkChain(this.oldOutHeads, this.outNext, ho & this.oldMask, id);
+    const h = this.hash(this.protoA[id], this.caddrA[id], this.cportA[id]);
+    if (!unlinkChain(this.heads, this.next, h & this.bmask, id) && this.oldHeads !== null) {
+      unlinkChain(this.oldHeads, this.next, h & this.oldMask, id);
     }
     this.vaddrCount[addrSlot(this.vaddrA[id])]--;
     this.daddrCount[addrSlot(this.daddrA[id])]--;
@@ -452,8 +449,7 @@ export class ConnTable {
     this.destA = growColumn(this.destA, Int32Array, c);
     this.svcA = growColumn(this.svcA, Int32Array, c);
     this.ctlA = growColumn(this.ctlA, Int32Array, c);
-    this.inNext = growColumn(this.inNext, Int32Array, c);
-    this.outNext = growColumn(this.outNext, Int32Array, c);
+    this.next = growColumn(this.next, Int32Array, c);
     this.seqInA = growColumn(this.seqInA, Uint32Array, c);
     this.seqOutA = growColumn(this.seqOutA, Uint32Array, c);
     this.seqSeenA = growColumn(this.seqSeenA, Uint8Array, c);
@@ -462,54 +458,39 @@ export class ConnTable {
   }
 
   /**
-   * Starts doubling both indexes to `buckets` (a power of two): the current index becomes
+   * Starts doubling the index to `buckets` (a power of two): the current index becomes
    * the old one, drained REHASH_STEP buckets per insert. A pending move is finished first.
    */
   private startRehash(buckets: number): void {
-    if (this.oldInHeads !== null) this.migrate(this.oldMask + 1);
-    this.oldInHeads = this.inHeads;
-    this.oldOutHeads = this.outHeads;
+    if (this.oldHeads !== null) this.migrate(this.oldMask + 1);
+    this.oldHeads = this.heads;
     this.oldMask = this.bmask;
     this.moved = 0;
     this.bmask = buckets - 1;
-    this.inHeads = new Int32Array(buckets).fill(NIL);
-    this.outHeads = new Int32Array(buckets).fill(NIL);
+    this.heads = new Int32Array(buckets).fill(NIL);
   }
 
-  /** Moves up to `n` old buckets (both indexes) into the current index. */
+  /** Moves up to `n` old buckets into the current index. */
   private migrate(n: number): void {
-    const oldIn = this.oldInHeads as Int32Array;
-    const oldOut = this.oldOutHeads as Int32Array;
+    const old = this.oldHeads as Int32Array;
     const end = Math.min(this.moved + n, this.oldMask + 1);
     for (let b = this.moved; b < end; b++) {
-      let i = oldIn[b];
+      let i = old[b];
       while (i !== NIL) {
-        const nx = this.inNext[i];
-        const bi = this.hash(this.protoA[i], this.caddrA[i], this.cportA[i], this.vaddrA[i], this.vportA[i]) & this.bmask;
-        this.inNext[i] = this.inHeads[bi];
-        this.inHeads[bi] = i;
+        const nx = this.next[i];
+        const nb = this.hash(this.protoA[i], this.caddrA[i], this.cportA[i]) & this.bmask;
+        this.next[i] = this.heads[nb];
+        this.heads[nb] = i;
         i = nx;
       }
-      oldIn[b] = NIL;
-      i = oldOut[b];
-      while (i !== NIL) {
-        const nx = this.outNext[i];
-        const bo = this.hash(this.protoA[i], this.daddrA[i], this.dportA[i], this.caddrA[i], this.cportA[i]) & this.bmask;
-        this.outNext[i] = this.outHeads[bo];
-        this.outHeads[bo] = i;
-        i = nx;
-      }
-      oldOut[b] = NIL;
+      old[b] = NIL;
     }
     this.moved = end;
-    if (end === this.oldMask + 1) {
-      this.oldInHeads = null;
-      this.oldOutHeads = null;
-    }
+    if (end === this.oldMask + 1) this.oldHeads = null;
   }
 
   /**
-   * Unlinks entry `id` from both indexes and the timer and frees the id. A no-op for an
+   * Unlinks entry `id` from the index and the timer and frees the id. A no-op for an
    * id that is not live. The caller fixes real-server counters before or after.
    */
   remove(id: number): void {
@@ -522,7 +503,7 @@ export class ConnTable {
   private release(id: number): void {
     this.unlinkIndexes(id);
     this.usedA[id] = 0;
-    this.inNext[id] = this.freeHead;
+    this.next[id] = this.freeHead;
     this.freeHead = id;
     this.live--;
   }
@@ -642,12 +623,10 @@ export class ConnTable {
       }
     }
     this.usedA.fill(0, 0, this.hwm);
-    this.inHeads.fill(NIL);
-    this.outHeads.fill(NIL);
+    this.heads.fill(NIL);
     this.vaddrCount.fill(0);
     this.daddrCount.fill(0);
-    this.oldInHeads = null;
-    this.oldOutHeads = null;
+    this.oldHeads = null;
     this.wheel.reset(this.hwm);
     this.hwm = 0;
     this.freeHead = NIL;

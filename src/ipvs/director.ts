@@ -133,7 +133,11 @@ export class Director {
   }
 
   /** The control handler: commands are applied all-or-nothing; queries return snapshots. */
-  handle(cmds: Command[]): Result {
+  /**
+   * `checked`: the commands were already applied all-or-nothing by the main thread's director
+   * (a packet worker applying its batch): they are applied without the validation pass.
+   */
+  handle(cmds: Command[], checked = false): Result {
     if (cmds.length === 0) return { kind: 'done' };
     if (cmds.length === 1 && !TABLE_OPS.has(cmds[0].op) && cmds[0].op !== 'set-timeout' && cmds[0].op !== 'set-sysctl') {
       return this.query(cmds[0]);
@@ -156,7 +160,8 @@ export class Director {
         if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw E.invalid(`Illegal timeout: ${v}`);
       }
     }
-    this.services.executeAtomically(table);
+    if (checked) for (const c of table) this.services.execute(c);
+    else this.services.executeAtomically(table);
     for (const t of timeouts) {
       setTcpTimeouts(this.pipeline.tcpTimeouts, t.tcp, t.tcpfin);
       setUdpTimeout(this.pipeline.udpTimeouts, t.udp);

@@ -108,18 +108,59 @@ function ratesInfo(r: Rates): CountersInfo {
   return { conns: r.cps, inpkts: r.inpps, outpkts: r.outpps, inbytes: r.inbps, outbytes: r.outbps };
 }
 
+/** The commands that rebuild one service and its real servers (-S). */
+function serviceCommands(svc: Service): Command[] {
+  const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
+  if (svc.fwmark) key.fwmark = svc.fwmark;
+  const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
+  if (svc.persistent) {
+    spec.persistent = svc.persistent;
+    spec.netmask = ipToString(svc.netmask);
+  }
+  const out: Command[] = [{ op: 'add-service', service: spec }];
+  for (const d of svc.dests) {
+    out.push({
+      op: 'add-server', service: key,
+      dest: {
+        addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd], weight: d.weight,
+        upper: d.upperThreshold, lower: d.lowerThreshold,
+      },
+    });
+  }
+  return out;
+}
+
 export class ServiceTable {
   private readonly tcp = new Map<number, Service>();
   private readonly udp = new Map<number, Service>();
+  /**
+   * The packet path's index of the same services: int32 address, then port. Its keys are
+   * small integers (the flat key above is a double, boxed on every Map call).
+   */
+  private readonly tcpByAddr = new Map<number, Map<number, Service>>();
+  private readonly udpByAddr = new Map<number, Map<number, Service>>();
   /** Firewall-mark services by mark (ip_vs_svc_fwm_table). */
   private readonly fwm = new Map<number, Service>();
-  /** Services in the order they were added (ids are never reused). */
-  private readonly ordered: Service[] = [];
+  /** Services in the order they were added, by id (ids are never reused): removal is O(1). */
+  private readonly ordered = new Map<number, Service>();
+  /** services() as an array, rebuilt after a change. */
+  private orderedList: Service[] | null = [];
+  /**
+   * executeAtomically's validation overlay: the table it validates against. Services of the
+   * base are copied in when a command touches them (copy on write), so a batch costs what it
+   * touches, not the size of the table.
+   */
+  private readonly base: ServiceTable | null;
+  /** Ids of base services copied in or deleted here (no longer read from the base). */
+  private readonly shadowed = new Set<number>();
+  /** The overlay ran -C: nothing of the base is seen any more. */
+  private baseCleared = false;
   /** Indexed by id (ids grow and are never reused): packet-path lookups are array loads. */
   private readonly byId: Array<Service | undefined> = [];
   /** Every dest by id, including removed ones still referenced by connections. */
   private readonly destsById: Array<Dest | undefined> = [];
-  private readonly destRefs = new Map<number, number>();
+  /** Connection entries pointing at each dest, by id (an array: the packet path's hold is a store). */
+  private readonly destRefs: number[] = [];
   private nextSvcId = 1;
   private nextDestId = 1;
   /**
@@ -128,14 +169,18 @@ export class ServiceTable {
    */
   readonly removedStats: Counters = zeroCounters();
 
-  constructor(private readonly hooks: ServiceHooks = {}) {}
+  constructor(private readonly hooks: ServiceHooks = {}, base: ServiceTable | null = null) {
+    this.base = base;
+  }
 
   /** Packet-path lookup of a virtual service. */
   lookup(proto: number, addr: number, port: number): Service | undefined {
-    const m = proto === IPPROTO_TCP ? this.tcp : proto === IPPROTO_UDP ? this.udp : undefined;
+    const m = proto === IPPROTO_TCP ? this.tcpByAddr : proto === IPPROTO_UDP ? this.udpByAddr : undefined;
     if (m === undefined) return undefined;
+    const ports = m.get(addr | 0);
+    if (ports === undefined) return undefined;
     // A port-0 (all ports, persistent) service takes what no exact service does (ip_vs_service_find).
-    return m.get(svcKey(addr, port)) ?? m.get(svcKey(addr, 0));
+    return ports.get(port) ?? ports.get(0);
   }
 
   /** Packet-path lookup of the firewall-mark service of `mark` (__ip_vs_svc_fwm_find). */
@@ -152,22 +197,20 @@ export class ServiceTable {
   }
 
   services(): readonly Service[] {
-    return this.ordered;
+    if (this.orderedList === null) this.orderedList = [...this.ordered.values()];
+    return this.orderedList;
   }
 
   /** A connection entry now points at dest id (ip_vs_bind_dest). */
   holdDest(id: number): void {
-    this.destRefs.set(id, (this.destRefs.get(id) ?? 0) + 1);
+    this.destRefs[id] = (this.destRefs[id] ?? 0) + 1;
   }
 
   /** A connection entry released dest id; a removed dest is forgotten with its last entry. */
   releaseDest(id: number): void {
-    const n = (this.destRefs.get(id) ?? 0) - 1;
-    if (n > 0) {
-      this.destRefs.set(id, n);
-      return;
-    }
-    this.destRefs.delete(id);
+    const n = (this.destRefs[id] ?? 0) - 1;
+    this.destRefs[id] = n > 0 ? n : 0;
+    if (n > 0) return;
     const d = this.destsById[id];
     if (d && !d.available) this.destsById[id] = undefined;
   }
@@ -177,11 +220,31 @@ export class ServiceTable {
   }
 
   private find(key: ServiceKey, forDest = false): Service {
-    const svc = key.fwmark
-      ? this.fwm.get(fwmarkOf(key.fwmark))
-      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
+    const svc = this.findLocal(key) ?? this.copyFromBase(key);
     if (!svc) throw forDest ? E.serviceUndefined() : E.noService();
     return svc;
+  }
+
+  private findLocal(key: ServiceKey): Service | undefined {
+    return key.fwmark
+      ? this.fwm.get(fwmarkOf(key.fwmark))
+      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
+  }
+
+  /** The base's service of `key` that this overlay has not copied or deleted yet. */
+  private inBase(key: ServiceKey): Service | undefined {
+    if (this.base === null || this.baseCleared) return undefined;
+    const svc = this.base.findLocal(key) ?? this.base.inBase(key);
+    return svc !== undefined && !this.shadowed.has(svc.id) ? svc : undefined;
+  }
+
+  /** Overlay: copies the base's service of `key` (and its real servers) in; undefined when none. */
+  private copyFromBase(key: ServiceKey): Service | undefined {
+    const svc = this.inBase(key);
+    if (svc === undefined) return undefined;
+    this.shadowed.add(svc.id);
+    for (const c of serviceCommands(svc)) this.execute(c);
+    return this.findLocal(key);
   }
 
   private schedulerFor(name: string, flags: string[]): Scheduler {
@@ -221,6 +284,9 @@ export class ServiceTable {
     const port = fwmark ? 0 : portOf(spec.port);
     const map = this.mapFor(proto);
     if (fwmark ? this.fwm.has(fwmark) : map.has(svcKey(addr, port))) throw E.serviceExists();
+    if (this.base !== null && this.inBase(fwmark ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark } : spec) !== undefined) {
+      throw E.serviceExists();
+    }
     const name = spec.scheduler ?? DEFAULT_SCHEDULER;
     const flags = canonicalSchedFlags(spec.schedFlags ?? []);
     this.schedulerFor(name, flags);
@@ -229,8 +295,15 @@ export class ServiceTable {
     this.applyServiceOptions(svc, spec, true);
     this.nextSvcId++;
     if (fwmark) this.fwm.set(fwmark, svc);
-    else map.set(svcKey(addr, port), svc);
-    this.ordered.push(svc);
+    else {
+      map.set(svcKey(addr, port), svc);
+      const byAddr = proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      let ports = byAddr.get(addr | 0);
+      if (ports === undefined) byAddr.set(addr | 0, (ports = new Map()));
+      ports.set(port, svc);
+    }
+    this.ordered.set(svc.id, svc);
+    this.orderedList = null;
     this.byId[svc.id] = svc;
     svc.sched.update?.(svc);
     this.hooks.serviceAdded?.(svc);
@@ -260,14 +333,25 @@ export class ServiceTable {
   }
 
   deleteService(key: ServiceKey): void {
-    this.removeService(this.find(key));
+    const local = this.findLocal(key);
+    // Overlay: a base service is hidden, not copied first.
+    const based = local === undefined ? this.inBase(key) : undefined;
+    if (based !== undefined) this.shadowed.add(based.id);
+    else this.removeService(local ?? this.find(key));
   }
 
   private removeService(svc: Service): void {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     if (svc.fwmark) this.fwm.delete(svc.fwmark);
-    else this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
-    this.ordered.splice(this.ordered.lastIndexOf(svc), 1);
+    else {
+      this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
+      const byAddr = svc.proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      const ports = byAddr.get(svc.addr | 0);
+      ports?.delete(svc.port);
+      if (ports?.size === 0) byAddr.delete(svc.addr | 0);
+    }
+    this.ordered.delete(svc.id);
+    this.orderedList = null;
     this.byId[svc.id] = undefined;
     const r = this.removedStats;
     r.conns += svc.stats.conns;
@@ -279,8 +363,10 @@ export class ServiceTable {
   }
 
   clear(): void {
-    // Last first: each removal is then O(1), and -C of 100,000 services takes milliseconds.
-    for (let i = this.ordered.length - 1; i >= 0; i--) this.removeService(this.ordered[i]);
+    // Last first, as the kernel's ip_vs_flush; each removal is O(1).
+    const all = [...this.ordered.values()];
+    for (let i = all.length - 1; i >= 0; i--) this.removeService(all[i]);
+    this.baseCleared = true;
   }
 
   private checkDestSpec(svc: Service, spec: DestSpec, fwd: FwdMethod, port: number): void {
@@ -339,13 +425,13 @@ export class ServiceTable {
   private unlinkDest(svc: Service, dest: Dest): void {
     svc.dests.splice(svc.dests.indexOf(dest), 1);
     dest.available = false;
-    if (!this.destRefs.has(dest.id)) this.destsById[dest.id] = undefined;
+    if ((this.destRefs[dest.id] ?? 0) === 0) this.destsById[dest.id] = undefined;
     svc.sched.update?.(svc);
     this.hooks.destRemoved?.(svc, dest);
   }
 
   zero(key?: ServiceKey): void {
-    const list = key ? [this.find(key)] : this.ordered;
+    const list = key ? [this.find(key)] : this.ordered.values();
     // ip_vs_zero_all also zeroes the totals.
     if (!key) Object.assign(this.removedStats, zeroCounters());
     for (const svc of list) {
@@ -374,13 +460,14 @@ export class ServiceTable {
   }
 
   /**
-   * Applies commands all-or-nothing: they are first run against a copy of the current
-   * configuration (same code, no hooks); only when every one succeeds are they applied here.
+   * Applies commands all-or-nothing: they are first run against an overlay of the current
+   * configuration (same code, no hooks; the services a command touches are copied into it);
+   * only when every one succeeds are they applied here. The check costs what the batch
+   * touches, whatever the size of the table.
    */
   executeAtomically(cmds: readonly Command[]): void {
     if (cmds.length > 1) {
-      const shadow = new ServiceTable();
-      for (const c of this.configCommands()) shadow.execute(c);
+      const shadow = new ServiceTable({}, this);
       for (const c of cmds) shadow.execute(c);
     }
     for (const c of cmds) this.execute(c);
@@ -389,30 +476,12 @@ export class ServiceTable {
   /** The configuration as commands that rebuild it (what -S prints). */
   configCommands(): Command[] {
     const out: Command[] = [];
-    for (const svc of this.ordered) {
-      const key: ServiceKey = { proto: protoName(svc.proto), addr: ipToString(svc.addr), port: svc.port };
-      if (svc.fwmark) key.fwmark = svc.fwmark;
-      const spec: ServiceSpec = { ...key, scheduler: svc.schedName, schedFlags: svc.schedFlags, ops: svc.ops };
-      if (svc.persistent) {
-        spec.persistent = svc.persistent;
-        spec.netmask = ipToString(svc.netmask);
-      }
-      out.push({ op: 'add-service', service: spec });
-      for (const d of svc.dests) {
-        out.push({
-          op: 'add-server', service: key,
-          dest: {
-            addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd], weight: d.weight,
-            upper: d.upperThreshold, lower: d.lowerThreshold,
-          },
-        });
-      }
-    }
+    for (const svc of this.ordered.values()) out.push(...serviceCommands(svc));
     return out;
   }
 
   info(key?: ServiceKey): ServiceInfo[] {
-    const list = key ? [this.find(key)] : this.ordered;
+    const list = key ? [this.find(key)] : this.services();
     return list.map((svc) => {
       const dests: DestInfo[] = svc.dests.map((d) => ({
         addr: ipToString(d.addr), port: d.port, fwd: NAME_BY_FWD[d.fwd] ?? 'route', weight: d.weight,

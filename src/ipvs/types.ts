@@ -5,10 +5,14 @@
  * Addresses are IPv4 as unsigned 32-bit integers in host order (1.2.3.4 = 0x01020304).
  */
 
-import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/proto';
+import * as P from '../wire/proto';
 
-/** IP protocol numbers (src/wire/proto.ts) for the layers above the wire. */
-export { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP };
+// IP protocol numbers (src/wire/proto.ts) for the layers above the wire, as plain constants:
+// a re-export compiles to a getter that the packet path would call on every comparison.
+export const IPPROTO_ICMP = P.IPPROTO_ICMP;
+export const IPPROTO_IPIP = P.IPPROTO_IPIP;
+export const IPPROTO_TCP = P.IPPROTO_TCP;
+export const IPPROTO_UDP = P.IPPROTO_UDP;
 /** The protocols of the virtual services we balance. */
 export type ServiceProto = typeof IPPROTO_TCP | typeof IPPROTO_UDP;
 
@@ -64,6 +68,14 @@ export interface Dest {
   inactiveConns: number;
   /** Persistence templates pointing here. */
   persistConns: number;
+  /**
+   * Where the three counts above live: [active, inactive, persist] (CNT_*). A Dest of its own
+   * has a private array; under packet workers it is a view of the shared counts
+   * (src/datapath/shared-counts.ts), replaced with useCounts().
+   */
+  readonly counts: Int32Array;
+  /** Moves the counts to `view` (three int32 from CNT_ACTIVE), e.g. a slot shared by threads. */
+  useCounts(view: Int32Array): void;
   /** IP_VS_DEST_F_OVERLOAD, maintained from the thresholds. */
   overloaded: boolean;
   /** IP_VS_DEST_F_AVAILABLE: false once deleted from its service (entries may still point here). */
@@ -126,13 +138,59 @@ export function ipFromString(s: string): number {
   return v >>> 0;
 }
 
+/** Indexes of Dest.counts. */
+export const CNT_ACTIVE = 0;
+export const CNT_INACTIVE = 1;
+export const CNT_PERSIST = 2;
+
+/**
+ * The Dest of the service table. The connection counts are accessors on the prototype (one
+ * hidden class for every real server, so the packet path's property loads stay monomorphic)
+ * over `counts`: a read is an Atomics.load; a write adds the difference to the value this
+ * object last read or wrote, so `dest.activeConns++` is an atomic increment that keeps what
+ * other threads added in between (each thread has its own Dest objects over the shared view).
+ */
+class DestRecord implements Dest {
+  upperThreshold = 0;
+  lowerThreshold = 0;
+  overloaded = false;
+  available = true;
+  readonly stats: Counters = zeroCounters();
+  readonly rates: Rates = zeroRates();
+  counts: Int32Array = new Int32Array(3);
+  private lastActive = 0;
+  private lastInactive = 0;
+  private lastPersist = 0;
+
+  constructor(readonly id: number, readonly addr: number, readonly port: number, public weight: number, public fwd: FwdMethod) {}
+
+  get activeConns(): number { return (this.lastActive = Atomics.load(this.counts, CNT_ACTIVE)); }
+  set activeConns(v: number) { Atomics.add(this.counts, CNT_ACTIVE, v - this.lastActive); this.lastActive = v; }
+  get inactiveConns(): number { return (this.lastInactive = Atomics.load(this.counts, CNT_INACTIVE)); }
+  set inactiveConns(v: number) { Atomics.add(this.counts, CNT_INACTIVE, v - this.lastInactive); this.lastInactive = v; }
+  get persistConns(): number { return (this.lastPersist = Atomics.load(this.counts, CNT_PERSIST)); }
+  set persistConns(v: number) { Atomics.add(this.counts, CNT_PERSIST, v - this.lastPersist); this.lastPersist = v; }
+
+  useCounts(view: Int32Array): void {
+    if (view.length < 3) throw new RangeError('a Dest needs three counts');
+    this.counts = view;
+    this.lastActive = Atomics.load(view, CNT_ACTIVE);
+    this.lastInactive = Atomics.load(view, CNT_INACTIVE);
+    this.lastPersist = Atomics.load(view, CNT_PERSIST);
+  }
+
+  /** Listings and logs see the counts as plain fields. */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id, addr: this.addr, port: this.port, fwd: this.fwd, weight: this.weight,
+      upperThreshold: this.upperThreshold, lowerThreshold: this.lowerThreshold,
+      activeConns: this.activeConns, inactiveConns: this.inactiveConns, persistConns: this.persistConns,
+      overloaded: this.overloaded, available: this.available, stats: this.stats, rates: this.rates,
+    };
+  }
+}
+
 /** Builds a Dest record with zeroed counters (used by the service table and by tests). */
 export function makeDest(id: number, addr: number, port: number, weight = 1, fwd: FwdMethod = FWD_MASQ): Dest {
-  return {
-    id, addr, port, fwd, weight,
-    upperThreshold: 0, lowerThreshold: 0,
-    activeConns: 0, inactiveConns: 0, persistConns: 0,
-    overloaded: false, available: true,
-    stats: zeroCounters(), rates: zeroRates(),
-  };
+  return new DestRecord(id, addr, port, weight, fwd);
 }

@@ -254,3 +254,71 @@ export function natSetDstPort(buf: Uint8Array, l4Off: number, proto: number, new
 export function natSetSrcPort(buf: Uint8Array, l4Off: number, proto: number, newPort: number, l4Partial: boolean): void {
   natSetPort(buf, l4Off, 0, proto, newPort & 0xffff, l4Partial);
 }
+
+// ---------------------------------------------------------------------------------------
+// IPv6 (RFC 8200 §8.1). The pseudo-header is source address, destination address (the final
+// one: packets whose routing header has segments left are never checksummed here), the
+// 32-bit upper-layer packet length, three zero bytes and the next header value of the
+// upper-layer protocol. ICMPv6 has one too (RFC 4443 §2.3), unlike ICMP. UDP over IPv6 must
+// carry a checksum (RFC 8200 §8.1: a zero field is invalid, except for the tunnel protocols
+// of RFC 6935, which the director does not terminate).
+// ---------------------------------------------------------------------------------------
+
+/** ICMPv6's next header value (IANA); ipv6.ts names it IPPROTO_ICMPV6. */
+const NEXTHDR_ICMPV6 = 58;
+
+/** Offset of the checksum field inside the upper-layer header over IPv6; -1 = none maintained. */
+export const L4_CHECK_OFFSET6: Int8Array = (() => {
+  const t = new Int8Array(256).fill(-1);
+  t[IPPROTO_TCP] = 16;
+  t[IPPROTO_UDP] = 6;
+  t[NEXTHDR_ICMPV6] = 2;
+  return t;
+})();
+
+/**
+ * Sum of the IPv6 pseudo-header of the packet whose IPv6 header is at ipOff (its addresses are
+ * bytes 8..39), for upper-layer protocol `proto` and length l4Len. Folded, not complemented:
+ * the value a NEEDS_CSUM field holds.
+ */
+export function pseudoHeaderSum6(buf: Uint8Array, ipOff: number, proto: number, l4Len: number): number {
+  return csumPartial(buf, ipOff + 8, 32, proto + (l4Len >>> 16) + (l4Len & 0xffff));
+}
+
+/**
+ * Full checksum of the TCP, UDP or ICMPv6 message of l4Len bytes at l4Off, whose IPv6 header
+ * is at ipOff, taking its checksum field as zero whatever it holds. For UDP a computed 0 is
+ * returned as 0xffff. `proto` must have an entry in L4_CHECK_OFFSET6.
+ */
+export function l4Checksum6(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, proto: number): number {
+  const co = L4_CHECK_OFFSET6[proto];
+  const s = csumPartial(buf, l4Off, co, pseudoHeaderSum6(buf, ipOff, proto, l4Len));
+  const c = csumFinish(csumPartial(buf, l4Off + co + 2, l4Len - co - 2, s));
+  return c === 0 && proto === IPPROTO_UDP ? 0xffff : c;
+}
+
+/**
+ * The one's-complement difference an address change makes to any sum covering it: the sum
+ * of the complements of the 8 old words (the 16 bytes at buf[off..]) and of the 8 new words
+ * (slot a[o..o+4), four uint32 as src/wire/addr6.ts). Folded to 16 bits. Apply it with
+ * csumApplyDelta (a checksum field) or csumPartialApplyDelta (a NEEDS_CSUM sum).
+ */
+export function csumAddr6Delta(buf: Uint8Array, off: number, a: Uint32Array, o: number): number {
+  let d = 0;
+  for (let i = 0; i < 16; i += 2) d += ~((buf[off + i] << 8) | buf[off + i + 1]) & 0xffff;
+  for (let k = 0; k < 4; k++) {
+    const w = a[o + k];
+    d += (w >>> 16) + (w & 0xffff);
+  }
+  return csumFold(d);
+}
+
+/** RFC 1624 eqn. 3 with a precomputed delta (sum of ~old and new words): ~(~HC + delta). */
+export function csumApplyDelta(check: number, delta: number): number {
+  return ~csumFold((~check & 0xffff) + delta) & 0xffff;
+}
+
+/** A non-complemented sum (NEEDS_CSUM field) after the change a delta describes. */
+export function csumPartialApplyDelta(sum: number, delta: number): number {
+  return csumFold(sum + delta);
+}

@@ -429,3 +429,57 @@ test('vrrp_sync_group: group is a value block, one name per word, on one line or
   const c = await parse(`${two}vrrp_sync_group G1 {\n    group {\n        VI_3\n    }\n}\n`);
   assert.deepEqual(msgs(c), [`${two.split('\n').length}: vrrp_sync_group G1: instance 'VI_3' is not defined`]);
 });
+
+test('virtual_server fwmark N: a firewall-mark service; protocol ignored, DR/TUN real-server ports cleared and still probed (check_data.c)', async () => {
+  const cfg = await parse(`virtual_server fwmark 7 {
+    lb_algo wlc
+    lb_kind DR
+    persistence_timeout 600
+    protocol TCP
+    real_server 198.19.0.11 443 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+    real_server 198.19.0.12 {
+        lvs_method NAT
+        TCP_CHECK {
+            connect_port 8443
+        }
+    }
+}
+virtual_server fwmark 0 {
+    lb_algo rr
+    real_server 198.19.0.13 80 {
+    }
+}
+`);
+  assert.equal(cfg.virtualServers.length, 1);
+  const vs = cfg.virtualServers[0];
+  assert.deepEqual([vs.fwmark, vs.addr, vs.port, vs.proto, vs.persistent, vs.scheduler], [7, '0.0.0.0', 0, 'tcp', 600, 'wlc']);
+  const [dr, nat] = vs.reals;
+  assert.deepEqual([dr.addr, dr.port, dr.fwd], ['198.19.0.11', 0, 'route']);
+  assert.equal(dr.checks[0].connectPort, 443, 'the checker probes the configured port');
+  assert.deepEqual([nat.addr, nat.port, nat.fwd], ['198.19.0.12', 0, 'masq']);
+  assert.equal(nat.checks[0].connectPort, 8443);
+  assert.deepEqual(msgs(cfg), [
+    '1: Warning: virtual server fwmark 7: protocol specified for fwmark - protocol will be ignored',
+    '6: WARNING - fwmark virtual server fwmark 7, real server 198.19.0.11:443 has port specified - clearing',
+    "18: Invalid virtual server fwmark '0' - skipping",
+  ]);
+});
+
+test('virtual_server_group with fwmark members: one service per mark beside the address members', async () => {
+  const cfg = await parse(`virtual_server_group G {
+    198.18.100.1 80
+    fwmark 3
+    fwmark x
+}
+${vsText(`    real_server 198.19.0.11 80 {
+    }`, 'group G')}`);
+  assert.deepEqual(cfg.virtualServers.map((v) => [v.fwmark ?? 0, v.addr, v.port, v.proto]), [
+    [0, '198.18.100.1', 80, 'tcp'],
+    [3, '0.0.0.0', 0, 'tcp'],
+  ]);
+  assert.deepEqual(msgs(cfg), ["4: virtual server group G: invalid fwmark 'x' - ignoring"]);
+});

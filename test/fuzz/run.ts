@@ -43,8 +43,10 @@ function runTarget(t: Target, seconds: number, execs: number, keep: boolean): Pr
   const started = Date.now();
   // jsfuzz's versifier learns the structure of text inputs; on binary ones it only costs time.
   const versifier = TEXT_TARGETS.has(t) ? 'true' : 'false';
+  // --timeout: one input's limit; the first input also loads (and instruments) the target's
+  // modules, which on a loaded machine took longer than 10 s for the control target.
   const child = spawn(process.execPath, [JSFUZZ, relative(work, target), corpus, '--exact-artifact-path', artifact,
-    '--rss-limit-mb', '1024', '--timeout', '10', '--versifier', versifier],
+    '--rss-limit-mb', '1024', '--timeout', '30', '--versifier', versifier],
     // Its own process group: jsfuzz forks a worker that must end with it (an orphan would keep
     // the output pipes, and so this run, open).
     { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -12,7 +12,7 @@ import { encodeVrrp } from '../../src/wire/vrrp';
 import { encodeFrame, Op, u8, u16, u32 } from '../../src/dlm/protocol';
 import { addr } from '../support/builder';
 
-export const TARGETS = ['pipeline', 'keepalived', 'lvsadm', 'control', 'dlm', 'sync', 'vrrp'] as const;
+export const TARGETS = ['pipeline', 'keepalived', 'lvsadm', 'control', 'dlm', 'sync', 'vrrp', 'ipv6'] as const;
 export type Target = (typeof TARGETS)[number];
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -110,6 +110,18 @@ function dlmSeeds(): Buffer[] {
   ];
 }
 
+/** scapy's golden IPv6 packets (test/fixtures/ipv6/packets.json), plain and as NEEDS_CSUM frames at an offset. */
+function ipv6Seeds(): Buffer[] {
+  const cases = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'ipv6', 'packets.json'), 'utf8')) as { hex: string }[];
+  const seeds: Buffer[] = [];
+  cases.forEach((c, i) => {
+    const p = Buffer.from(c.hex, 'hex');
+    seeds.push(Buffer.concat([Buffer.from([0]), p]));
+    if (i % 4 === 0) seeds.push(Buffer.concat([Buffer.from([1 | (3 << 1)]), p]));
+  });
+  return seeds;
+}
+
 export function seedsFor(t: Target): Buffer[] {
   switch (t) {
     case 'pipeline': return pipelineSeeds();
@@ -119,6 +131,7 @@ export function seedsFor(t: Target): Buffer[] {
     case 'sync': return syncSeeds();
     case 'vrrp': return vrrpSeeds();
     case 'dlm': return dlmSeeds();
+    case 'ipv6': return ipv6Seeds();
   }
 }
 

@@ -246,19 +246,20 @@ test('growth past the initial capacity keeps every entry, lookup and timer', () 
 test('the seed changes the bucket distribution; the same seed reproduces it', () => {
   const mk = (seed: number) => new ConnTable({ seed, buckets: 1024, maxLoadFactor: Infinity });
   const a = mk(1), a2 = mk(1), b = mk(2);
-  let same = 0, sameOut = 0;
+  let same = 0, sameAddr = 0;
   const load = new Uint32Array(1024);
   for (let i = 0; i < 10_000; i++) {
     const cport = 1024 + i;
-    const ba = a.bucketIn(IPPROTO_TCP, C, cport, V, 80);
-    assert.equal(ba, a2.bucketIn(IPPROTO_TCP, C, cport, V, 80));
-    if (ba === b.bucketIn(IPPROTO_TCP, C, cport, V, 80)) same++;
-    if (a.bucketOut(IPPROTO_TCP, D, 80, C, cport) === b.bucketOut(IPPROTO_TCP, D, 80, C, cport)) sameOut++;
+    const ba = a.bucketOf(IPPROTO_TCP, C, cport);
+    assert.equal(ba, a2.bucketOf(IPPROTO_TCP, C, cport));
+    if (ba === b.bucketOf(IPPROTO_TCP, C, cport)) same++;
+    // Clients of one port: the address alone spreads them too.
+    if (a.bucketOf(IPPROTO_TCP, (D + i) >>> 0, 80) === b.bucketOf(IPPROTO_TCP, (D + i) >>> 0, 80)) sameAddr++;
     load[ba]++;
   }
   // Independent buckets agree with probability 1/1024: about 10 of 10,000.
   assert.ok(same < 40, `seeds 1 and 2 agree on ${same} buckets`);
-  assert.ok(sameOut < 40, `out index: ${sameOut}`);
+  assert.ok(sameAddr < 40, `by client address: ${sameAddr}`);
   // Sequential client ports from one client spread evenly (mean 9.8 per bucket).
   assert.ok(Math.max(...load) < 30, `max bucket load ${Math.max(...load)}`);
 });
@@ -375,7 +376,7 @@ test('addresses at 2^31 and 2^32-1: keys in either form find the entry; accessor
   assert.equal(t.lookupOut(IPPROTO_TCP, D | 0, 8080, C | 0, 1), id);
   assert.deepEqual([t.caddr(id), t.vaddr(id), t.daddr(id)], [C, V, D]);
   assert.deepEqual([t.caddrI32(id), t.vaddrI32(id), t.daddrI32(id)], [-1, -0x80000000, 0x7fffffff]);
-  assert.equal(t.bucketIn(IPPROTO_TCP, C, 1, V, 80), t.bucketIn(IPPROTO_TCP, C | 0, 1, V | 0, 80));
+  assert.equal(t.bucketOf(IPPROTO_TCP, C, 1), t.bucketOf(IPPROTO_TCP, C | 0, 1));
 });
 
 test('address filters: lookups by an address no live entry has miss, and follow inserts and removals', () => {
@@ -447,4 +448,28 @@ test('lookups agree with a reference model over random inserts, removals, expiry
       }
     }
   }
+});
+
+test('one client endpoint on many services: one chain, each entry found from both directions, removals unlink the right one', () => {
+  // ip_vs_conn_hashkey's layout: the index is keyed by the client endpoint only, so the entries
+  // of one (caddr, cport) towards 64 services share a bucket and are told apart by the rest.
+  const t = new ConnTable({ seed: 3, buckets: 64, maxLoadFactor: Infinity });
+  const ids: number[] = [];
+  for (let s = 0; s < 64; s++) {
+    ids.push(t.insert(IPPROTO_TCP, C, 40000, V + s, 80, D + s, 8080, FWD_MASQ, 0, s, s, 1, 60, 0));
+  }
+  const b = t.bucketOf(IPPROTO_TCP, C, 40000);
+  for (let s = 0; s < 64; s++) {
+    assert.equal(t.lookupIn(IPPROTO_TCP, C, 40000, V + s, 80), ids[s]);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + s, 8080, C, 40000), ids[s]);
+    assert.equal(t.lookupIn(IPPROTO_UDP, C, 40000, V + s, 80), -1);
+  }
+  assert.equal(t.bucketOf(IPPROTO_TCP, C, 40000), b);
+  for (let s = 0; s < 64; s += 2) t.remove(ids[s]);
+  for (let s = 0; s < 64; s++) {
+    const want = s % 2 === 0 ? -1 : ids[s];
+    assert.equal(t.lookupIn(IPPROTO_TCP, C, 40000, V + s, 80), want, `in ${s}`);
+    assert.equal(t.lookupOut(IPPROTO_TCP, D + s, 8080, C, 40000), want, `out ${s}`);
+  }
+  assert.equal(t.size, 32);
 });

@@ -43,6 +43,7 @@ import { cpus, loadavg } from 'node:os';
 import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { SharedCounts, createCountsBuffer } from '../../src/datapath/shared-counts';
 import { ConnTable } from '../../src/ipvs/conn';
 import { createKnobs } from '../../src/ipvs/knobs';
 import { Pipeline } from '../../src/ipvs/pipeline';
@@ -62,6 +63,8 @@ const VIP = '198.18.100.1';
 const RIPS = ['198.19.0.11', '198.19.0.12'];
 const DIP = '198.19.0.1';
 const FLOWS = 64;
+/** --private-counts: real-server counts as plain fields (a Director without packet workers). */
+const PRIVATE_COUNTS = process.argv.includes('--private-counts');
 const BATCH = 64;
 const FIRST_PORT = 1024;
 const PORTS_PER_ADDR = 65536 - FIRST_PORT;
@@ -183,6 +186,11 @@ function rig(scenario: Scenario, newConns: number): Rig {
   for (const r of RIPS) {
     services.addDest({ proto: 'tcp', addr: VIP, port: 80 }, { addr: r, port: 80, fwd, weight: 1 });
     route.setNeighbour(ip(r), 'eth0', new Uint8Array([2, 0, 0, 0, 1, ip(r) & 0xff]));
+  }
+  // The real-server counts of a packet worker: shared by all workers (src/datapath/shared-counts.ts).
+  if (!PRIVATE_COUNTS) {
+    const counts = new SharedCounts(createCountsBuffer());
+    for (const svc of services.services()) for (const d of svc.dests) counts.install(d, SharedCounts.slotOf(d.id));
   }
   for (let i = 0; i < 200; i++) route.setNeighbour(ip(client(i)), 'eth0', new Uint8Array([2, 0, 0, 0, 2, i]));
   pipeline.route = route;
