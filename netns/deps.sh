@@ -9,7 +9,8 @@ PKGS=(iproute2 iputils-ping socat curl nftables tcpdump wrk iperf3 haproxy nginx
 PKGS+=(systemd man-db)   # systemd-analyze verify of contrib/systemd, man -w of the installed pages
 # promtool check metrics (netns/tests/metrics.sh); headless Chromium for the live page's browser test
 PKGS+=(prometheus chromium)
-# BGP daemons reading lvsd's --announce-table routes (docs/SCALEOUT.md, netns/tests/announce.sh)
+# BGP daemons reading lvsd's --announce-table routes (docs/SCALEOUT.md, netns/tests/announce.sh),
+# and the router and directors of the scale-out testbed (netns/scaleout.sh)
 PKGS+=(bird2 frr)
 missing=()
 for p in "${PKGS[@]}"; do
