@@ -11,8 +11,8 @@
 #    90 and keepalived takes over; lvsd then stays backup under keepalived's AH adverts (it
 #    would take over within 3.6 s if it refused them); the script passing again gives lvsd 150
 #    back and it preempts. A track_file (weight -1) with 70 in it does the same.
-# 2. auth_type PASS with `!` in the password: quoted ("pa!ss99") both sides agree and lvsd stays
-#    backup under keepalived (200); written bare (pa!ss99: a comment from `!`, password "pa") it
+# 2. auth_type PASS with `!` in the password, unicast_src_ip/unicast_peer on both sides: quoted
+#    ("pa!ss99") both sides agree and lvsd stays backup under keepalived (200); written bare (pa!ss99: a comment from `!`, password "pa") it
 #    does not match keepalived's, lvsd drops keepalived's adverts and takes the address.
 # 3. track_script with weight 0: failing puts lvsd in FAULT (addresses released, notify_fault),
 #    passing brings it back; notify_stop and `notify ... STOP` run at SIGTERM.
@@ -34,7 +34,9 @@ cat >"$LVS_STATE/chk.sh" <<EOF
 EOF
 chmod 0755 "$LVS_STATE/chk.sh"
 
-# vrrp_conf PRIORITY AUTH_TYPE PASS [TRACK_BODY]: the instance both sides run.
+# vrrp_conf PRIORITY AUTH_TYPE PASS [BODY]: the instance both sides run; with UNICAST_SRC and
+# UNICAST_PEER set, unicast_src_ip / unicast_peer instead of multicast.
+UNICAST_SRC= UNICAST_PEER=
 vrrp_conf() {
   cat <<EOF
 vrrp_instance VI_1 {
@@ -51,6 +53,10 @@ vrrp_instance VI_1 {
         $DIP_C/24 dev cli0
     }
 ${4:-}
+${UNICAST_SRC:+    unicast_src_ip $UNICAST_SRC
+    unicast_peer {
+        $UNICAST_PEER
+    }}
 }
 EOF
 }
@@ -153,13 +159,15 @@ D_PIDS[0]=
 check "notify_stop and notify STOP ran at SIGTERM" \
   bash -c "grep -qx stop '$LVS_STATE/notify.log' && grep -q 'INSTANCE VI_1 STOP 150' '$LVS_STATE/notify.log'"
 
-# --- 2. PASS with ! in the password ----------------------------------------------------------
+# --- 2. PASS with ! in the password, unicast ------------------------------------------------
+UNICAST_SRC=${D_CLI[1]} UNICAST_PEER=${D_CLI[0]}
 vrrp_conf 200 PASS '"pa!ss99"' >"$LVS_STATE/ka-pass.conf"
+UNICAST_SRC=${D_CLI[0]} UNICAST_PEER=${D_CLI[1]}
 ka_start ka-pass "$LVS_STATE/ka-pass.conf"
 check "PASS: keepalived (200) becomes master" wait_for -t 8 holds_vip 2
 lvsd_conf PASS '"pa!ss99"' -60 >"$LVS_STATE/d1-pass.conf"
 start_director 1 -f "$LVS_STATE/d1-pass.conf" || die "lvsd did not start"
-check 'PASS "pa!ss99" (quoted): lvsd (150) accepts keepalived'"'"'s adverts and stays backup' stays_without 1 5
+check 'PASS "pa!ss99" (quoted), unicast_peer: lvsd (150) accepts keepalived'"'"'s adverts and stays backup' stays_without 1 5
 check "lvsd is BACKUP" lvsd_is "BACKUP 150"
 use_director 1
 stop_lvsd
@@ -171,6 +179,7 @@ ka_stop
 use_director 1
 stop_lvsd
 D_PIDS[0]=
+UNICAST_SRC= UNICAST_PEER=
 
 # --- 3. track_script weight 0: FAULT ---------------------------------------------------------
 : >"$LVS_STATE/notify.log"

@@ -1,9 +1,18 @@
 /**
- * VRRP on real interfaces: one raw IP socket (protocol 112, `raw-socket`) per instance, bound
- * to its interface, joined to 224.0.0.18, sending with TTL 255 (RFC 5798 §5.1.1.3); virtual
- * addresses added and removed with `ip addr`, announced with gratuitous ARP on takeover
- * (garp_master_repeat 5 now, again after garp_master_delay), notify scripts as keepalived runs
- * them (notify_master / notify_backup / notify_fault, and `notify SCRIPT "INSTANCE" NAME STATE PRIORITY`).
+ * VRRP on real interfaces: one raw IP socket (protocol 112, `raw-socket`; protocol 51 with
+ * IP_HDRINCL for auth_type AH, see ../wire/ipsec-ah.ts) per instance, bound to its interface,
+ * joined to 224.0.0.18, sending with TTL 255 (RFC 5798 §5.1.1.3); virtual addresses added and
+ * removed with `ip addr` (virtual_routes / virtual_rules with `ip route` / `ip rule`), announced
+ * with gratuitous ARP on takeover (garp_master_repeat 5 now, again after garp_master_delay),
+ * notify scripts as keepalived runs them (notify_master / _backup / _fault / _stop, and
+ * `notify SCRIPT "INSTANCE" NAME STATE PRIORITY`, GROUP for sync groups) as their user
+ * (./scripts.ts).
+ *
+ * Tracking (./track.ts): vrrp_script runners shared by the instances of a run group, tracked
+ * interfaces and files polled with the links; every change re-evaluates each instance's
+ * effective priority and FAULT reason (own links, tracking, or another sync group member in
+ * FAULT) and drives its state machine. Malformed or unauthenticated adverts are dropped and
+ * counted by reason (`drops` in info()).
  *
  * Interfaces (keepalived's FAULT state): the instance's interface and every interface that
  * carries one of its addresses are polled (operstate in sysfs, every LINK_POLL_MS, without
