@@ -15,7 +15,9 @@
 #    ("pa!ss99") both sides agree and lvsd stays backup under keepalived (200); written bare (pa!ss99: a comment from `!`, password "pa") it
 #    does not match keepalived's, lvsd drops keepalived's adverts and takes the address.
 # 3. track_script with weight 0: failing puts lvsd in FAULT (addresses released, notify_fault),
-#    passing brings it back; notify_stop and `notify ... STOP` run at SIGTERM.
+#    and the other member of its vrrp_sync_group with it (GROUP notify); passing brings both
+#    back; an unweighted track_interface going down does the same. notify_stop and
+#    `notify ... STOP` run at SIGTERM (phase 1).
 set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib-ha.sh"
@@ -181,18 +183,56 @@ stop_lvsd
 D_PIDS[0]=
 UNICAST_SRC= UNICAST_PEER=
 
-# --- 3. track_script weight 0: FAULT ---------------------------------------------------------
+# --- 3. weight 0: FAULT; a sync group shares it; track_interface ----------------------------
+# VI_1 tracks the script (weight 0) and trk0 (a veth of its own); VI_2 (the LAN address) is in a
+# sync group with it and tracks nothing itself.
 : >"$LVS_STATE/notify.log"
-lvsd_conf PASS '"pa!ss99"' 0 >"$LVS_STATE/d1-fault.conf"
+ip -n "${NS_DS[0]}" link add trk0 type veth peer name trk1
+ip -n "${NS_DS[0]}" link set trk1 up
+ip -n "${NS_DS[0]}" link set trk0 up
+LVSD_TRACK="$LVSD_TRACK
+    track_interface {
+        trk0
+    }"
+{
+  lvsd_conf PASS '"pa!ss99"' 0
+  cat <<EOF
+vrrp_instance VI_2 {
+    interface lan0
+    virtual_router_id 62
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        $DIP/24 dev lan0
+    }
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+        VI_2
+    }
+    notify "echo >>$LVS_STATE/notify.log"
+}
+EOF
+} >"$LVS_STATE/d1-fault.conf"
+holds_lan() { ip -n "${NS_DS[0]}" -4 addr show dev lan0 | grep -q "inet $DIP/"; }
+both_held() { holds_vip 1 && holds_lan; }
+none_held() { ! holds_vip 1 && ! holds_lan; }
+states_are() { use_director 1; [[ $(lvsadm --vrrp | awk '$1 ~ /^VI_/ { printf "%s %s;", $1, $2 }') == "$1" ]]; }
 start_director 1 -f "$LVS_STATE/d1-fault.conf" || die "lvsd did not start"
-check "weight 0: lvsd becomes master while the script passes" wait_for -t 8 holds_vip 1
+check "weight 0: lvsd becomes master of both instances while the script passes" wait_for -t 8 both_held
 touch "$LVS_STATE/fail"
-check "weight 0: a failing script puts lvsd in FAULT" wait_for -t 6 lvsd_is "FAULT 150"
-check "FAULT releases the address" wait_for -t 3 not_holds 1
-check "notify_fault and notify FAULT ran" \
-  wait_for -t 3 bash -c "grep -qx fault '$LVS_STATE/notify.log' && grep -q 'INSTANCE VI_1 FAULT 150' '$LVS_STATE/notify.log'"
+check "weight 0: a failing script puts VI_1 in FAULT, and VI_2 with it (sync group)" wait_for -t 6 states_are "VI_1 FAULT;VI_2 FAULT;"
+check "FAULT releases both addresses" wait_for -t 3 none_held
+check "notify_fault, notify INSTANCE ... FAULT and the group's notify GROUP G FAULT ran" \
+  wait_for -t 3 bash -c "grep -qx fault '$LVS_STATE/notify.log' && grep -q 'INSTANCE VI_1 FAULT 150' '$LVS_STATE/notify.log' && grep -q 'GROUP G FAULT' '$LVS_STATE/notify.log'"
 rm -f "$LVS_STATE/fail"
-check "the script passing again: lvsd leaves FAULT and takes the address (alone)" wait_for -t 10 holds_vip 1
+check "the script passing again: both leave FAULT and take their addresses (alone)" wait_for -t 10 both_held
+ip -n "${NS_DS[0]}" link set trk0 down
+check "track_interface trk0 down: VI_1 and VI_2 in FAULT, addresses released" wait_for -t 4 none_held
+check "lvsadm --vrrp: both FAULT" states_are "VI_1 FAULT;VI_2 FAULT;"
+ip -n "${NS_DS[0]}" link set trk0 up
+check "trk0 up: both masters again" wait_for -t 10 both_held
 use_director 1
 stop_lvsd
 D_PIDS[0]=
