@@ -197,7 +197,8 @@ class Instance {
   private linkTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private readonly devs: string[];
-  private readonly sock: RawSocket;
+  /** Opened by open(); undefined before (nothing is sent before start). */
+  private sock: RawSocket | undefined;
   private readonly vips: Vip[];
   private readonly local: number;
   private garpTimer: NodeJS.Timeout | undefined;
@@ -231,7 +232,6 @@ class Instance {
     if (!primary) throw new Error(`vrrp_instance ${spec.name}: interface ${iface} has no IPv4 address`);
     this.local = ipFromString(primary);
     const mac = addrs[0]?.mac ?? '00:00:00:00:00:00';
-    const ifindex = Number(readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8'));
     this.peers = spec.unicastPeers.map((p) => p.split(/\s+/)[0]);
     this.track = [
       ...spec.trackScripts.map((t): Tracked => ({ kind: 'script', name: t.script.name, weight: t.weight, reverse: t.reverse, status: t.script.initFail ? 'fail' : 'init' })),
@@ -239,23 +239,6 @@ class Instance {
       ...spec.trackFiles.map((t): Tracked => ({ kind: 'file', name: t.name, weight: t.weight, reverse: t.reverse, value: 0 })),
     ];
     if (spec.authAh !== undefined) this.ah = { key: ahKey(spec.authAh), counter: new AhCounter(), id: 0 };
-
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const raw = require('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
-    this.sock = raw.createSocket({ protocol: this.ah ? IPPROTO_AH : IPPROTO_VRRP });
-    const name = Buffer.from(iface + '\0');
-    this.sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
-    // AH: lvsd writes the IP header, as the ICV covers it (the kernel would pick the ID).
-    if (this.ah) this.sock.setOption(IPPROTO_IP, IP_HDRINCL, 1);
-    this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
-    const ifreq = mreqn(0, this.local, ifindex);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, ifreq, ifreq.length);
-    const join = mreqn(ipFromString(VRRP_GROUP), 0, ifindex);
-    this.sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, join, join.length);
-    this.sock.on('error', (err) => log.error({ instance: spec.name, err: err.message }, 'vrrp socket error'));
-    this.sock.on('message', (buf, source) => this.onPacket(buf, source));
 
     this.machine = new VrrpMachine({
       name: spec.name, vrid: spec.vrid, priority: spec.priority, advertIntMs: spec.advertIntMs,
@@ -277,6 +260,37 @@ class Instance {
     });
   }
 
+  /**
+   * Opens the instance's socket (before start): the interface index is read from sysfs
+   * asynchronously, so that a reload adding an instance never blocks the control thread.
+   */
+  async open(): Promise<void> {
+    const iface = this.spec.iface!;
+    const ifindex = Number(await readFile(`/sys/class/net/${iface}/ifindex`, 'utf8'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const raw = require('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
+    const sock = raw.createSocket({ protocol: this.ah ? IPPROTO_AH : IPPROTO_VRRP });
+    try {
+      const name = Buffer.from(iface + '\0');
+      sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
+      // AH: lvsd writes the IP header, as the ICV covers it (the kernel would pick the ID).
+      if (this.ah) sock.setOption(IPPROTO_IP, IP_HDRINCL, 1);
+      sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+      const ifreq = mreqn(0, this.local, ifindex);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, ifreq, ifreq.length);
+      const join = mreqn(ipFromString(VRRP_GROUP), 0, ifindex);
+      sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, join, join.length);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+    sock.on('error', (err) => this.log.error({ instance: this.spec.name, err: err.message }, 'vrrp socket error'));
+    sock.on('message', (buf, source) => this.onPacket(buf, source));
+    this.sock = sock;
+  }
+
   private drop(why: string): void {
     this.drops.set(why, (this.drops.get(why) ?? 0) + 1);
   }
@@ -295,6 +309,7 @@ class Instance {
       if (this.ah) {
         b = encodeAhPacket(b, { src: this.local, dst, id: this.ah.id, ttl: VRRP_TTL, seq, unicast: this.peers.length > 0, key: this.ah.key });
       }
+      if (!this.sock) return;
       this.pending++;
       this.sock.send(b, 0, b.length, d, (err) => {
         if (err) this.log.warn({ instance: this.spec.name, err: err.message }, 'vrrp send failed');
@@ -519,7 +534,7 @@ class Instance {
         };
       });
     }
-    this.sock.close();
+    this.sock?.close();
   }
 }
 
@@ -703,6 +718,7 @@ export class VrrpRuntime {
       if (!msg) this.log.warn({ vip: v.addr, dev: v.dev }, 'address left by an unclean stop removed');
     }
     this.reaper = new VipReaper(this.instances.flatMap((i) => i.addresses), this.opts.blackholeTable);
+    for (const i of this.instances) await i.open();
     await this.prepareScripts();
     for (const i of this.instances) await i.poll();
     for (const i of this.instances) i.started = true;
