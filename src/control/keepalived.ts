@@ -97,7 +97,7 @@ export interface VrrpScriptSpec {
   reverse: boolean;
   rise: number;
   fall: number;
-  /** The script's `user`, else global script_user; undefined: lvsd's own user. */
+  /** The script's `user`, else global script_user; undefined: keepalived_script if it exists, else lvsd's user. */
   user?: ScriptUser;
   /** init_fail: the script counts as failed until it first succeeds. */
   initFail: boolean;
