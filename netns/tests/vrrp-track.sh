@@ -16,8 +16,9 @@
 #    does not match keepalived's, lvsd drops keepalived's adverts and takes the address.
 # 3. track_script with weight 0: failing puts lvsd in FAULT (addresses released, notify_fault),
 #    and the other member of its vrrp_sync_group with it (GROUP notify); passing brings both
-#    back; an unweighted track_interface going down does the same. notify_stop and
-#    `notify ... STOP` run at SIGTERM (phase 1).
+#    back; an unweighted track_interface going down does the same; 5 gratuitous ARPs at the
+#    takeover and 5 more garp_master_delay later. notify_stop and `notify ... STOP` run at
+#    SIGTERM (phase 1).
 set -Eeuo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../lib-ha.sh"
@@ -191,6 +192,7 @@ ip -n "${NS_DS[0]}" link add trk0 type veth peer name trk1
 ip -n "${NS_DS[0]}" link set trk1 up
 ip -n "${NS_DS[0]}" link set trk0 up
 LVSD_TRACK="$LVSD_TRACK
+    garp_master_delay 2
     track_interface {
         trk0
     }"
@@ -219,8 +221,22 @@ holds_lan() { ip -n "${NS_DS[0]}" -4 addr show dev lan0 | grep -q "inet $DIP/"; 
 both_held() { holds_vip 1 && holds_lan; }
 none_held() { ! holds_vip 1 && ! holds_lan; }
 states_are() { use_director 1; [[ $(lvsadm --vrrp | awk '$1 ~ /^VI_/ { printf "%s %s;", $1, $2 }') == "$1" ]]; }
+# Gratuitous ARPs for the client-side address, as the switch sees them (epoch seconds).
+bg_in_ns garp "$NS_SW" tcpdump -l -n -tt -i brc arp and src host "$DIP_C"
+GARP_PID=$LVS_LAST_PID
+sleep 0.5
 start_director 1 -f "$LVS_STATE/d1-fault.conf" || die "lvsd did not start"
 check "weight 0: lvsd becomes master of both instances while the script passes" wait_for -t 8 both_held
+# garp_bursts: "N1 N2 GAP": announcements in the first 0.5 s, after it, and seconds between them.
+garp_bursts() {
+  awk '/ARP, Request who-has '"${DIP_C//./\.}"' tell '"${DIP_C//./\.}"'/ { t[n++] = $1 }
+    END { if (!n) { print "0 0 0"; exit } a = 0; b = 0; g = 0
+          for (i = 0; i < n; i++) if (t[i] - t[0] < 0.5) a++; else { if (!b) g = t[i] - t[0]; b++ }
+          printf "%d %d %.1f\n", a, b, g }' "$LVS_STATE/garp.log"
+}
+garp_ok() { read -r a b g < <(garp_bursts); ((a == 5 && b == 5)) && awk -v g="$g" 'BEGIN { exit !(g >= 1.5 && g <= 3) }'; }
+check "gratuitous ARP: 5 at takeover (once the address is up), 5 more garp_master_delay (2 s) after the takeover, gap 1.5-3 s ($(sleep 3; garp_bursts))" garp_ok
+stop_pid "$GARP_PID" 2
 touch "$LVS_STATE/fail"
 check "weight 0: a failing script puts VI_1 in FAULT, and VI_2 with it (sync group)" wait_for -t 6 states_are "VI_1 FAULT;VI_2 FAULT;"
 check "FAULT releases both addresses" wait_for -t 3 none_held
