@@ -925,6 +925,7 @@ interface VrrpDraft {
   weighted: Array<{ node: ConfNode; kind: 'script' | 'interface' | 'file'; name: string; explicit: boolean }>;
   /** Line of each track_interface entry. */
   ifNodes: Map<string, ConfNode>;
+  strictNode?: ConfNode;
 }
 
 /** vrrp_script and track_file blocks read so far (keepalived resolves names when it reads track_*). */
@@ -1199,7 +1200,7 @@ function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig, defs: TrackDefs
         d.pass = p;
       },
     }),
-    strict_mode: (x) => { const b = bool(ctx, x); if (b !== undefined) d.strict = b; },
+    strict_mode: (x) => { const b = bool(ctx, x); if (b !== undefined) { d.strict = b; d.strictNode = x; } },
     lvs_sync_daemon_interface: (x) => {
       ctx.error(x, `(${v.name}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon`);
       if (cfg.syncDaemon?.iface) ctx.error(x, `(${v.name}) lvs_sync_daemon_interface has already been specified as ${cfg.syncDaemon.iface} - ignoring`);
@@ -1460,6 +1461,7 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
   /** Sync groups' tracking (added to their members) and whether weights are kept. */
   const groupTrack = new Map<SyncGroupSpec, { draft: VrrpDraft; weights: boolean }>();
   let strict = false;
+  let strictAt: ConfNode | undefined;
   let vrrpVersion: 2 | 3 = 2;
   const groupAt = new Map<{ name: string; group: string[] }, ConfNode>();
   let syncAt: ConfNode | undefined;
@@ -1472,7 +1474,7 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
       if (d) cfg.syncDaemon = { ...d, authKey: cfg.syncDaemon?.authKey };
     },
     lvs_sync_auth: (x) => { authAt = x; cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: x.args[0] }; },
-    vrrp_strict: () => { strict = true; },
+    vrrp_strict: (x) => { strict = true; strictAt = x; },
     script_user: (x) => {
       if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(x.args[0] ?? '') || (x.args[1] !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(x.args[1]))) {
         ctx.error(x, `Unable to set default user '${x.args.join(' ')}'`);
@@ -1573,6 +1575,7 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
   const memberOf = new Map<string, SyncGroupSpec>();
   for (const g of cfg.vrrpSyncGroups) for (const m of g.group) if (!memberOf.has(m)) memberOf.set(m, g);
   const names = new Set<string>();
+  const strictWarned = new Set<ConfNode>();
   for (const d of vrrpDrafts) {
     const v = completeVrrp(ctx, d, strict, vrrpVersion);
     if (!v) continue;
@@ -1595,6 +1598,13 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
     }
     names.add(v.name);
     cfg.vrrpInstances.push(v);
+    // keepalived's strict mode also means no_accept: a firewall rule drops traffic to the
+    // addresses of a non-owner. An LVS director serves its VIPs, so lvsd installs none.
+    const sAt = v.strict && v.priority !== 255 ? (d.strictNode ?? strictAt) : undefined;
+    if (sAt && !strictWarned.has(sAt)) {
+      strictWarned.add(sAt);
+      ctx.warn(sAt, `'${sAt.kw}' is not acted on by lvsd for no_accept: no firewall rule drops traffic to the virtual addresses (the director serves them); the other strict-mode rules apply`);
+    }
   }
   if (cfg.syncDaemon && !cfg.syncDaemon.iface) {
     diags.warn(authAt ?? { file: mainFile, line: 0 }, 'lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');

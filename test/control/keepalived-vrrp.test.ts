@@ -135,7 +135,10 @@ test('vrrp_strict: unicast peers refuse the instance; preempt_delay reset (vrrp.
   assert.match(msgs(u)[0], /Unicast peers are not supported in strict mode/);
   const p = await s('    preempt_delay 10');
   assert.equal(p.vrrpInstances[0].preemptDelayMs, 0);
-  assert.match(msgs(p)[0], /^7: \(V\) preempt_delay is incompatible with strict mode - resetting/);
+  const pm = msgs(p);
+  assert.equal(pm.length, 2);
+  assert.match(pm[0], /^2: 'vrrp_strict' is not acted on by lvsd for no_accept/);
+  assert.match(pm[1], /^7: \(V\) preempt_delay is incompatible with strict mode - resetting/);
   assert.equal(p.vrrpInstances[0].strict, true);
 });
 
