@@ -114,34 +114,48 @@ test('script_user: scripts run as that user; an unknown user disables them; not 
   }
 });
 
+/** Resolves once cond() holds, polling every 20 ms; rejects after ms. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 test('a vrrp_script runner: every interval, results reported, never two runs at once, stop kills the run', async () => {
   const d = scratch();
   try {
     const flag = join(d, 'ok');
     const spec: VrrpScriptSpec = {
-      name: 'chk', argv: ['/bin/sh', '-c', `test -e ${flag}`], intervalMs: 100, timeoutMs: 1000, weight: 0, reverse: false,
+      name: 'chk', argv: ['/bin/sh', '-c', `test -e ${flag}`], intervalMs: 100, timeoutMs: 5000, weight: 0, reverse: false,
       rise: 1, fall: 1, initFail: false, secure: false,
     };
     const got: boolean[] = [];
     const r = new ScriptRunner(spec, createLog('test', 'silent'), (ok) => got.push(ok));
     assert.equal(await r.prepare(), true);
     r.start();
-    await new Promise((res) => setTimeout(res, 350));
+    await until(() => got.length >= 2, 10_000, 'two failures');
+    assert.ok(got.every((x) => !x), JSON.stringify(got));
+    const before = got.length;
     writeFileSync(flag, '');
-    await new Promise((res) => setTimeout(res, 350));
+    await until(() => got.slice(before).filter((x) => x).length >= 2, 10_000, 'two successes');
     r.stop();
     const n = got.length;
-    await new Promise((res) => setTimeout(res, 250));
+    await new Promise((res) => setTimeout(res, 300));
     assert.equal(got.length, n, 'nothing after stop');
-    assert.ok(got.includes(false) && got.includes(true), JSON.stringify(got));
-    assert.ok(got.indexOf(true) > got.lastIndexOf(false), JSON.stringify(got));
+    // Once the file exists every run passes (a run started before it may still fail once).
+    assert.ok(got.lastIndexOf(false) < got.indexOf(true, before), JSON.stringify(got));
+    // A 350 ms script every 100 ms: runs never overlap, so the k-th result needs k × 350 ms.
     const slow = new ScriptRunner({ ...spec, argv: ['/bin/sh', '-c', 'sleep 0.35'], intervalMs: 100 }, createLog('test', 'silent'), (ok) => got.push(ok));
     await slow.prepare();
     got.length = 0;
+    const t0 = Date.now();
     slow.start();
-    await new Promise((res) => setTimeout(res, 800));
+    await until(() => got.length >= 3, 15_000, 'three slow runs');
+    const elapsed = Date.now() - t0;
     slow.stop();
-    assert.ok(got.length >= 1 && got.length <= 2, `one run at a time: ${got.length} results in 800 ms`);
+    assert.ok(elapsed >= got.length * 350 - 20, `one run at a time: ${got.length} results in ${elapsed} ms`);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
