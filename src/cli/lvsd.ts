@@ -211,7 +211,17 @@ async function main(): Promise<void> {
 
   // --rt-priority: the packet thread (this one) under SCHED_RR, before anything in the kernel
   // changes (see src/phy/sched.ts).
-  const rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
+  // Without the option, keepalived.conf's vrrp_rt_priority / checker_rt_priority (the higher)
+  // stands for it; refused by the kernel, it is logged and lvsd goes on, as keepalived does.
+  let rtPriority = 0;
+  if (values['rt-priority'] === undefined && kaConfig?.rtPriority !== undefined) {
+    try {
+      setRealtimePriority(kaConfig.rtPriority);
+      rtPriority = kaConfig.rtPriority;
+    } catch (err) {
+      log.warn({ priority: kaConfig.rtPriority, error: (err as Error).message }, 'vrrp_rt_priority / checker_rt_priority not applied');
+    }
+  } else rtPriority = applyRtPriorityOption(values['rt-priority'], fail);
   // The packet workers run under SCHED_RR; the main thread (control plane) goes back to ordinary.
   if (rtPriority !== 0) setRealtimePriority(0);
   if (rtPriority !== 0) log.info({ policy: 'SCHED_RR', priority: rtPriority }, 'packet worker scheduling');

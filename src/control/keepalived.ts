@@ -45,7 +45,64 @@ export interface VrrpInstanceSpec {
   /** Run on entering FAULT (an interface of the instance is down: src/ha/vrrp-node.ts). */
   notifyFault?: string;
   notify?: string;
+  /** Run when the instance stops (lvsd's SIGTERM, or the instance removed by a reload). */
+  notifyStop?: string;
+  /** User (and group) notify scripts of this instance run as: the script's own, else script_user. */
+  notifyUser?: ScriptUser;
   garpMasterDelayMs: number;
+  /** vrrp_strict / strict_mode (keepalived's rules are applied when reading; see completeVrrp). */
+  strict: boolean;
+  /** `auth_type AH` with this password (zero-padded to 8 bytes, keepalived's auth_data): IPSEC-AH. */
+  authAh?: string;
+  /** track_script entries, each with its vrrp_script and the weight in effect (src/ha/track.ts). */
+  trackScripts: Array<{ script: VrrpScriptSpec; weight: number; reverse: boolean }>;
+  /** track_interface entries: weight 0 means FAULT while the interface is down. */
+  trackInterfaces: Array<{ iface: string; weight: number; reverse: boolean }>;
+  /** track_file entries: the file's integer × weight is added to the priority (0: FAULT if non-zero). */
+  trackFiles: Array<{ name: string; path: string; weight: number; reverse: boolean }>;
+  /** virtual_routes / virtual_rules lines, as `ip route` / `ip rule` arguments (added as MASTER). */
+  virtualRoutes: string[];
+  virtualRules: string[];
+  /** enable_script_security: notify and track scripts writable by non-root users are not run. */
+  scriptSecurity?: boolean;
+}
+
+/**
+ * vrrp_sync_group: its members are MASTER together, BACKUP together, FAULT together. Its
+ * track_* objects are added to every member (unweighted unless sync_group_tracking_weight);
+ * its notify scripts get `GROUP NAME STATE PRIORITY`.
+ */
+export interface SyncGroupSpec {
+  name: string;
+  group: string[];
+  notifyMaster?: string;
+  notifyBackup?: string;
+  notifyFault?: string;
+  notifyStop?: string;
+  notify?: string;
+  notifyUser?: ScriptUser;
+}
+
+/** script_user USER [GROUP], or a script's own user (names resolved when the scripts start). */
+export interface ScriptUser { user: string; group?: string }
+
+/** vrrp_script NAME { script; interval; timeout; weight [reverse]; rise; fall; user; init_fail } */
+export interface VrrpScriptSpec {
+  name: string;
+  /** The program and its arguments, split as keepalived splits a quoted script string. */
+  argv: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  weight: number;
+  reverse: boolean;
+  rise: number;
+  fall: number;
+  /** The script's `user`, else global script_user; undefined: keepalived_script if it exists, else lvsd's user. */
+  user?: ScriptUser;
+  /** init_fail: the script counts as failed until it first succeeds. */
+  initFail: boolean;
+  /** enable_script_security: a script writable by a non-root user is not run. */
+  secure: boolean;
 }
 
 /** global_defs lvs_sync_daemon IFACE VRRP_INSTANCE [id N] [maxlen L] [port P] [ttl T] [group IP]. */
@@ -66,7 +123,9 @@ export interface KeepalivedConfig {
   syncDaemon?: SyncDaemonSpec;
   virtualServers: VirtualServerSpec[];
   vrrpInstances: VrrpInstanceSpec[];
-  vrrpSyncGroups: Array<{ name: string; group: string[] }>;
+  vrrpSyncGroups: SyncGroupSpec[];
+  /** vrrp_rt_priority / checker_rt_priority: the SCHED_RR priority asked for (lvsd's --rt-priority). */
+  rtPriority?: number;
   /** Every diagnostic, formatted `FILE:LINE: message`, in file order. */
   warnings: string[];
   diagnostics: Diagnostic[];
@@ -896,14 +955,217 @@ interface VrrpDraft {
   pass?: string;
   strict?: boolean;
   version?: 2 | 3;
+  /** Lines of settings completeVrrp may reset (keepalived's messages name them). */
+  nopreemptNode?: ConfNode;
+  preemptDelayNode?: ConfNode;
+  /** track_* lines with a weight, for the sync group / address owner rules. */
+  weighted: Array<{ node: ConfNode; kind: 'script' | 'interface' | 'file'; name: string; explicit: boolean }>;
+  /** Line of each track_interface entry. */
+  ifNodes: Map<string, ConfNode>;
+  strictNode?: ConfNode;
 }
 
-function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
+/** vrrp_script and track_file blocks read so far (keepalived resolves names when it reads track_*). */
+interface TrackDefs {
+  scripts: Map<string, VrrpScriptSpec>;
+  files: Map<string, { path: string; weight: number; reverse: boolean }>;
+}
+
+/**
+ * Splits a script string into words as keepalived's alloc_strvec_quoted_escaped does: blanks
+ * separate words, '...' and "..." quote, a backslash escapes the next character (\n \t \r
+ * are control characters). Returns undefined for an unterminated quote.
+ */
+export function scriptWords(s: string): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+    if (i >= s.length) break;
+    let w = '';
+    let q = '';
+    for (; i < s.length; i++) {
+      const c = s[i];
+      if (c === '\\' && i + 1 < s.length) {
+        const e = s[++i];
+        w += e === 'n' ? '\n' : e === 't' ? '\t' : e === 'r' ? '\r' : e;
+      } else if (q) {
+        if (c === q) q = '';
+        else w += c;
+      } else if (c === '"' || c === "'") q = c;
+      else if (c === ' ' || c === '\t') break;
+      else w += c;
+    }
+    if (q) return undefined;
+    out.push(w);
+  }
+  return out;
+}
+
+/** read_int_strvec for tracking weights: -254..254, +/-254 made +/-253 (vrrp_track.c). */
+function trackWeight(ctx: Ctx, y: ConfNode, who: string, what: string, dflt: number, limit = 253): number | undefined {
+  const raw = y.args[1];
+  if (raw === undefined) {
+    ctx.error(y, `(${who}) weight without value specified for ${what} ${y.kw} - ignoring`);
+    return undefined;
+  }
+  if (!/^[-+]?\d+$/.test(raw) || Math.abs(Number(raw)) > 254) {
+    ctx.error(y, `(${who}) weight ${raw} for ${what} ${y.kw} must be between [-${limit}..${limit}] inclusive - using ${dflt}`);
+    return dflt;
+  }
+  const w = Number(raw);
+  if (Math.abs(w) === 254 && limit === 253) {
+    ctx.error(y, `(${who}) weight for ${y.kw} cannot be +/-254. Setting to +/-253`);
+    return w < 0 ? -253 : 253;
+  }
+  return w;
+}
+
+/**
+ * A track_script / track_interface / track_file value block (vrrp_track.c alloc_track_*):
+ * `NAME [weight W [reverse|noreverse]]`, one per line; unknown names, duplicates and bad
+ * options are reported and skipped as keepalived skips them.
+ */
+function trackList(
+  ctx: Ctx, x: ConfNode, who: string, what: 'track script' | 'track_interface' | 'track file',
+  resolve: (name: string) => { weight: number; reverse: boolean } | undefined,
+  limit = 253,
+): Array<{ name: string; weight: number; reverse: boolean; node: ConfNode; explicit: boolean }> {
+  const out: Array<{ name: string; weight: number; reverse: boolean; node: ConfNode; explicit: boolean }> = [];
+  for (const y of x.block ?? []) {
+    ctx.seen(y);
+    const base = resolve(y.kw);
+    if (!base) {
+      ctx.error(y, `(${who}) ${what} ${y.kw} not found, ignoring...`);
+      continue;
+    }
+    if (out.some((o) => o.name === y.kw)) {
+      ctx.error(y, `(${who}) duplicate ${what.replace(' ', '_')} ${y.kw} - ignoring`);
+      continue;
+    }
+    let { weight, reverse } = base;
+    let explicit = false;
+    if (y.args.length > 0) {
+      if (y.args[0] !== 'weight') {
+        ctx.error(y, `(${who}) unknown ${what} ${y.kw} option ${y.args[0]} - ignoring`);
+        continue;
+      }
+      const w = trackWeight(ctx, y, who, what, base.weight, limit);
+      if (w === undefined) continue;
+      weight = w;
+      explicit = true;
+      const opt = y.args[2];
+      if (opt === 'reverse') reverse = true;
+      else if (opt === 'noreverse') reverse = false;
+      else if (opt !== undefined) ctx.error(y, `(${who}) unknown ${what} ${y.kw} weight option ${opt} - ignoring`);
+    }
+    out.push({ name: y.kw, weight, reverse, node: y, explicit });
+  }
+  return out;
+}
+
+/** Where a notify line's script and its optional [username [groupname]] are. */
+function notifyLine(x: ConfNode): { cmd: string; user?: ScriptUser } {
+  return { cmd: x.args[0] ?? '', user: x.args[1] !== undefined ? { user: x.args[1], group: x.args[2] } : undefined };
+}
+
+/** vrrp_script NAME { ... } (vrrp_parser.c vrrp_vscript_*_handler, vrrp_data.c alloc_vrrp_script). */
+function parseVrrpScript(ctx: Ctx, n: ConfNode): VrrpScriptSpec | undefined {
+  const name = n.args[0] ?? '';
+  const sc: VrrpScriptSpec = {
+    name, argv: [], intervalMs: 1000, timeoutMs: 0, weight: 0, reverse: false, rise: 1, fall: 1, initFail: false, secure: false,
+  };
+  let userBad = false;
+  walk(ctx, n.block, 'vrrp_script', {
+    script: (x) => {
+      const w = scriptWords(x.args[0] ?? '');
+      if (!w) ctx.error(x, `(${name}) script '${x.args[0]}': missing terminating quote`);
+      else sc.argv = w;
+      if (x.args.length > 1) ctx.warn(x, `(${name}) only the first word is the script (keepalived reads one, quote the command with its arguments): '${x.args.slice(1).join(' ')}' is ignored`);
+    },
+    interval: (x) => {
+      const v = u32(x.args[0], 0, 4294967);
+      if (v === undefined) ctx.error(x, `(${name}): vrrp script interval '${x.args[0]}' must be between 1 and 4294967 - ignoring`);
+      else if (v === 0) { ctx.error(x, `(${name}): vrrp script interval must be greater than 0, setting to 1`); sc.intervalMs = 1000; }
+      else sc.intervalMs = v * 1000;
+    },
+    timeout: (x) => {
+      const v = u32(x.args[0], 0, 4294967);
+      if (v === undefined) ctx.error(x, `(${name}): vrrp script timeout '${x.args[0]}' invalid - ignoring`);
+      else if (v === 0) { ctx.error(x, `(${name}): vrrp script timeout must be greater than 0, setting to 1`); sc.timeoutMs = 1000; }
+      else sc.timeoutMs = v * 1000;
+    },
+    weight: (x) => {
+      const raw = x.args[0] ?? '';
+      if (!/^[-+]?\d+$/.test(raw) || Math.abs(Number(raw)) > 253) {
+        ctx.error(x, `vrrp_script ${name} weight ${raw} must be in [-253, 253]`);
+        sc.weight = 0;
+      } else sc.weight = Number(raw);
+      if (x.args[1] === 'reverse') sc.reverse = true;
+      else if (x.args[1] !== undefined) ctx.error(x, `vrrp_script ${name} unknown weight option ${x.args[1]}`);
+    },
+    rise: (x) => {
+      const v = u32(x.args[0], 1, 2 ** 31 - 1);
+      if (v === undefined) { ctx.error(x, `(${name}): vrrp script rise value '${x.args[0]}' invalid, defaulting to 1`); sc.rise = 1; } else sc.rise = v;
+    },
+    fall: (x) => {
+      const v = u32(x.args[0], 1, 2 ** 31 - 1);
+      if (v === undefined) { ctx.error(x, `(${name}): vrrp script fall value '${x.args[0]}' invalid, defaulting to 1`); sc.fall = 1; } else sc.fall = v;
+    },
+    user: (x) => {
+      if (!x.args[0] || !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(x.args[0]) || (x.args[1] !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(x.args[1]))) {
+        ctx.error(x, `Unable to set uid/gid for script ${sc.argv.join(' ')}`);
+        userBad = true;
+      } else {
+        userBad = false;
+        sc.user = { user: x.args[0], group: x.args[1] };
+      }
+    },
+    init_fail: () => { sc.initFail = true; },
+  });
+  if (sc.argv.length === 0 || !sc.argv[0]) {
+    ctx.error({ file: n.file, line: n.endLine ?? n.line }, `No script set for vrrp_script ${name} - removing`);
+    return undefined;
+  }
+  if (userBad) return undefined;
+  if (sc.timeoutMs === 0) sc.timeoutMs = sc.intervalMs;
+  return sc;
+}
+
+/** track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] } (track_file.c). */
+function parseTrackFile(ctx: Ctx, n: ConfNode, defs: TrackDefs): void {
+  const name = n.args[0] ?? '';
+  const f = { path: '', weight: 1, reverse: false };
+  walk(ctx, n.block, n.kw, {
+    file: (x) => { f.path = x.args[0] ?? ''; },
+    weight: (x) => {
+      const raw = x.args[0] ?? '';
+      if (!/^[-+]?\d+$/.test(raw) || Math.abs(Number(raw)) > 254) ctx.error(x, `Track file ${name} weight must be in [-254..254] - ignoring`);
+      else f.weight = Number(raw);
+      if (x.args[1] === 'reverse') f.reverse = true;
+      else if (x.args[1] !== undefined) ctx.error(x, `Track file ${name} unknown weight option ${x.args[1]}`);
+    },
+    init_file: (x) => ctx.notActed(x, 'the file is not created: a missing file reads as 0, as keepalived reads it'),
+  });
+  if (!f.path) {
+    ctx.error(n, `No file set for track_file ${name} - removing`);
+    return;
+  }
+  if (n.kw === 'vrrp_track_file') ctx.warn(n, `vrrp_track_file is deprecated: use track_file (read the same)`);
+  if (defs.files.has(name)) {
+    ctx.error(n, `track_file ${name} already defined - ignoring`);
+    return;
+  }
+  defs.files.set(name, f);
+}
+
+function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig, defs: TrackDefs): VrrpDraft {
   const v: VrrpInstanceSpec = {
     name: n.args[0] ?? '', state: 'BACKUP', vrid: 0, priority: 100, advertIntMs: 1000, version: 2, nopreempt: false,
-    preemptDelayMs: 0, vips: [], unicastPeers: [], garpMasterDelayMs: 5000,
+    preemptDelayMs: 0, vips: [], unicastPeers: [], garpMasterDelayMs: 5000, strict: false,
+    trackScripts: [], trackInterfaces: [], trackFiles: [], virtualRoutes: [], virtualRules: [],
   };
-  const d: VrrpDraft = { spec: v, node: n };
+  const d: VrrpDraft = { spec: v, node: n, weighted: [], ifNodes: new Map() };
   const ipList = (x: ConfNode, into: string[], what: string): void => {
     for (const y of x.block ?? []) {
       ctx.seen(y);
@@ -943,12 +1205,12 @@ function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
       if (ver === undefined) ctx.error(x, `(${v.name}) Version must be either 2 or 3`);
       else d.version = ver as 2 | 3;
     },
-    nopreempt: () => { v.nopreempt = true; },
+    nopreempt: (x) => { v.nopreempt = true; d.nopreemptNode = x; },
     preempt: () => { v.nopreempt = false; },
     preempt_delay: (x) => {
       const t = timer(x.args[0], 0, 1000_000);
       if (t === undefined) ctx.error(x, `(${v.name}) preempt_delay not valid! must be between 0-1000 - ignoring`);
-      else v.preemptDelayMs = t;
+      else { v.preemptDelayMs = t; d.preemptDelayNode = x; }
     },
     garp_master_delay: (x) => {
       const t = u32(x.args[0], 0, 4294);
@@ -975,27 +1237,47 @@ function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
         d.pass = p;
       },
     }),
-    strict_mode: (x) => { const b = bool(ctx, x); if (b !== undefined) d.strict = b; },
+    strict_mode: (x) => { const b = bool(ctx, x); if (b !== undefined) { d.strict = b; d.strictNode = x; } },
     lvs_sync_daemon_interface: (x) => {
       ctx.error(x, `(${v.name}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon`);
       if (cfg.syncDaemon?.iface) ctx.error(x, `(${v.name}) lvs_sync_daemon_interface has already been specified as ${cfg.syncDaemon.iface} - ignoring`);
       else if (x.args[0]) cfg.syncDaemon = { ...(cfg.syncDaemon ?? { syncid: 0 }), iface: x.args[0], instance: v.name };
     },
-    notify_master: (x) => { v.notifyMaster = x.args.join(' '); },
-    notify_backup: (x) => { v.notifyBackup = x.args.join(' '); },
-    notify: (x) => { v.notify = x.args.join(' '); },
-    notify_fault: (x) => { v.notifyFault = x.args.join(' '); },
-    ...Object.fromEntries(['notify_stop', 'notify_deleted', 'notify_master_rx_lower_pri']
-      .map((k) => [k, vrrpNotActed('lvsd has no STOP or DELETED notification yet; the script is not run')])),
-    track_script: vrrpNotActed('vrrp_script tracking is not implemented yet: a failing script causes no failover'),
-    track_interface: vrrpNotActed('interface tracking is not implemented yet: a failed interface causes no failover'),
-    track_file: vrrpNotActed('file tracking is not implemented yet'),
+    // keepalived.conf(5): `notify_* SCRIPT [username [groupname]]`; the instance's scripts run
+    // as the last user given (lvsd keeps one per instance), else script_user.
+    ...Object.fromEntries((['notify_master', 'notify_backup', 'notify', 'notify_fault', 'notify_stop'] as const).map((k) => [k, (x: ConfNode) => {
+      const l = notifyLine(x);
+      const key = ({ notify_master: 'notifyMaster', notify_backup: 'notifyBackup', notify: 'notify', notify_fault: 'notifyFault', notify_stop: 'notifyStop' } as const)[k];
+      v[key] = l.cmd;
+      if (l.user) v.notifyUser = l.user;
+    }])),
+    ...Object.fromEntries(['notify_deleted', 'notify_master_rx_lower_pri']
+      .map((k) => [k, vrrpNotActed('lvsd has no DELETED or MASTER_RX_LOWER_PRI notification; the script is not run')])),
+    track_script: (x) => {
+      for (const t of trackList(ctx, x, v.name, 'track script', (nm) => defs.scripts.get(nm))) {
+        v.trackScripts.push({ script: defs.scripts.get(t.name)!, weight: t.weight, reverse: t.reverse });
+        if (t.weight !== 0) d.weighted.push({ node: t.node, kind: 'script', name: t.name, explicit: t.explicit });
+      }
+    },
+    track_interface: (x) => {
+      for (const t of trackList(ctx, x, v.name, 'track_interface', () => ({ weight: 0, reverse: false }))) {
+        v.trackInterfaces.push({ iface: t.name, weight: t.weight, reverse: t.reverse });
+        d.ifNodes.set(t.name, t.node);
+        if (t.weight !== 0) d.weighted.push({ node: t.node, kind: 'interface', name: t.name, explicit: t.explicit });
+      }
+    },
+    track_file: (x) => {
+      for (const t of trackList(ctx, x, v.name, 'track file', (nm) => defs.files.get(nm), 254)) {
+        v.trackFiles.push({ name: t.name, path: defs.files.get(t.name)!.path, weight: t.weight, reverse: t.reverse });
+        if (t.weight !== 0) d.weighted.push({ node: t.node, kind: 'file', name: t.name, explicit: t.explicit });
+      }
+    },
     track_process: vrrpNotActed('process tracking is not implemented yet'),
     track_bfd: vrrpNotActed('BFD tracking is not implemented'),
     use_vmac: vrrpNotActed('no VRRP virtual MAC interface: the VIPs stay on the interface'),
     vmac_xmit_base: vrrpNotActed('no VRRP virtual MAC interface'),
-    virtual_routes: vrrpNotActed('virtual routes are not installed'),
-    virtual_rules: vrrpNotActed('virtual rules are not installed'),
+    virtual_routes: (x) => routeList(ctx, x, v.name, 'route', v.virtualRoutes),
+    virtual_rules: (x) => routeList(ctx, x, v.name, 'rule', v.virtualRules),
     virtual_ipaddress_excluded: vrrpNotActed('excluded addresses are not installed'),
     smtp_alert: vrrpNotActed('lvsd sends no mail'),
     ...Object.fromEntries(['dont_track_primary', 'garp_master_repeat', 'garp_master_refresh', 'garp_master_refresh_repeat',
@@ -1009,6 +1291,29 @@ function parseVrrp(ctx: Ctx, n: ConfNode, cfg: KeepalivedConfig): VrrpDraft {
   return d;
 }
 
+/**
+ * virtual_routes / virtual_rules value blocks: each line is `ip route` / `ip rule` arguments
+ * (keepalived's syntax is ip's: `[src ADDR] [to] PREFIX [via ADDR] [dev IF] [table T] [metric M]
+ * ...`, `blackhole PREFIX`, `from PREFIX table T`). lvsd hands them to `ip` when the instance
+ * becomes MASTER and deletes them when it leaves MASTER; a word ip could take as an option is
+ * refused here.
+ */
+function routeList(ctx: Ctx, x: ConfNode, who: string, what: 'route' | 'rule', into: string[]): void {
+  for (const y of x.block ?? []) {
+    ctx.seen(y);
+    const words = [y.kw, ...y.args];
+    if (words.some((w) => !/^[A-Za-z0-9_.:/][A-Za-z0-9_.:/-]*$/.test(w)) || words.length > 24) {
+      ctx.error(y, `(${who}) invalid virtual ${what} '${words.join(' ')}' - ignoring`);
+      continue;
+    }
+    if (words.some((w) => w.includes(':'))) {
+      ctx.warn(y, `(${who}) IPv6 virtual ${what}s are not supported yet - ignored`);
+      continue;
+    }
+    into.push(words.join(' '));
+  }
+}
+
 /** vrrp_complete_instance(): priority from state, state from priority, authentication rules. */
 function completeVrrp(ctx: Ctx, d: VrrpDraft, globalStrict: boolean, globalVersion: 2 | 3): VrrpInstanceSpec | undefined {
   const v = d.spec;
@@ -1017,6 +1322,7 @@ function completeVrrp(ctx: Ctx, d: VrrpDraft, globalStrict: boolean, globalVersi
     return undefined;
   }
   const strict = d.strict ?? globalStrict;
+  v.strict = strict;
   v.version = d.version ?? globalVersion;
   if (v.vips.length === 0) {
     if (v.version === 3 || strict) {
@@ -1041,11 +1347,77 @@ function completeVrrp(ctx: Ctx, d: VrrpDraft, globalStrict: boolean, globalVersi
   } else if (!d.pass) {
     ctx.error(at, `(${v.name}) Authentication specified but no password given. Ignoring`);
   } else if (d.authType === 'AH') {
-    ctx.notActed(at, `(${v.name}) IPSEC-AH authentication is not implemented yet: this instance sends and accepts advertisements without authentication (never PASS instead); a keepalived peer using AH will not accept them`);
+    v.authAh = d.pass;
+    if (v.state === 'MASTER' && v.priority !== 255) {
+      // The AH sequence number is learnt from the master's adverts before taking over.
+      ctx.error(at, `(${v.name}) Initial state master is incompatible with AH authentication - clearing`);
+      v.state = 'BACKUP';
+    }
   } else {
     v.authPass = d.pass;
   }
+  if (strict && v.unicastPeers.length > 0) {
+    ctx.error(d.node, `(${v.name}) Unicast peers are not supported in strict mode - instance ignored`);
+    return undefined;
+  }
+  if (v.priority === 255 && v.nopreempt) {
+    ctx.error(d.nopreemptNode ?? d.node, `(${v.name}) nopreempt is incompatible with priority 255. resetting nopreempt`);
+    v.nopreempt = false;
+  }
+  if (v.state === 'MASTER' && v.nopreempt) {
+    ctx.error(d.nopreemptNode ?? d.node, `(${v.name}) Warning - nopreempt will not work with initial state MASTER - clearing`);
+    v.nopreempt = false;
+  }
+  if (v.state === 'MASTER' && v.preemptDelayMs > 0) {
+    ctx.error(d.preemptDelayNode ?? d.node, `(${v.name}) Warning - preempt delay will not work with initial state MASTER - clearing`);
+    v.preemptDelayMs = 0;
+  }
+  if (v.preemptDelayMs > 0 && strict) {
+    ctx.error(d.preemptDelayNode ?? d.node, `(${v.name}) preempt_delay is incompatible with strict mode - resetting`);
+    v.preemptDelayMs = 0;
+  }
+  if (v.preemptDelayMs > 0 && v.nopreempt) {
+    ctx.error(d.preemptDelayNode ?? d.node, `(${v.name}) preempt_delay is incompatible with nopreempt mode - resetting`);
+    v.preemptDelayMs = 0;
+  }
+  // The instance's own interface is always tracked (FAULT when down): an entry for it goes.
+  if (v.iface !== undefined && v.trackInterfaces.some((t) => t.iface === v.iface)) {
+    ctx.error(d.ifNodes.get(v.iface) ?? d.node, `(${v.name}) Ignoring track_interface ${v.iface} since own interface`);
+    v.trackInterfaces = v.trackInterfaces.filter((t) => t.iface !== v.iface);
+    d.weighted = d.weighted.filter((w) => !(w.kind === 'interface' && w.name === v.iface));
+  }
   return v;
+}
+
+/**
+ * vrrp.c vrrp_complete_instance(): in a sync group without sync_group_tracking_weight, or as
+ * address owner (priority 255), weighted tracking is not used: tracked interfaces and files
+ * with the default weight become unweighted (FAULT on failure) in a sync group, weighted
+ * scripts and files with an explicit weight are dropped, each with keepalived's message.
+ */
+function dropWeights(ctx: Ctx, d: VrrpDraft, v: VrrpInstanceSpec, syncNoWeight: boolean): void {
+  if (!syncNoWeight && v.priority !== 255) return;
+  const why = syncNoWeight ? 'SYNC group' : 'address owner';
+  const whyScript = syncNoWeight ? 'SYNC group' : 'address_owner';
+  for (const w of d.weighted) {
+    if (w.kind === 'interface') {
+      ctx.error(w.node, `(${v.name}) ignoring ${w.name} tracked interface ${syncNoWeight ? 'weight ' : ''}due to ${why}`);
+      if (syncNoWeight) for (const t of v.trackInterfaces) { if (t.iface === w.name) t.weight = 0; }
+      else v.trackInterfaces = v.trackInterfaces.filter((t) => t.iface !== w.name);
+    } else if (w.kind === 'script') {
+      ctx.error(w.node, `(${v.name}) ignoring tracked script ${w.name} with weights due to ${whyScript}`);
+      v.trackScripts = v.trackScripts.filter((t) => t.script.name !== w.name);
+    } else {
+      const t = v.trackFiles.find((f) => f.name === w.name);
+      if (t && t.weight === 1) {
+        ctx.error(w.node, `(${v.name}) ignoring weight from tracked file ${w.name} due to ${whyScript}. specify weight 0`);
+        t.weight = 0;
+      } else if (t) {
+        ctx.error(w.node, `(${v.name}) ignoring tracked file ${w.name} with weight ${t.weight} due to ${whyScript}`);
+        v.trackFiles = v.trackFiles.filter((f) => f !== t);
+      }
+    }
+  }
 }
 
 function parseSyncDaemon(ctx: Ctx, n: ConfNode): SyncDaemonSpec | undefined {
@@ -1081,7 +1453,6 @@ const GLOBAL_NOT_ACTED: Array<[string[], string]> = [
   [['enable_traps', 'enable_snmp_keepalived', 'enable_snmp_vrrp', 'enable_snmp_checker', 'enable_snmp_rfc',
     'enable_snmp_rfcv2', 'enable_snmp_rfcv3', 'snmp_socket'], 'no SNMP in lvsd'],
   [['enable_dbus', 'enable_dbus_get_interface'], 'no D-Bus in lvsd'],
-  [['enable_script_security', 'script_user'], 'scripts run as the user lvsd runs as'],
   [['vrrp_skip_check_adv_addr', 'vrrp_garp_interval', 'vrrp_gna_interval', 'vrrp_mcast_group4', 'vrrp_mcast_group6',
     'vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh', 'vrrp_garp_master_refresh_repeat',
     'vrrp_garp_lower_prio_delay', 'vrrp_garp_lower_prio_repeat', 'vrrp_lower_prio_no_advert', 'vrrp_higher_prio_send_advert',
@@ -1089,9 +1460,9 @@ const GLOBAL_NOT_ACTED: Array<[string[], string]> = [
     'vrrp_check_unicast_src', 'vrrp_priority', 'vrrp_no_swap', 'vrrp_cpu_affinity', 'vrrp_rlimit_rttime',
     'vrrp_startup_delay', 'vrrp_netlink_cmd_rcv_bufs', 'vrrp_netlink_cmd_rcv_bufs_force', 'vrrp_netlink_monitor_rcv_bufs',
     'vrrp_netlink_monitor_rcv_bufs_force', 'vrrp_rx_bufs_policy', 'vrrp_rx_bufs_multiplier', 'vrrp_min_garp',
-    'vrrp_garp_extra_if', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_process_name', 'vrrp_rt_priority',
+    'vrrp_garp_extra_if', 'vrrp_notify_fifo', 'vrrp_notify_fifo_script', 'vrrp_process_name',
     'vrrp_dont_release_vips'], 'VRRP option not implemented by lvsd'],
-  [['checker_process_name', 'checker_priority', 'checker_no_swap', 'checker_cpu_affinity', 'checker_rt_priority',
+  [['checker_process_name', 'checker_priority', 'checker_no_swap', 'checker_cpu_affinity',
     'checker_rlimit_rttime', 'checker_log_all_failures', 'lvs_timeouts', 'lvs_flush', 'lvs_flush_onstop',
     'lvs_notify_fifo', 'lvs_notify_fifo_script', 'lvs_netlink_cmd_rcv_bufs', 'lvs_netlink_cmd_rcv_bufs_force',
     'lvs_netlink_monitor_rcv_bufs', 'lvs_netlink_monitor_rcv_bufs_force', 'rs_init_notifies', 'no_checker_emails',
@@ -1121,7 +1492,13 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
     if (m.length > 0) groups.set(n.args[0], m);
   }
   const vrrpDrafts: VrrpDraft[] = [];
+  const defs: TrackDefs = { scripts: new Map(), files: new Map() };
+  let scriptUser: ScriptUser | undefined;
+  let security = false;
+  /** Sync groups' tracking (added to their members) and whether weights are kept. */
+  const groupTrack = new Map<SyncGroupSpec, { draft: VrrpDraft; weights: boolean }>();
   let strict = false;
+  let strictAt: ConfNode | undefined;
   let vrrpVersion: 2 | 3 = 2;
   const groupAt = new Map<{ name: string; group: string[] }, ConfNode>();
   let syncAt: ConfNode | undefined;
@@ -1134,7 +1511,20 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
       if (d) cfg.syncDaemon = { ...d, authKey: cfg.syncDaemon?.authKey };
     },
     lvs_sync_auth: (x) => { authAt = x; cfg.syncDaemon = { ...(cfg.syncDaemon ?? { iface: '', syncid: 0 }), authKey: x.args[0] }; },
-    vrrp_strict: () => { strict = true; },
+    vrrp_strict: (x) => { strict = true; strictAt = x; },
+    script_user: (x) => {
+      if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(x.args[0] ?? '') || (x.args[1] !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(x.args[1]))) {
+        ctx.error(x, `Unable to set default user '${x.args.join(' ')}'`);
+      } else scriptUser = { user: x.args[0], group: x.args[1] };
+    },
+    enable_script_security: () => { security = true; },
+    // keepalived runs its VRRP and checker processes under SCHED_RR at these priorities;
+    // lvsd is one process: the highest one given is its --rt-priority (packet threads).
+    ...Object.fromEntries(['vrrp_rt_priority', 'checker_rt_priority'].map((k) => [k, (x: ConfNode) => {
+      const p = u32(x.args[0], 1, 99);
+      if (p === undefined) ctx.error(x, `${k} ${x.args[0] ?? ''} is outside range 1..99 - ignoring`);
+      else cfg.rtPriority = Math.max(cfg.rtPriority ?? 0, p);
+    }])),
     vrrp_version: (x) => {
       const v = u32(x.args[0], 2, 3);
       if (v === undefined) ctx.error(x, 'Unknown VRRP version - ignoring');
@@ -1158,9 +1548,19 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
         cfg.virtualServers.push(vs);
       }
     },
-    vrrp_instance: (n) => { vrrpDrafts.push(parseVrrp(ctx, n, cfg)); },
+    vrrp_instance: (n) => { vrrpDrafts.push(parseVrrp(ctx, n, cfg, defs)); },
     vrrp_sync_group: (n) => {
-      const g = { name: n.args[0] ?? '', group: [] as string[] };
+      const g: SyncGroupSpec = { name: n.args[0] ?? '', group: [] };
+      // The group's track_* blocks are read as an instance's would be, then given to its members.
+      const draft = parseVrrp(ctx, { ...n, block: [] }, cfg, defs);
+      const tr = { draft, weights: false };
+      const memberTable = (x: ConfNode): void => {
+        const sub = parseVrrp(ctx, { ...n, args: [g.name], block: [x] }, cfg, defs);
+        draft.spec.trackScripts.push(...sub.spec.trackScripts);
+        draft.spec.trackInterfaces.push(...sub.spec.trackInterfaces);
+        draft.spec.trackFiles.push(...sub.spec.trackFiles);
+        draft.weighted.push(...sub.weighted);
+      };
       walk(ctx, n.block, 'vrrp_sync_group', {
         group: (x) => {
           // A value block: every word of every line is an instance name (read_value_block).
@@ -1169,35 +1569,79 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
             g.group.push(y.kw, ...y.args);
           }
         },
-        ...Object.fromEntries(['notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify']
-          .map((k) => [k, (x: ConfNode) => ctx.notActed(x, 'notify scripts are not run yet')])),
+        ...Object.fromEntries((['notify_master', 'notify_backup', 'notify_fault', 'notify_stop', 'notify'] as const).map((k) => [k, (x: ConfNode) => {
+          const l = notifyLine(x);
+          const key = ({ notify_master: 'notifyMaster', notify_backup: 'notifyBackup', notify: 'notify', notify_fault: 'notifyFault', notify_stop: 'notifyStop' } as const)[k];
+          g[key] = l.cmd;
+          if (l.user) g.notifyUser = l.user;
+        }])),
         smtp_alert: (x) => ctx.notActed(x, 'lvsd sends no mail'),
-        global_tracking: (x) => ctx.notActed(x, 'no tracking in lvsd yet'),
-        sync_group_tracking_weight: (x) => ctx.notActed(x, 'no tracking in lvsd yet'),
-        track_script: (x) => ctx.notActed(x, 'vrrp_script tracking is not implemented yet: a failing script causes no failover'),
-        track_interface: (x) => ctx.notActed(x, 'interface tracking is not implemented yet'),
-        track_file: (x) => ctx.notActed(x, 'file tracking is not implemented yet'),
+        global_tracking: (x) => {
+          ctx.warn(x, `(${g.name}) global_tracking is deprecated - use sync_group_tracking_weight (read the same)`);
+          tr.weights = true;
+        },
+        sync_group_tracking_weight: () => { tr.weights = true; },
+        track_script: memberTable,
+        track_interface: memberTable,
+        track_file: memberTable,
       }, new Set(['group', 'track_script', 'track_interface', 'track_file']));
       cfg.vrrpSyncGroups.push(g);
       groupAt.set(g, n);
+      groupTrack.set(g, tr);
     },
-    vrrp_script: (n) => ctx.notActed(n, 'vrrp_script is not run yet: track_script causes no failover'),
+    vrrp_script: (n) => {
+      const sc = parseVrrpScript(ctx, n);
+      if (!sc) return;
+      if (defs.scripts.has(sc.name)) ctx.error(n, `vrrp_script ${sc.name} is defined twice - ignoring this one`);
+      else defs.scripts.set(sc.name, sc);
+    },
+    track_file: (n) => parseTrackFile(ctx, n, defs),
+    vrrp_track_file: (n) => parseTrackFile(ctx, n, defs),
     ...notActedTable(ctx, ['static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group',
-      'vrrp_track_file', 'track_file', 'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group',
+      'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group',
       'interface_up_down_delays'], 'not implemented by lvsd'),
   }, new Set(['global_defs', 'virtual_server_group', 'virtual_server', 'vrrp_instance', 'vrrp_sync_group', 'vrrp_script',
     'static_ipaddress', 'static_routes', 'static_rules', 'linkbeat_interfaces', 'garp_group', 'vrrp_track_file', 'track_file',
     'vrrp_track_process', 'track_process', 'bfd_instance', 'SSL', 'track_group', 'interface_up_down_delays']));
+  // Scripts run as their own user, else script_user (keepalived's default when neither is
+  // given is keepalived_script if it exists, else its own user: lvsd's is its own user).
+  for (const sc of defs.scripts.values()) {
+    sc.user ??= scriptUser;
+    sc.secure = security;
+  }
+  const memberOf = new Map<string, SyncGroupSpec>();
+  for (const g of cfg.vrrpSyncGroups) for (const m of g.group) if (!memberOf.has(m)) memberOf.set(m, g);
   const names = new Set<string>();
+  const strictWarned = new Set<ConfNode>();
   for (const d of vrrpDrafts) {
     const v = completeVrrp(ctx, d, strict, vrrpVersion);
     if (!v) continue;
+    const g = memberOf.get(v.name);
+    const gt = g ? groupTrack.get(g) : undefined;
+    if (gt) {
+      // sync_group_tracking_init(): the group's objects join the member's, under the same rules.
+      const gs = gt.draft.spec;
+      for (const t of gs.trackScripts) if (!v.trackScripts.some((x) => x.script.name === t.script.name)) v.trackScripts.push({ ...t });
+      for (const t of gs.trackInterfaces) if (!v.trackInterfaces.some((x) => x.iface === t.iface)) v.trackInterfaces.push({ ...t });
+      for (const t of gs.trackFiles) if (!v.trackFiles.some((x) => x.name === t.name)) v.trackFiles.push({ ...t });
+      d.weighted.push(...gt.draft.weighted);
+    }
+    dropWeights(ctx, d, v, gt !== undefined && !gt.weights);
+    v.notifyUser ??= scriptUser;
+    v.scriptSecurity = security;
     if (names.has(v.name)) {
       ctx.error(d.node, `vrrp_instance ${v.name} is defined twice - ignoring this one`);
       continue;
     }
     names.add(v.name);
     cfg.vrrpInstances.push(v);
+    // keepalived's strict mode also means no_accept: a firewall rule drops traffic to the
+    // addresses of a non-owner. An LVS director serves its VIPs, so lvsd installs none.
+    const sAt = v.strict && v.priority !== 255 ? (d.strictNode ?? strictAt) : undefined;
+    if (sAt && !strictWarned.has(sAt)) {
+      strictWarned.add(sAt);
+      ctx.warn(sAt, `'${sAt.kw}' is not acted on by lvsd for no_accept: no firewall rule drops traffic to the virtual addresses (the director serves them); the other strict-mode rules apply`);
+    }
   }
   if (cfg.syncDaemon && !cfg.syncDaemon.iface) {
     diags.warn(authAt ?? { file: mainFile, line: 0 }, 'lvs_sync_auth without lvs_sync_daemon: no sync daemon runs');
@@ -1210,6 +1654,11 @@ function interpret(tree: ConfNode[], diags: Diagnostics, mainFile: string): Keep
     for (const name of g.group) {
       if (!names.has(name)) diags.warn(groupAt.get(g) ?? { file: mainFile, line: 0 }, `vrrp_sync_group ${g.name}: instance '${name}' is not defined`);
     }
+    const members = g.group.filter((m) => names.has(m)).length;
+    if (members === 0) diags.warn(groupAt.get(g) ?? { file: mainFile, line: 0 }, `Sync group ${g.name} has no virtual router(s). removing`);
+    else if (members === 1) diags.warn(groupAt.get(g) ?? { file: mainFile, line: 0 }, `Sync group ${g.name} has only 1 virtual router(s) - this probably isn't what you want`);
+    g.notifyUser ??= g.notify || g.notifyMaster || g.notifyBackup || g.notifyFault || g.notifyStop ? scriptUser : undefined;
+    if (g.notifyUser === undefined) delete g.notifyUser;
   }
   sortDiagnostics(diags.list);
   cfg.warnings = diags.list.map(formatDiagnostic);

@@ -1,9 +1,18 @@
 /**
- * VRRP on real interfaces: one raw IP socket (protocol 112, `raw-socket`) per instance, bound
- * to its interface, joined to 224.0.0.18, sending with TTL 255 (RFC 5798 §5.1.1.3); virtual
- * addresses added and removed with `ip addr`, announced with gratuitous ARP on takeover
- * (garp_master_repeat 5 now, again after garp_master_delay), notify scripts as keepalived runs
- * them (notify_master / notify_backup / notify_fault, and `notify SCRIPT "INSTANCE" NAME STATE PRIORITY`).
+ * VRRP on real interfaces: one raw IP socket (protocol 112, `raw-socket`; protocol 51 with
+ * IP_HDRINCL for auth_type AH, see ../wire/ipsec-ah.ts) per instance, bound to its interface,
+ * joined to 224.0.0.18, sending with TTL 255 (RFC 5798 §5.1.1.3); virtual addresses added and
+ * removed with `ip addr` (virtual_routes / virtual_rules with `ip route` / `ip rule`), announced
+ * with gratuitous ARP on takeover (garp_master_repeat 5 now, again after garp_master_delay),
+ * notify scripts as keepalived runs them (notify_master / _backup / _fault / _stop, and
+ * `notify SCRIPT "INSTANCE" NAME STATE PRIORITY`, GROUP for sync groups) as their user
+ * (./scripts.ts).
+ *
+ * Tracking (./track.ts): vrrp_script runners shared by the instances of a run group, tracked
+ * interfaces and files polled with the links; every change re-evaluates each instance's
+ * effective priority and FAULT reason (own links, tracking, or another sync group member in
+ * FAULT) and drives its state machine. Malformed or unauthenticated adverts are dropped and
+ * counted by reason (`drops` in info()).
  *
  * Interfaces (keepalived's FAULT state): the instance's interface and every interface that
  * carries one of its addresses are polled (operstate in sysfs, every LINK_POLL_MS, without
@@ -20,20 +29,26 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { networkInterfaces } from 'node:os';
-import type { VrrpInstanceSpec } from '../control/keepalived';
+import { type SyncGroupSpec, type VrrpInstanceSpec, scriptWords } from '../control/keepalived';
 import { ipFromString, ipToString } from '../ipvs/types';
 import type { Log } from '../log';
 import {
   IPPROTO_VRRP, VRRP_ERR_NAMES, VRRP_GROUP, VRRP_OK, VRRP_TTL, type VrrpAdvert, decodeVrrp, encodeVrrp,
 } from '../wire/vrrp';
+import {
+  AH_ERR_NAMES, AH_OK, type AhParsed, AhCounter, IPPROTO_AH, ahKey, decodeAhPacket, encodeAhPacket,
+} from '../wire/ipsec-ah';
 import { sendGarp } from './garp';
+import { type RunAs, ScriptRunner, checkScript, resolveRunAs, runNotify } from './scripts';
+import { ScriptResult, type Tracked, evaluate, trackFileValue } from './track';
 import { type VrrpState, VrrpMachine } from './vrrp';
 
 const IPPROTO_IP = 0;
 const IP_TTL = 2;
+const IP_HDRINCL = 3;
 const IP_MULTICAST_IF = 32;
 const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
@@ -157,14 +172,23 @@ function mreqn(group: number, local: number, ifindex: number): Buffer {
   return b;
 }
 
-function runScript(cmd: string, args: string[] = []): void {
-  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('/bin/sh', ['-c', args.length ? `${cmd} ${quoted}` : cmd], { stdio: 'ignore', detached: true });
-  child.on('error', () => undefined);
-  child.unref();
+export interface VrrpInstanceInfo {
+  name: string;
+  state: VrrpState;
+  /** The effective priority (configured priority moved by tracking). */
+  priority: number;
+  master: string;
+  /** Adverts dropped, by reason (checksum, auth, ah_icv, ah_replay, ...). */
+  drops?: Record<string, number>;
 }
 
-export interface VrrpInstanceInfo { name: string; state: VrrpState; priority: number; master: string }
+/** What an instance needs from its runtime. */
+interface InstanceHooks {
+  onState(i: Instance, s: VrrpState): void;
+  onAdded(v: Vip): void;
+  /** Something the instance's verdict depends on changed (link, tracked file). */
+  changed(): void;
+}
 
 class Instance {
   readonly machine: VrrpMachine;
@@ -173,7 +197,8 @@ class Instance {
   private linkTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private readonly devs: string[];
-  private readonly sock: RawSocket;
+  /** Opened by open(); undefined before (nothing is sent before start). */
+  private sock: RawSocket | undefined;
   private readonly vips: Vip[];
   private readonly local: number;
   private garpTimer: NodeJS.Timeout | undefined;
@@ -182,11 +207,21 @@ class Instance {
   /** Adverts handed to the socket and not yet written (raw-socket sends when writable). */
   private pending = 0;
   private drained: (() => void) | undefined;
+  /** Tracked scripts, interfaces and files with their current state (src/ha/track.ts). */
+  readonly track: Tracked[];
+  /** Why a link the instance needs is down (FAULT), if one is. */
+  linkDown: string | undefined;
+  /** Set by the runtime: another member of the sync group is in FAULT. */
+  groupFault: string | undefined;
+  /** The runtime started the instance (before that, only its inputs are gathered). */
+  started = false;
+  private readonly drops = new Map<string, number>();
+  private readonly ah: { key: Buffer; counter: AhCounter; id: number } | undefined;
+  private readonly ahIn: AhParsed = { seq: 0, vrrpOff: 0, vrrpLen: 0 };
+  /** virtual_routes / virtual_rules are installed (while MASTER). */
+  private routesUp = false;
 
-  constructor(
-    readonly spec: VrrpInstanceSpec, private readonly log: Log, onState: (i: Instance, s: VrrpState) => void,
-    private readonly onAdded: (v: Vip) => void = () => undefined,
-  ) {
+  constructor(readonly spec: VrrpInstanceSpec, private readonly log: Log, private readonly hooks: InstanceHooks) {
     const iface = spec.iface;
     if (!iface) throw new Error(`vrrp_instance ${spec.name}: interface missing`);
     this.vips = spec.vips.map((v) => parseVip(v, iface));
@@ -197,28 +232,19 @@ class Instance {
     if (!primary) throw new Error(`vrrp_instance ${spec.name}: interface ${iface} has no IPv4 address`);
     this.local = ipFromString(primary);
     const mac = addrs[0]?.mac ?? '00:00:00:00:00:00';
-    const ifindex = Number(readFileSync(`/sys/class/net/${iface}/ifindex`, 'utf8'));
     this.peers = spec.unicastPeers.map((p) => p.split(/\s+/)[0]);
-
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const raw = require('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
-    this.sock = raw.createSocket({ protocol: IPPROTO_VRRP });
-    const name = Buffer.from(iface + '\0');
-    this.sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
-    this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
-    const ifreq = mreqn(0, this.local, ifindex);
-    this.sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, ifreq, ifreq.length);
-    const join = mreqn(ipFromString(VRRP_GROUP), 0, ifindex);
-    this.sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, join, join.length);
-    this.sock.on('error', (err) => log.error({ instance: spec.name, err: err.message }, 'vrrp socket error'));
-    this.sock.on('message', (buf, source) => this.onPacket(buf, source));
+    this.track = [
+      ...spec.trackScripts.map((t): Tracked => ({ kind: 'script', name: t.script.name, weight: t.weight, reverse: t.reverse, status: t.script.initFail ? 'fail' : 'init' })),
+      ...spec.trackInterfaces.map((t): Tracked => ({ kind: 'interface', name: t.iface, weight: t.weight, reverse: t.reverse, up: false })),
+      ...spec.trackFiles.map((t): Tracked => ({ kind: 'file', name: t.name, weight: t.weight, reverse: t.reverse, value: 0 })),
+    ];
+    if (spec.authAh !== undefined) this.ah = { key: ahKey(spec.authAh), counter: new AhCounter(), id: 0 };
 
     this.machine = new VrrpMachine({
       name: spec.name, vrid: spec.vrid, priority: spec.priority, advertIntMs: spec.advertIntMs,
       version: spec.version, preempt: !spec.nopreempt, preemptDelayMs: spec.preemptDelayMs,
-      addrs: this.vips.map((v) => ipFromString(v.addr)), authPass: spec.authPass,
+      addrs: this.vips.map((v) => ipFromString(v.addr)), authPass: spec.authPass, authAh: this.ah !== undefined,
+      strict: spec.strict,
     }, this.local, {
       send: (a) => this.send(a),
       setVips: (own) => this.setVips(own, mac),
@@ -227,16 +253,63 @@ class Instance {
         this.garp(mac);
       },
       transition: (from, to, why) => {
-        log.info({ instance: spec.name, from, to, why, priority: spec.priority }, `VRRP ${to}`);
-        onState(this, to);
+        if (to === 'MASTER') this.ah?.counter.becomingMaster();
+        log.info({ instance: spec.name, from, to, why, priority: this.machine.cfg.priority }, `VRRP ${to}`);
+        hooks.onState(this, to);
       },
     });
   }
 
+  /**
+   * Opens the instance's socket (before start): the interface index is read from sysfs
+   * asynchronously, so that a reload adding an instance never blocks the control thread.
+   */
+  async open(): Promise<void> {
+    const iface = this.spec.iface!;
+    const ifindex = Number(await readFile(`/sys/class/net/${iface}/ifindex`, 'utf8'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const raw = require('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
+    const sock = raw.createSocket({ protocol: this.ah ? IPPROTO_AH : IPPROTO_VRRP });
+    try {
+      const name = Buffer.from(iface + '\0');
+      sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, name, name.length);
+      // AH: lvsd writes the IP header, as the ICV covers it (the kernel would pick the ID).
+      if (this.ah) sock.setOption(IPPROTO_IP, IP_HDRINCL, 1);
+      sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+      const ifreq = mreqn(0, this.local, ifindex);
+      sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, ifreq, ifreq.length);
+      const join = mreqn(ipFromString(VRRP_GROUP), 0, ifindex);
+      sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, join, join.length);
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+    sock.on('error', (err) => this.log.error({ instance: this.spec.name, err: err.message }, 'vrrp socket error'));
+    sock.on('message', (buf, source) => this.onPacket(buf, source));
+    this.sock = sock;
+  }
+
+  private drop(why: string): void {
+    this.drops.set(why, (this.drops.get(why) ?? 0) + 1);
+  }
+
   private send(a: VrrpAdvert): void {
     const dsts = this.peers.length ? this.peers : [VRRP_GROUP];
+    // keepalived counts the AH sequence number and the IP ID once per advert, for all peers.
+    let seq = 0;
+    if (this.ah) {
+      seq = this.ah.counter.next();
+      this.ah.id = (this.ah.id % 0xffff) + 1;
+    }
     for (const d of dsts) {
-      const b = encodeVrrp(a, this.local, ipFromString(d));
+      const dst = ipFromString(d);
+      let b = encodeVrrp(a, this.local, dst);
+      if (this.ah) {
+        b = encodeAhPacket(b, { src: this.local, dst, id: this.ah.id, ttl: VRRP_TTL, seq, unicast: this.peers.length > 0, key: this.ah.key });
+      }
+      if (!this.sock) return;
       this.pending++;
       this.sock.send(b, 0, b.length, d, (err) => {
         if (err) this.log.warn({ instance: this.spec.name, err: err.message }, 'vrrp send failed');
@@ -246,21 +319,45 @@ class Instance {
   }
 
   private onPacket(buf: Buffer, source: string): void {
-    if (buf.length < 20) return;
+    if (buf.length < 20) return this.drop('short');
     const ihl = (buf[0] & 0x0f) * 4;
     const src = buf.readUInt32BE(12);
-    if (src === this.local || buf[9] !== IPPROTO_VRRP || buf.length < ihl) return;
-    if (buf[8] !== VRRP_TTL) {
+    if (src === this.local) return;
+    if (buf[9] !== (this.ah ? IPPROTO_AH : IPPROTO_VRRP) || buf.length < ihl) return this.drop('short');
+    if (buf[8] !== VRRP_TTL && this.peers.length === 0) {
       this.log.debug({ instance: this.spec.name, source, ttl: buf[8] }, 'vrrp advert with TTL != 255 dropped');
-      return;
+      return this.drop('ttl');
     }
     const total = Math.min(buf.length, buf.readUInt16BE(2) || buf.length);
-    const rc = decodeVrrp(buf, ihl, total - ihl, src, buf.readUInt32BE(16), this.rx, this.spec.authPass);
+    let off = ihl;
+    let len = total - ihl;
+    if (this.ah) {
+      const rc = decodeAhPacket(buf, total, this.ah.key, this.peers.length > 0, this.ahIn);
+      if (rc !== AH_OK) {
+        this.log.debug({ instance: this.spec.name, source, error: AH_ERR_NAMES[rc] }, 'vrrp advert dropped');
+        return this.drop(AH_ERR_NAMES[rc]);
+      }
+      off = this.ahIn.vrrpOff;
+      len = this.ahIn.vrrpLen;
+    }
+    const rc = decodeVrrp(buf, off, len, src, buf.readUInt32BE(16), this.rx, this.spec.authPass, this.ah !== undefined);
     if (rc !== VRRP_OK) {
       this.log.debug({ instance: this.spec.name, source, error: VRRP_ERR_NAMES[rc] }, 'vrrp advert dropped');
-      return;
+      return this.drop(VRRP_ERR_NAMES[rc]);
     }
     if (this.rx.version !== this.spec.version || this.rx.vrid !== this.spec.vrid) return;
+    if (this.ah) {
+      if (!this.ah.counter.accept(this.ahIn.seq)) {
+        this.log.debug({ instance: this.spec.name, source, seq: this.ahIn.seq, last: this.ah.counter.seq }, 'IPSEC-AH sequence number already processed: dropped');
+        return this.drop('ah_replay');
+      }
+      const m = this.machine;
+      const mine = m.cfg.priority;
+      if (m.state === 'MASTER' && this.rx.priority !== 0 && (this.rx.priority < mine || (this.rx.priority === mine && src < this.local))) {
+        // vrrp_state_master_rx(): the lower master's number + 1, so that it accepts ours.
+        this.ah.counter.syncFromLower(this.ahIn.seq);
+      }
+    }
     this.machine.receive(this.rx, src);
   }
 
@@ -269,45 +366,106 @@ class Instance {
     return this.vips;
   }
 
-  /** Polls the interfaces every LINK_POLL_MS from now on. */
+  /** Polls the interfaces and tracked files every LINK_POLL_MS from now on. */
   watchLinks(): void {
-    this.linkTimer = setInterval(() => void this.pollLinks(), LINK_POLL_MS);
+    this.linkTimer = setInterval(() => void this.poll(), LINK_POLL_MS);
     this.linkTimer.unref();
   }
 
-  async pollLinks(): Promise<void> {
+  /**
+   * Reads every input that is polled: the operstate of the instance's interfaces (FAULT when
+   * one is down) and of tracked interfaces, and the tracked files; tells the runtime when
+   * something changed. Never blocks: sysfs and the files are read asynchronously.
+   */
+  async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
       let down: string | undefined;
-      for (const d of this.devs) {
+      const state = new Map<string, string>();
+      const tracked = this.track.filter((t) => t.kind === 'interface').map((t) => t.name);
+      for (const d of new Set([...this.devs, ...tracked])) {
         let st: string;
         try {
           st = await readFile(`/sys/class/net/${d}/operstate`, 'utf8');
         } catch {
           st = 'absent';
         }
-        if (!operUp(st)) {
-          down = `${d} ${st.trim()}`;
-          break;
+        state.set(d, st.trim());
+        if (down === undefined && this.devs.includes(d) && !operUp(st)) down = `interface ${d} ${st.trim()}`;
+      }
+      let changed = down !== this.linkDown;
+      this.linkDown = down;
+      for (const t of this.track) {
+        if (t.kind === 'interface') {
+          const up = operUp(state.get(t.name) ?? 'absent');
+          if (up !== t.up) {
+            changed = true;
+            t.up = up;
+          }
+        } else if (t.kind === 'file') {
+          const path = this.spec.trackFiles.find((f) => f.name === t.name)?.path ?? '';
+          let text: string | undefined;
+          try {
+            const fh = await open(path, 'r');
+            try {
+              const b = Buffer.alloc(127);
+              const { bytesRead } = await fh.read(b, 0, 127, 0);
+              text = b.subarray(0, bytesRead).toString('latin1');
+            } finally {
+              await fh.close();
+            }
+          } catch {
+            text = undefined;
+          }
+          const v = trackFileValue(text);
+          if (v === undefined) {
+            this.log.warn({ instance: this.spec.name, file: path }, `Invalid number read from ${path} - ignoring`);
+          } else if (v !== t.value) {
+            changed = true;
+            t.value = v;
+          }
         }
       }
-      const m = this.machine;
-      if (down !== undefined) m.fault(`interface ${down}`);
-      else if (m.state === 'FAULT') m.recover('interfaces up');
+      if (changed) this.hooks.changed();
     } finally {
       this.polling = false;
     }
   }
 
+  /** Own reason for FAULT (a link, or tracking); the sync group's is added by the runtime. */
+  ownFault(): string | undefined {
+    return this.linkDown ?? evaluate(this.spec.priority, this.track).fault;
+  }
+
+  /** Drives the machine from the current inputs (called by the runtime after any change). */
+  apply(): void {
+    const v = evaluate(this.spec.priority, this.track);
+    const m = this.machine;
+    if (v.priority !== m.cfg.priority) {
+      this.log.info({ instance: this.spec.name, from: m.cfg.priority, to: v.priority }, `(${this.spec.name}) Changing effective priority from ${m.cfg.priority} to ${v.priority}`);
+      m.setPriority(v.priority);
+    }
+    if (!this.started) return;
+    const fault = this.linkDown ?? v.fault ?? this.groupFault;
+    if (m.state === 'INIT') {
+      if (fault !== undefined) m.fault(fault);
+      else if (v.waiting === undefined) m.start();
+      return;
+    }
+    if (fault !== undefined) m.fault(fault);
+    else if (m.state === 'FAULT' && v.waiting === undefined) m.recover('interfaces and tracking up');
+  }
+
   private setVips(own: boolean, mac: string): void {
     for (const v of this.vips) {
-      if (own) this.onAdded(v);
+      if (own) this.hooks.onAdded(v);
       this.ipQueue = this.ipQueue.then(async () => {
         const msg = await runIp(['addr', own ? 'add' : 'del', `${v.addr}/${v.len}`, 'dev', v.dev]);
         if (msg && !/File exists|Cannot assign|Address not found/.test(msg)) this.log.warn({ vip: v.addr, dev: v.dev, error: msg }, 'ip addr failed');
       });
     }
+    this.setRoutes(own);
     if (this.garpTimer) clearTimeout(this.garpTimer);
     this.garpTimer = undefined;
     if (!own) return;
@@ -319,6 +477,25 @@ class Instance {
       if (this.machine.state === 'MASTER') this.garp(mac);
     }, this.spec.garpMasterDelayMs);
     this.garpTimer.unref();
+  }
+
+  /**
+   * virtual_routes and virtual_rules: added after the addresses when the instance becomes
+   * MASTER, deleted when it leaves MASTER (as keepalived does), through the same queue.
+   */
+  private setRoutes(own: boolean): void {
+    if (own === this.routesUp || (this.spec.virtualRoutes.length === 0 && this.spec.virtualRules.length === 0)) return;
+    this.routesUp = own;
+    const cmds = [
+      ...this.spec.virtualRoutes.map((r) => ['route', own ? 'add' : 'del', ...r.split(' ')]),
+      ...this.spec.virtualRules.map((r) => ['rule', own ? 'add' : 'del', ...r.split(' ')]),
+    ];
+    for (const c of own ? cmds : cmds.reverse()) {
+      this.ipQueue = this.ipQueue.then(async () => {
+        const msg = await runIp(c);
+        if (msg && !/File exists|No such process|No such file/.test(msg)) this.log.warn({ instance: this.spec.name, cmd: `ip ${c.join(' ')}`, error: msg }, `virtual ${c[0]} failed`);
+      });
+    }
   }
 
   private garp(mac: string): void {
@@ -336,8 +513,9 @@ class Instance {
 
   info(): VrrpInstanceInfo {
     return {
-      name: this.spec.name, state: this.machine.state, priority: this.spec.priority,
+      name: this.spec.name, state: this.machine.state, priority: this.machine.cfg.priority,
       master: this.machine.masterAddr ? ipToString(this.machine.masterAddr) : '',
+      drops: Object.fromEntries(this.drops),
     };
   }
 
@@ -345,6 +523,7 @@ class Instance {
   async close(): Promise<void> {
     if (this.garpTimer) clearTimeout(this.garpTimer);
     if (this.linkTimer) clearInterval(this.linkTimer);
+    if (this.routesUp) this.setRoutes(false);
     await this.ipQueue;
     if (this.pending > 0) {
       await new Promise<void>((resolve) => {
@@ -355,7 +534,7 @@ class Instance {
         };
       });
     }
-    this.sock.close();
+    this.sock?.close();
   }
 }
 
@@ -366,7 +545,7 @@ export interface VrrpRuntimeOptions {
   blackholeTable?: number;
 }
 
-/** The VRRP instances of a keepalived configuration. */
+/** The VRRP instances of a keepalived configuration (one run group: a sync group or one instance). */
 export class VrrpRuntime {
   private readonly instances: Instance[] = [];
   private reaper: VipReaper | undefined;
@@ -375,6 +554,13 @@ export class VrrpRuntime {
   private readonly stale: Vip[];
   /** State transitions by instance name since start. */
   private readonly transitionCounts = new Map<string, number>();
+  /** vrrp_script runners by name, shared by the instances tracking them. */
+  private readonly scripts = new Map<string, { runner: ScriptRunner; result: ScriptResult }>();
+  /** Resolved users and checks of notify scripts: null = disabled. */
+  private readonly notifyAs = new Map<string, RunAs | undefined | null>();
+  /** Last state notified per sync group (GROUP notifications). */
+  private readonly groupState = new Map<string, VrrpState>();
+  private stopping = false;
 
   constructor(
     private readonly log: Log,
@@ -382,13 +568,53 @@ export class VrrpRuntime {
     /** Called on every transition of an instance (e.g. to switch the sync daemon's role). */
     private readonly listener?: (instance: string, state: VrrpState) => void,
     /** vrrp_sync_group members: instances that change state together. */
-    private readonly groups: ReadonlyArray<{ name: string; group: readonly string[] }> = [],
+    private readonly groups: readonly SyncGroupSpec[] = [],
     private readonly opts: VrrpRuntimeOptions = {},
   ) {
+    const hooks: InstanceHooks = {
+      onState: (i, state) => this.onState(i, state),
+      onAdded: (v) => this.record(v),
+      changed: () => this.refresh(),
+    };
+    for (const s of specs) this.instances.push(new Instance(s, log, hooks));
     for (const s of specs) {
-      this.instances.push(new Instance(s, log, (i, state) => this.onState(i, state), (v) => this.record(v)));
+      for (const t of s.trackScripts) {
+        if (this.scripts.has(t.script.name)) continue;
+        const result = new ScriptResult(t.script.rise, t.script.fall, t.script.initFail);
+        const runner = new ScriptRunner(t.script, log, (ok) => this.scriptResult(t.script.name, ok));
+        this.scripts.set(t.script.name, { runner, result });
+      }
     }
     this.stale = opts.vipStateFile ? readVipState(opts.vipStateFile, log) : [];
+  }
+
+  private scriptResult(name: string, ok: boolean): void {
+    const sc = this.scripts.get(name);
+    if (!sc || !sc.result.report(ok)) return;
+    this.log.info({ script: name, status: sc.result.status }, `VRRP_Script(${name}) ${sc.result.status === 'ok' ? 'succeeded' : 'failed'}`);
+    for (const i of this.instances) {
+      for (const t of i.track) if (t.kind === 'script' && t.name === name) t.status = sc.result.status;
+    }
+    this.refresh();
+  }
+
+  /**
+   * Recomputes every instance from its inputs: sync group members share FAULT (one member in
+   * FAULT puts the others in FAULT, keepalived's vrrp_sync_fault), then each drives its machine.
+   */
+  private refresh(): void {
+    if (this.stopping) return;
+    for (const i of this.instances) {
+      i.groupFault = undefined;
+      for (const g of this.groups) {
+        if (!g.group.includes(i.spec.name)) continue;
+        for (const o of this.instances) {
+          const f = o !== i && g.group.includes(o.spec.name) ? o.ownFault() : undefined;
+          if (f !== undefined) i.groupFault ??= `sync group ${g.name}: ${o.spec.name} is in FAULT (${f})`;
+        }
+      }
+    }
+    for (const i of this.instances) i.apply();
   }
 
   private record(v: Vip): void {
@@ -407,6 +633,13 @@ export class VrrpRuntime {
     });
   }
 
+  private notify(cmd: string | undefined, args: string[] = []): void {
+    if (!cmd) return;
+    const as = this.notifyAs.get(cmd);
+    if (as === null) return;
+    runNotify(cmd, args, as);
+  }
+
   private onState(i: Instance, state: VrrpState): void {
     const s = i.spec;
     this.transitionCounts.set(s.name, (this.transitionCounts.get(s.name) ?? 0) + 1);
@@ -419,12 +652,63 @@ export class VrrpRuntime {
         }
       }
     }
-    if (state === 'MASTER' && s.notifyMaster) runScript(s.notifyMaster);
-    if (state === 'BACKUP' && s.notifyBackup) runScript(s.notifyBackup);
-    if (state === 'FAULT' && s.notifyFault) runScript(s.notifyFault);
-    if (s.notify && (state === 'MASTER' || state === 'BACKUP' || state === 'FAULT')) {
-      runScript(s.notify, ['INSTANCE', s.name, state, String(s.priority)]);
+    const prio = String(i.machine.cfg.priority);
+    if (state === 'MASTER') this.notify(s.notifyMaster);
+    if (state === 'BACKUP') this.notify(s.notifyBackup);
+    if (state === 'FAULT') this.notify(s.notifyFault);
+    if (state === 'STOPPED') this.notify(s.notifyStop);
+    const word = state === 'STOPPED' ? 'STOP' : state;
+    if (word === 'MASTER' || word === 'BACKUP' || word === 'FAULT' || word === 'STOP') this.notify(s.notify, ['INSTANCE', s.name, word, prio]);
+    for (const g of this.groups) {
+      if (!g.group.includes(s.name) || this.groupState.get(g.name) === state || state === 'INIT') continue;
+      this.groupState.set(g.name, state);
+      if (state === 'MASTER') this.notify(g.notifyMaster);
+      if (state === 'BACKUP') this.notify(g.notifyBackup);
+      if (state === 'FAULT') this.notify(g.notifyFault);
+      if (state === 'STOPPED') this.notify(g.notifyStop);
+      this.notify(g.notify, ['GROUP', g.name, word, prio]);
     }
+  }
+
+  /** Resolves the notify scripts' users and applies script security (keepalived's checks). */
+  private async prepareScripts(): Promise<void> {
+    const lines: Array<{ cmd: string; user?: VrrpInstanceSpec['notifyUser']; secure: boolean }> = [];
+    for (const i of this.instances) {
+      const s = i.spec;
+      for (const c of [s.notifyMaster, s.notifyBackup, s.notifyFault, s.notifyStop, s.notify]) {
+        if (c) lines.push({ cmd: c, user: s.notifyUser, secure: s.scriptSecurity === true });
+      }
+    }
+    const secureAll = this.instances.some((i) => i.spec.scriptSecurity === true);
+    for (const g of this.groups) {
+      for (const c of [g.notifyMaster, g.notifyBackup, g.notifyFault, g.notifyStop, g.notify]) if (c) lines.push({ cmd: c, user: g.notifyUser, secure: secureAll });
+    }
+    const any = lines.length > 0 || this.scripts.size > 0;
+    for (const l of lines) {
+      if (this.notifyAs.has(l.cmd)) continue;
+      const as = await resolveRunAs(l.user);
+      if (as instanceof Error) {
+        this.log.error({ script: l.cmd, error: as.message }, `notify script disabled: ${as.message}`);
+        this.notifyAs.set(l.cmd, null);
+        continue;
+      }
+      const prog = scriptWords(l.cmd)?.[0] ?? '';
+      const c = await checkScript(prog, as, l.secure);
+      if (c.problem) this.log[c.path ? 'warn' : 'error']({ script: l.cmd }, c.problem);
+      this.notifyAs.set(l.cmd, c.path ? as : null);
+    }
+    for (const [name, sc] of this.scripts) {
+      if (await sc.runner.prepare()) continue;
+      // check_vrrp_script_security(): a disabled script is removed from the instances' tracking.
+      this.scripts.delete(name);
+      for (const i of this.instances) {
+        for (let k = i.track.length - 1; k >= 0; k--) {
+          const t = i.track[k];
+          if (t.kind === 'script' && t.name === name) i.track.splice(k, 1);
+        }
+      }
+    }
+    if (any && !secureAll) this.log.warn({}, 'SECURITY VIOLATION - scripts are being executed but script_security not enabled');
   }
 
   /** Removes what a crashed run left (state file), arms the reaper, starts the instances. */
@@ -434,15 +718,19 @@ export class VrrpRuntime {
       if (!msg) this.log.warn({ vip: v.addr, dev: v.dev }, 'address left by an unclean stop removed');
     }
     this.reaper = new VipReaper(this.instances.flatMap((i) => i.addresses), this.opts.blackholeTable);
-    for (const i of this.instances) {
-      await i.pollLinks();
-      if (i.machine.state === 'INIT') i.machine.start();
-      i.watchLinks();
-    }
+    for (const i of this.instances) await i.open();
+    await this.prepareScripts();
+    for (const i of this.instances) await i.poll();
+    for (const i of this.instances) i.started = true;
+    this.refresh();
+    for (const i of this.instances) i.watchLinks();
+    for (const sc of this.scripts.values()) sc.runner.start();
   }
 
   /** Hands mastership over (priority 0 adverts) and releases the addresses. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const sc of this.scripts.values()) sc.runner.stop();
     for (const i of this.instances) if (i.machine.state !== 'STOPPED') i.machine.stop();
     await Promise.all(this.instances.map((i) => i.close()));
     this.reaper?.release();

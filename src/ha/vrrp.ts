@@ -16,6 +16,12 @@
  *              VIPs are released; no adverts are sent and none are heard
  *   recover() -- Fault -> Backup (Master_Down_Timer armed): the election runs again, so after
  *              the link returns only one router holds the addresses
+ *   setPriority() -- the effective priority (tracking, src/ha/track.ts) changed: adverts carry
+ *              it from the next one on, elections use it (keepalived's effective_priority)
+ *
+ * A master that hears a lower-priority master (or an equal one from a lower address) answers
+ * at once with an advert, unless strict (keepalived's default, "forcing new election";
+ * vrrp_strict sets lower_prio_no_advert), and announces its addresses again.
  *
  * Master_Down_Interval = 3 · Master_Adver_Interval + Skew_Time,
  * Skew_Time = (256 - Priority) · Master_Adver_Interval / 256 (v3; v2 uses seconds, same formula).
@@ -36,6 +42,10 @@ export interface VrrpConfig {
   /** Addresses advertised (host order). */
   addrs: number[];
   authPass?: string;
+  /** IPSEC-AH (auth type 2 in the advert; the AH header is the sender's). */
+  authAh?: boolean;
+  /** vrrp_strict: no advert in answer to a lower-priority master. */
+  strict?: boolean;
 }
 
 /** What the machine asks of its environment. */
@@ -77,14 +87,27 @@ export class VrrpMachine {
   private started = 0;
   private lastReannounce = -Infinity;
 
+  /** A copy of the configuration; `priority` is the effective priority (setPriority). */
+  readonly cfg: VrrpConfig;
+
   constructor(
-    readonly cfg: VrrpConfig,
+    cfg: VrrpConfig,
     /** Our primary address on the VRRP interface (host order): the tie breaker. */
     readonly localAddr: number,
     private readonly act: VrrpActions,
     private readonly timers: VrrpTimers = REAL_TIMERS,
   ) {
+    this.cfg = { ...cfg };
     this.masterAdverMs = cfg.advertIntMs;
+  }
+
+  /**
+   * The effective priority changed (1..254; an address owner's 255 never changes). As backup
+   * the running Master_Down_Timer keeps going (its skew changes with the next re-arm).
+   */
+  setPriority(p: number): void {
+    if (p === this.cfg.priority || this.cfg.priority === 255 || p < 1 || p > 254) return;
+    this.cfg.priority = p;
   }
 
   skewMs(): number {
@@ -172,10 +195,14 @@ export class VrrpMachine {
       this.masterAddr = src;
       this.act.setVips(false);
       this.becomeBackup(`higher priority master ${a.priority}`);
-    } else if (this.timers.now() - this.lastReannounce >= this.cfg.advertIntMs) {
-      // The other router will yield (§6.4.3); its gratuitous ARPs may have misled neighbours.
-      this.lastReannounce = this.timers.now();
-      this.act.reannounce?.();
+    } else {
+      // The other router will yield (§6.4.3) on our advert; its gratuitous ARPs may have
+      // misled neighbours.
+      if (!this.cfg.strict) this.act.send(this.advert(this.cfg.priority));
+      if (this.timers.now() - this.lastReannounce >= this.cfg.advertIntMs) {
+        this.lastReannounce = this.timers.now();
+        this.act.reannounce?.();
+      }
     }
   }
 
@@ -183,6 +210,7 @@ export class VrrpMachine {
     return {
       version: this.cfg.version, vrid: this.cfg.vrid, priority,
       intervalCs: Math.round(this.cfg.advertIntMs / 10), addrs: this.cfg.addrs, authPass: this.cfg.authPass,
+      authAh: this.cfg.authAh,
     };
   }
 

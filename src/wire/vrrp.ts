@@ -15,8 +15,9 @@
  *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *
  * v3: Max Adver Int in centiseconds (12 bits); checksum over an IPv4 pseudo-header and the
- * message. v2: Adver Int in seconds; checksum over the message only; auth type 0 (none) or
- * 1 (simple text password, keepalived's auth_type PASS).
+ * message. v2: Adver Int in seconds; checksum over the message only; auth type 0 (none),
+ * 1 (simple text password, keepalived's auth_type PASS) or 2 (IPSEC-AH: the authentication
+ * bytes are zero and an AH header precedes the message, see ./ipsec-ah.ts).
  * Sent to 224.0.0.18 as IP protocol 112 with TTL 255; receivers drop other TTLs (§7.1).
  */
 import { csumFinish, csumPartial, pseudoHeaderSum } from './checksum';
@@ -29,6 +30,7 @@ export const VRRP_HDR_LEN = 8;
 export const VRRP_AUTH_LEN = 8;
 export const VRRP_AUTH_NONE = 0;
 export const VRRP_AUTH_PASS = 1;
+export const VRRP_AUTH_AH = 2;
 
 export interface VrrpAdvert {
   version: 2 | 3;
@@ -38,8 +40,10 @@ export interface VrrpAdvert {
   intervalCs: number;
   /** IPv4 addresses as host-order unsigned integers. */
   addrs: number[];
-  /** v2 only: simple password (up to 8 bytes); undefined = auth type 0. */
+  /** v2 only: simple password (up to 8 bytes); undefined = auth type 0 (or 2 with authAh). */
   authPass?: string;
+  /** v2 only: auth type 2 (IPSEC-AH), the 8 authentication bytes zero. */
+  authAh?: boolean;
 }
 
 /** Why a received message was refused. */
@@ -67,7 +71,7 @@ export function encodeVrrp(a: VrrpAdvert, src: number, dst: number): Buffer {
   if (a.version === 3) {
     b.writeUInt16BE(a.intervalCs & 0x0fff, 4);
   } else {
-    b[4] = a.authPass !== undefined ? VRRP_AUTH_PASS : VRRP_AUTH_NONE;
+    b[4] = a.authAh ? VRRP_AUTH_AH : a.authPass !== undefined ? VRRP_AUTH_PASS : VRRP_AUTH_NONE;
     b[5] = Math.max(1, Math.round(a.intervalCs / 100)) & 0xff;
   }
   let o = VRRP_HDR_LEN;
@@ -75,7 +79,7 @@ export function encodeVrrp(a: VrrpAdvert, src: number, dst: number): Buffer {
     b.writeUInt32BE(addr >>> 0, o);
     o += 4;
   }
-  if (a.version === 2 && a.authPass !== undefined) b.write(a.authPass.slice(0, VRRP_AUTH_LEN), o, 'latin1');
+  if (a.version === 2 && a.authPass !== undefined && !a.authAh) b.write(a.authPass.slice(0, VRRP_AUTH_LEN), o, 'latin1');
   const init = a.version === 3 ? pseudoHeaderSum(src, dst, IPPROTO_VRRP, len) : 0;
   b.writeUInt16BE(csumFinish(csumPartial(b, 0, len, init)), 6);
   return b;
@@ -83,10 +87,12 @@ export function encodeVrrp(a: VrrpAdvert, src: number, dst: number): Buffer {
 
 /**
  * Decodes the VRRP message at buf[off .. off+len). Returns an error code, or VRRP_OK with
- * `out` filled. `authPass` is the locally configured v2 password (checked when given).
+ * `out` filled. `authPass` is the locally configured v2 password (checked when given); `ah`:
+ * the instance uses IPSEC-AH, so the message must say auth type 2 (its AH header was checked
+ * by decodeAhPacket).
  */
 export function decodeVrrp(
-  buf: Uint8Array, off: number, len: number, src: number, dst: number, out: VrrpAdvert, authPass?: string,
+  buf: Uint8Array, off: number, len: number, src: number, dst: number, out: VrrpAdvert, authPass?: string, ah = false,
 ): number {
   if (len < VRRP_HDR_LEN) return VRRP_ERR_SHORT;
   const version = buf[off] >> 4;
@@ -111,6 +117,12 @@ export function decodeVrrp(
   } else {
     out.intervalCs = buf[off + 5] * 100;
     const type = buf[off + 4];
+    if (ah) {
+      if (type !== VRRP_AUTH_AH) return VRRP_ERR_AUTH;
+      out.authAh = true;
+      out.authPass = undefined;
+      return VRRP_OK;
+    }
     const ao = off + VRRP_HDR_LEN + 4 * count;
     const got = type === VRRP_AUTH_PASS ? Buffer.from(buf.subarray(ao, ao + VRRP_AUTH_LEN)).toString('latin1').replace(/\0+$/, '') : undefined;
     if (authPass !== undefined && (type !== VRRP_AUTH_PASS || got !== authPass.slice(0, VRRP_AUTH_LEN))) return VRRP_ERR_AUTH;

@@ -27,6 +27,7 @@ const CASES: Array<{ name: string; args: string[]; out: string; code: number }> 
   { name: 'definitions, ~SEQ, includes', args: ['--config-test', '-f', 'main.conf'], out: 'main.out', code: 0 },
   { name: '@id lines with --config-id', args: ['-t', '--config-id', 'lb1', '-f', 'main.conf'], out: 'main-lb1.out', code: 0 },
   { name: 'a keyword without its parameter: refused', args: ['-t', '-f', 'refused.conf'], out: 'refused.out', code: 1 },
+  { name: 'VRRP tracking, notify users, AH, virtual routes, sync group and owner rules', args: ['-t', '-f', 'vrrp.conf'], out: 'vrrp.out', code: 0 },
 ];
 
 for (const c of CASES) {

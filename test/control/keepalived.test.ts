@@ -357,7 +357,7 @@ test('vrrp: priority 100, is invalid (default 100); no priority: 255 for MASTER;
   assert.equal(c.vrrpInstances[0].state, 'MASTER');
 });
 
-test('vrrp authentication: PASS sends the password as decommented; vrrp_strict and version 3 send none; AH is reported, never sent as PASS', async () => {
+test('vrrp authentication: PASS sends the password as decommented; vrrp_strict and version 3 send none; AH keeps its password for IPSEC-AH, never PASS', async () => {
   const pass = await parse(VRRP('    authentication {\n        auth_type PASS\n        auth_pass Test123!\n    }'));
   assert.equal(pass.vrrpInstances[0].authPass, 'Test123');
   const strict = await parse(VRRP('    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }', '    vrrp_strict'));
@@ -365,7 +365,8 @@ test('vrrp authentication: PASS sends the password as decommented; vrrp_strict a
   assert.match(msgs(strict).join('\n'), /Strict mode does not support authentication/);
   const ah = await parse(VRRP('    authentication {\n        auth_type AH\n        auth_pass 1111\n    }'));
   assert.equal(ah.vrrpInstances[0].authPass, undefined);
-  assert.match(msgs(ah)[0], /^8: 'auth_type' is not acted on by lvsd: \(VI_1\) IPSEC-AH/);
+  assert.equal(ah.vrrpInstances[0].authAh, '1111');
+  assert.deepEqual(msgs(ah), []);
   const noType = await parse(VRRP('    authentication {\n        auth_pass 1111\n    }'));
   assert.equal(noType.vrrpInstances[0].authPass, undefined);
   const long = await parse(VRRP('    authentication {\n        auth_type PASS\n        auth_pass 0123456789\n    }'));
@@ -378,7 +379,7 @@ test('lvs_sync_daemon_interface in a vrrp_instance starts the sync daemon tied t
   assert.match(msgs(cfg)[0], /^7: \(VI_1\) Specifying lvs_sync_daemon_interface against a vrrp is deprecated/);
 });
 
-test('what lvsd does not do is named with its line: track_script, vrrp_script, track_interface, use_vmac, virtual_routes, mail', async () => {
+test('what lvsd does not do is named with its line (use_vmac, excluded addresses, mail); tracking and virtual routes are read', async () => {
   const cfg = await parse(`vrrp_script chk {
     script "/bin/true"
     interval 2
@@ -397,15 +398,15 @@ ${VRRP(`    use_vmac
         198.18.100.9
     }`, '    notification_email {\n        root@example.test\n    }\n    smtp_server 127.0.0.1')}`);
   assert.deepEqual(msgs(cfg).map((m) => m.replace(/ is not acted on by lvsd: .*/, '')), [
-    "1: 'vrrp_script' (block to line 4)",
     "6: 'notification_email' (block to line 8)",
     "9: 'smtp_server'",
     "14: 'use_vmac'",
-    "15: 'track_interface' (block to line 17)",
-    "18: 'track_script' (block to line 20)",
-    "21: 'virtual_routes' (block to line 23)",
     "24: 'virtual_ipaddress_excluded' (block to line 26)",
   ]);
+  const v = cfg.vrrpInstances[0];
+  assert.deepEqual(v.trackInterfaces, [{ iface: 'eth1', weight: 0, reverse: false }]);
+  assert.deepEqual(v.trackScripts.map((t) => [t.script.name, t.script.argv, t.script.intervalMs, t.weight]), [['chk', ['/bin/true'], 2000, 0]]);
+  assert.deepEqual(v.virtualRoutes, ['198.18.0.0/16 via 198.18.100.254']);
 });
 
 test('@id lines select per-node values (keepalived -i / --config-id)', async () => {
@@ -427,7 +428,8 @@ test('vrrp_sync_group: group is a value block, one name per word, on one line or
   const b = await parse(`${two}vrrp_sync_group G1 {\n    group { VI_1 VI_2 }\n}\n`);
   assert.deepEqual(b.vrrpSyncGroups, [{ name: 'G1', group: ['VI_1', 'VI_2'] }]);
   const c = await parse(`${two}vrrp_sync_group G1 {\n    group {\n        VI_3\n    }\n}\n`);
-  assert.deepEqual(msgs(c), [`${two.split('\n').length}: vrrp_sync_group G1: instance 'VI_3' is not defined`]);
+  const at = two.split('\n').length;
+  assert.deepEqual(msgs(c), [`${at}: vrrp_sync_group G1: instance 'VI_3' is not defined`, `${at}: Sync group G1 has no virtual router(s). removing`]);
 });
 
 test('virtual_server fwmark N: a firewall-mark service; protocol ignored, DR/TUN real-server ports cleared and still probed (check_data.c)', async () => {

@@ -193,3 +193,46 @@ test('FAULT before start: addresses a predecessor left are released, no election
   m.recover('up');
   assert.equal(m.state, 'BACKUP');
 });
+
+test('effective priority (tracking): a master lowered below its peer yields to it; a backup raised above the master takes over', () => {
+  // Master at 150 lowered to 90: the peer (100) preempts; the old master hears 100 > 90 and yields.
+  const a = machine({ priority: 150 });
+  a.m.start();
+  a.clock.advance(4000);
+  assert.equal(a.m.state, 'MASTER');
+  a.m.setPriority(90);
+  a.clock.advance(1000);
+  assert.equal(a.sent[a.sent.length - 1].prio, 90, 'adverts carry the effective priority');
+  a.m.receive(adv(100), 99);
+  assert.equal(a.m.state, 'BACKUP');
+  // Backup at 100 raised to 160 above a master at 150: the master's adverts no longer hold it.
+  const b = machine({ priority: 100 });
+  b.m.start();
+  b.m.receive(adv(150), 99);
+  b.m.setPriority(160);
+  for (let i = 0; i < 4; i++) {
+    b.clock.advance(1000);
+    b.m.receive(adv(150), 99);
+  }
+  assert.equal(b.m.state, 'MASTER');
+  // An address owner's 255 never changes.
+  const c = machine({ priority: 255 });
+  c.m.setPriority(10);
+  assert.equal(c.m.cfg.priority, 255);
+});
+
+test('a master that hears a lower-priority master answers at once with an advert (keepalived: "forcing new election"), not in strict mode', () => {
+  const a = machine({ priority: 150 });
+  a.m.start();
+  a.clock.advance(4000);
+  const n = a.sent.length;
+  a.m.receive(adv(100), 99);
+  assert.equal(a.sent.length, n + 1);
+  assert.equal(a.sent[n].t, a.clock.t);
+  const s = machine({ priority: 150, strict: true });
+  s.m.start();
+  s.clock.advance(4000);
+  const k = s.sent.length;
+  s.m.receive(adv(100), 99);
+  assert.equal(s.sent.length, k, 'vrrp_strict: lower_prio_no_advert');
+});
