@@ -100,3 +100,38 @@ test('entries for a service or server the backup does not have are counted, not 
   assert.deepEqual([e.stats.noService, e.stats.noDest, e.stats.skipped], [1, 1, 1]);
   assert.equal(backup.dir.connInfo().length, 0);
 });
+
+test('a refresh carries the time an idle entry has left: alternating masters let it expire on time', () => {
+  let now = 1000;
+  const clock = () => now;
+  const a = director(clock);
+  const b = director(clock);
+  const engines = [new SyncEngine(a.dir, 30_000), new SyncEngine(b.dir, 30_000)];
+  const dirs = [a.dir, b.dir];
+  // One connection through a, established at t = 1 s; then no packet at all (ESTABLISHED: 900 s).
+  const [syn] = pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 42000, dport: 80, flags: 'S' }).build(), now);
+  const rip = RIPS.find((r) => addr(r) === ipv4Dst(syn, 0))!;
+  pass(a, pkt().ip({ src: rip, dst: CIP }).tcp({ sport: 8080, dport: 42000, flags: 'SA' }).build(), now);
+  pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 42000, dport: 80, flags: 'A' }).build(), now);
+  const idOf = (i: number): number => dirs[i].conns.lookupIn(6, addr(CIP), 42000, addr(VIP), 80);
+  const lastPacket = now;
+  // The master changes every 60 s, as a VRRP pair under a failover a minute; each master
+  // scans every 250 ms and sends what is due to the other, which applies it.
+  let master = 0;
+  let refreshed = 0;
+  for (; now < lastPacket + 890_000; now += 250) {
+    if ((now - lastPacket) % 60_000 === 0 && now !== lastPacket) master = 1 - master;
+    for (const m of engines[master].collect(now)) {
+      assert.ok(m.timeoutSec <= Math.ceil((lastPacket + 900_000 - now) / 1000), `timeout ${m.timeoutSec} s at ${now} ms`);
+      engines[1 - master].apply(m, now);
+      refreshed++;
+    }
+  }
+  assert.ok(refreshed >= 29, `refreshed ${refreshed} times`);
+  // Neither copy outlives the connection's own 900 s (one timer-wheel tick of slack).
+  for (const i of [0, 1]) {
+    const id = idOf(i);
+    assert.ok(id >= 0, `director ${i} still has the entry before its time`);
+    assert.ok(dirs[i].conns.expiresAt(id) <= lastPacket + 900_000 + 1000, `director ${i} expires it at ${dirs[i].conns.expiresAt(id)}`);
+  }
+});
