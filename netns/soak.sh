@@ -13,8 +13,9 @@
 #                      + r6:80 and r6:8080 added/edited/deleted by the churn, never checked
 #                                                       wrk with Connection: close
 # Traffic (from the client namespace, every loop bounded in rate and time):
-#   - SOAK_STREAMS (6) downloads of one random file from VIP:8000 at SOAK_STREAM_RATE (64 KB/s),
-#     sized to last the whole run; each is compared with the file (sha256) at the end
+#   - SOAK_STREAMS (6) downloads of one random file from VIP:8000, paced by nginx (limit_rate)
+#     at SOAK_STREAM_RATE (64 KB/s) and sized to last the whole run; each is compared with the
+#     file (sha256) at the end
 #   - wrk keep-alive on VIP:8000: 4 connections, each at most one request per 20 ms
 #   - wrk with `Connection: close` on VIP:80: 2 connections, one request per 50 ms each
 #   - netns/soak-udp.py: 4 UDP flows at 20 requests/s, a new source port every 100 requests
@@ -95,7 +96,7 @@ user root;
 worker_processes 1;
 daemon off;
 pid $dir/nginx.pid;
-error_log $dir/error.log warn;
+error_log $dir/error.log info;
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -107,6 +108,10 @@ http {
     listen $(rip "$i"):8000;
     root $dir/root;
     location = / { return 200 "rs$i\n"; }
+    # The server paces the stream: a client that paces itself (curl --limit-rate) reads in
+    # bursts and may stop reading for longer than nginx's send_timeout (60 s) while the
+    # data waits in its receive buffer, and nginx then closes the connection.
+    location = /blob { limit_rate ${RATE_KB}k; }
   }
 }
 EOF
@@ -212,7 +217,7 @@ T0=$(date +%s)
 event start "\"seconds\":$DUR,\"warmup\":$WARMUP,\"streams\":$NSTREAMS,\"stream_bytes\":$STREAM_BYTES,\"tolerance\":$TOL"
 STREAM_PIDS=()
 for ((k = 1; k <= NSTREAMS; k++)); do
-  bg_in_ns "stream-$k" "$NS_C" curl -sS -m $((DUR + 120)) --limit-rate "${RATE_KB}k" -o "$LVS_STATE/stream-$k.out" "http://$VIP:8000/blob"
+  bg_in_ns "stream-$k" "$NS_C" curl -sS -m $((DUR + 120)) -o "$LVS_STATE/stream-$k.out" "http://$VIP:8000/blob"
   STREAM_PIDS+=("$LVS_LAST_PID")
 done
 bg_in_ns wrk-keepalive "$NS_C" env SOAK_PACE=20 wrk -t1 -c4 -d"${DUR}s" --timeout 15s -s "$LVS_STATE/wrk.lua" "http://$VIP:8000/"
