@@ -89,6 +89,7 @@ async function churn() {
 async function procStats(pid) {
   const st = await fs.readFile(`/proc/${pid}/status`, 'utf8');
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(st);
+  const anon = /^RssAnon:\s+(\d+)\s+kB/m.exec(st);
   const fds = (await fs.readdir(`/proc/${pid}/fd`)).length;
   let tun;
   try {
@@ -102,7 +103,7 @@ async function procStats(pid) {
   } catch {
     tun = undefined;
   }
-  return { rss: m ? Number(m[1]) : null, fds, tun };
+  return { rss: m ? Number(m[1]) : null, rssAnon: anon ? Number(anon[1]) : null, fds, tun };
 }
 
 async function sample() {

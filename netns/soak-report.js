@@ -133,6 +133,14 @@ for (const d of [1, 2]) {
   }
   row(`d${d} VmRSS after warm-up (kB)`, `mean ${fmt(rss.mean)}, min ${rss.min}, max ${rss.max}, max deviation ${fmt(rss.dev, 2)} % (${rss.n} samples; ${rss.first} at start, peak ${rss.peak})`);
   row(`d${d} open fds after warm-up`, `mean ${fmt(fds.mean, 1)}, min ${fds.min}, max ${fds.max}, max deviation ${fmt(fds.dev, 2)} % (${fds.first} at start, peak ${fds.peak})`);
+  // The second half alone, to tell a slow warm-up from a steady growth (not a criterion).
+  const half = post.filter((s) => s.t - t0 >= (start.seconds + warmup) / 2).map((s) => s.rss);
+  if (half.length >= 3) {
+    const hm = half.reduce((x, y) => x + y, 0) / half.length;
+    const hd = (Math.max(Math.max(...half) - hm, hm - Math.min(...half)) / hm) * 100;
+    row(`d${d} VmRSS, second half (kB)`, `mean ${fmt(hm)}, min ${Math.min(...half)}, max ${Math.max(...half)}, max deviation ${fmt(hd, 2)} %`);
+    rss.secondHalf = { mean: hm, min: Math.min(...half), max: Math.max(...half), dev: hd };
+  }
   if (rss.dev > tol) fail(`d${d}: RSS deviates ${fmt(rss.dev, 2)} % from its post-warm-up mean`);
   if (fds.dev > tol) fail(`d${d}: open fds deviate ${fmt(fds.dev, 2)} % from their post-warm-up mean`);
   const errs = samples.filter((s) => s.d === d && s.err);
