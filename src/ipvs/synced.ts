@@ -32,7 +32,12 @@ export const SYNCED_OTHER_DEST = 1;
 
 /**
  * Updates live entry `id` from a sync message: state, timeout, and the active/inactive
- * counters of `dest` when the entry crosses between them.
+ * counters of `dest` when the entry crosses between them. The sequence numbers this director
+ * tracked for the RST window (src/ipvs/proto/tcp.ts) are forgotten: the connection's traffic
+ * goes through the master now, so what this director saw of it while it was master itself is
+ * stale, and, since segments outside the window do not move it, would stay so after the next
+ * takeover, dropping the connection's genuine RSTs as tcp-rst-window. Forgotten, the entry
+ * learns them again from its first segments, as an entry created by sync does.
  */
 export function refreshSynced(conns: ConnTable, id: number, dest: Dest, active: boolean, state: number,
   timeoutSec: number, now: number): number {
@@ -51,6 +56,7 @@ export function refreshSynced(conns: ConnTable, id: number, dest: Dest, active: 
   }
   conns.setState(id, state);
   conns.touch(id, timeoutSec, now);
+  conns.forgetSeq(id);
   return SYNCED_UPDATED;
 }
 
