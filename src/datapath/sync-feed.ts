@@ -6,7 +6,8 @@
  * REFRESH_MS (a backup that started late learns it too).
  *
  * Sent, as the scanning sender did: TCP entries past the handshake (ESTABLISHED or later), UDP
- * entries; never persistence templates or half-open entries.
+ * entries; never persistence templates or half-open entries. The timeout sent is the time the
+ * entry has left (syncTimeoutSec), so that a refresh never extends the backup's copy.
  *
  * insertSynced is the backup side's insertion into this worker's shard, for an entry whose
  * client the steering hash gives to this worker.
@@ -19,7 +20,7 @@
  */
 import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
-import { createSynced, refreshSynced, SYNCED_UPDATED } from '../ipvs/synced';
+import { createSynced, refreshSynced, SYNCED_UPDATED, syncTimeoutSec } from '../ipvs/synced';
 import {
   TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
@@ -125,7 +126,8 @@ export class SyncFeed {
       protocol: proto,
       flags: (c.fwd(id) & CONN_F_FWD_MASK) | (flags & F_INACTIVE ? CONN_F_INACTIVE : 0) | (flags & F_NOOUTPUT ? CONN_F_NOOUTPUT : 0),
       state, cport: c.cport(id), vport: c.vport(id), dport: c.dport(id), fwmark: 0,
-      timeoutSec: proto === IPPROTO_TCP ? p.tcpTimeouts[state] : p.udpTimeouts[UDP_S_NORMAL],
+      timeoutSec: syncTimeoutSec(c, id, proto === IPPROTO_TCP ? p.tcpTimeouts[state] : p.udpTimeouts[UDP_S_NORMAL],
+        this.director.now()),
       caddr: c.caddr(id), vaddr: c.vaddr(id), daddr: c.daddr(id),
     };
   }

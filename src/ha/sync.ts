@@ -7,6 +7,8 @@
  *   - once it has left the handshake (TCP ESTABLISHED or later; UDP at once): the "few packets";
  *   - again whenever its state changed since it was last sent;
  *   - again every refreshMs while it lives (a backup that started late learns it too);
+ * each time with the time it has left as its timeout (syncTimeoutSec), never more, so that
+ * refreshes and alternating masters do not keep an idle entry alive on the backup;
  * all due entries of one scan travel in as few datagrams as fit (IPVS sync v1 layout).
  * Persistence templates and half-open entries are not sent.
  * Backup (SyncEngine.apply): the entry is created for the service and real server named by the
@@ -42,7 +44,7 @@ import * as dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { F_INACTIVE, F_NOOUTPUT, F_SYNC, F_TEMPLATE } from '../ipvs/conn';
 import type { Director } from '../ipvs/director';
-import { createSynced, refreshSynced, SYNCED_OTHER_DEST } from '../ipvs/synced';
+import { createSynced, refreshSynced, SYNCED_OTHER_DEST, syncTimeoutSec } from '../ipvs/synced';
 import {
   TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_LAST, TCP_S_LISTEN, TCP_S_NONE, TCP_S_SYNACK, TCP_S_SYN_RECV, TCP_S_SYN_SENT,
 } from '../ipvs/proto/tcp';
@@ -239,7 +241,7 @@ export class SyncEngine {
         protocol: proto,
         flags: (c.fwd(id) & CONN_F_FWD_MASK) | (flags & F_INACTIVE ? CONN_F_INACTIVE : 0) | (flags & F_NOOUTPUT ? CONN_F_NOOUTPUT : 0),
         state, cport, vport: c.vport(id), dport: c.dport(id), fwmark: 0,
-        timeoutSec: proto === IPPROTO_TCP ? tcpT[state] : udpT[UDP_S_NORMAL],
+        timeoutSec: syncTimeoutSec(c, id, proto === IPPROTO_TCP ? tcpT[state] : udpT[UDP_S_NORMAL], now),
         caddr, vaddr: c.vaddr(id), daddr: c.daddr(id),
       });
     });

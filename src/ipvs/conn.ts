@@ -588,6 +588,8 @@ export class ConnTable {
   /** TCP sequence tracking: `out` selects the real server's side; seqSeen is 0 until learnt. */
   seqNext(id: number, out: boolean): number { return out ? this.seqOutA[id] : this.seqInA[id]; }
   seqSeen(id: number, out: boolean): number { return this.seqSeenA[id] & (out ? 2 : 1); }
+  /** Forgets both directions' tracked sequence numbers: the next segment of each is learnt again. */
+  forgetSeq(id: number): void { this.seqSeenA[id] = 0; }
   setSeqNext(id: number, out: boolean, seq: number): void {
     if (out) this.seqOutA[id] = seq;
     else this.seqInA[id] = seq;

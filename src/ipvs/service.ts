@@ -4,7 +4,11 @@
  *
  * Destinations removed from a service stay reachable by id while connection entries
  * still point at them (the kernel's "trash" list); they are marked unavailable, so
- * packets of those connections are dropped rather than rescheduled mid-stream.
+ * packets of those connections are dropped rather than rescheduled mid-stream. A real
+ * server added again to the same service while its entries live is that same destination
+ * made available again (ip_vs_trash_get_dest), so its connections go on: what
+ * expire_nodest_conn=0 is for (ipvs-sysctl: "deletes the destination server ... and add back
+ * the server later, and the connections to the server can continue").
  */
 import {
   type Counters, type Dest, type FwdMethod, type Rates, type Scheduler, type SchedService,
@@ -22,6 +26,8 @@ export const DEFAULT_PERSISTENT_TIMEOUT = 300;
 
 export class Service implements SchedService {
   readonly dests: Dest[] = [];
+  /** Removed destinations that connection entries still point at (ServiceTable.addDest revives them). */
+  readonly trash: Dest[] = [];
   readonly stats: Counters = zeroCounters();
   readonly rates: Rates = zeroRates();
   sched: Scheduler;
@@ -161,6 +167,8 @@ export class ServiceTable {
   private readonly destsById: Array<Dest | undefined> = [];
   /** Connection entries pointing at each dest, by id (an array: the packet path's hold is a store). */
   private readonly destRefs: number[] = [];
+  /** The service whose trash holds a removed, still referenced destination, by dest id. */
+  private readonly trashOf = new Map<number, Service>();
   private nextSvcId = 1;
   private nextDestId = 1;
   /**
@@ -212,7 +220,12 @@ export class ServiceTable {
     this.destRefs[id] = n > 0 ? n : 0;
     if (n > 0) return;
     const d = this.destsById[id];
-    if (d && !d.available) this.destsById[id] = undefined;
+    if (d && !d.available) {
+      this.destsById[id] = undefined;
+      const svc = this.trashOf.get(id);
+      if (svc) svc.trash.splice(svc.trash.indexOf(d), 1);
+      this.trashOf.delete(id);
+    }
   }
 
   private mapFor(proto: ServiceProto): Map<number, Service> {
@@ -385,9 +398,21 @@ export class ServiceTable {
     const fwd = FWD_BY_NAME[spec.fwd ?? 'route'];
     this.checkDestSpec(svc, spec, fwd, port);
     if (svc.findDest(addr, port)) throw E.destExists();
-    const dest = makeDest(this.nextDestId++, addr, port, spec.weight ?? 1, fwd);
+    const old = svc.trash.findIndex((d) => d.addr === addr && d.port === port);
+    let dest: Dest;
+    if (old >= 0) {
+      // Back from the trash with the new settings; its counters and connections stay.
+      dest = svc.trash.splice(old, 1)[0];
+      this.trashOf.delete(dest.id);
+      dest.fwd = fwd;
+      dest.weight = spec.weight ?? 1;
+      dest.available = true;
+    } else {
+      dest = makeDest(this.nextDestId++, addr, port, spec.weight ?? 1, fwd);
+    }
     dest.upperThreshold = spec.upper ?? 0;
     dest.lowerThreshold = spec.lower ?? 0;
+    updateOverload(dest);
     svc.dests.push(dest);
     this.destsById[dest.id] = dest;
     svc.sched.update?.(svc);
@@ -425,7 +450,12 @@ export class ServiceTable {
   private unlinkDest(svc: Service, dest: Dest): void {
     svc.dests.splice(svc.dests.indexOf(dest), 1);
     dest.available = false;
-    if ((this.destRefs[dest.id] ?? 0) === 0) this.destsById[dest.id] = undefined;
+    if ((this.destRefs[dest.id] ?? 0) === 0) {
+      this.destsById[dest.id] = undefined;
+    } else {
+      svc.trash.push(dest);
+      this.trashOf.set(dest.id, svc);
+    }
     svc.sched.update?.(svc);
     this.hooks.destRemoved?.(svc, dest);
   }

@@ -12,13 +12,32 @@ import { type ConnTable, F_INACTIVE, F_NOOUTPUT, F_SYNC } from './conn';
 import type { Service, ServiceTable } from './service';
 import { type Dest, FWD_MASQ } from './types';
 
+/**
+ * The timeout a sync message carries for live entry `id` whose state's full timeout is
+ * `fullSec`: the whole seconds it has left at `now` (rounded up, at least 1, at most fullSec).
+ * IPVS sends the full timeout, which is the time left there because the kernel only sends an
+ * entry as a packet passes it. A sender that also re-sends idle entries (the periodic refresh)
+ * must send what is left: with the full timeout, each refresh would extend the backup's copy,
+ * and with masters alternating more often than the timeout, an idle entry would never expire
+ * on either director.
+ */
+export function syncTimeoutSec(conns: ConnTable, id: number, fullSec: number, now: number): number {
+  const left = Math.ceil((conns.expiresAt(id) - now) / 1000);
+  return Math.max(1, Math.min(fullSec, left));
+}
+
 /** What refreshSynced found: the entry updated, or held by another real server (left alone). */
 export const SYNCED_UPDATED = 0;
 export const SYNCED_OTHER_DEST = 1;
 
 /**
  * Updates live entry `id` from a sync message: state, timeout, and the active/inactive
- * counters of `dest` when the entry crosses between them.
+ * counters of `dest` when the entry crosses between them. The sequence numbers this director
+ * tracked for the RST window (src/ipvs/proto/tcp.ts) are forgotten: the connection's traffic
+ * goes through the master now, so what this director saw of it while it was master itself is
+ * stale, and, since segments outside the window do not move it, would stay so after the next
+ * takeover, dropping the connection's genuine RSTs as tcp-rst-window. Forgotten, the entry
+ * learns them again from its first segments, as an entry created by sync does.
  */
 export function refreshSynced(conns: ConnTable, id: number, dest: Dest, active: boolean, state: number,
   timeoutSec: number, now: number): number {
@@ -37,6 +56,7 @@ export function refreshSynced(conns: ConnTable, id: number, dest: Dest, active: 
   }
   conns.setState(id, state);
   conns.touch(id, timeoutSec, now);
+  conns.forgetSeq(id);
   return SYNCED_UPDATED;
 }
 

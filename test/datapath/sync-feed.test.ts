@@ -104,3 +104,28 @@ test('learnt entries are not echoed: not on insertion, refresh or the refresh sl
   assert.deepEqual(batches.flat().map((c) => c.cport), [44000]);
   feed.enable(false);
 });
+
+test('the refresh re-sends an idle entry with the time it has left, not its full timeout', () => {
+  let now = 1000;
+  const m = director(() => now);
+  const batches: SyncConn[][] = [];
+  const feed = new SyncFeed(m.dir, (c) => batches.push(c));
+  feed.enable(true);
+  const [f] = pass(m, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 44000, dport: 80, flags: 'S' }).build(), now);
+  const rip = RIPS.find((r) => addr(r) === ipv4Dst(f, 0))!;
+  pass(m, pkt().ip({ src: rip, dst: CIP }).tcp({ sport: 80, dport: 44000, flags: 'SA' }).build(), now);
+  pass(m, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 44000, dport: 80, flags: 'A' }).build(), now);
+  feed.flush();
+  assert.deepEqual(batches.map((b) => b.map((c) => [c.cport, c.timeoutSec])), [[[44000, 900]]], 'new: the full 900 s');
+  // 600 s without a packet; the refresh slices come round to the entry within one period.
+  now += 600_000;
+  batches.length = 0;
+  for (let i = 0; i < 400 && batches.length === 0; i++) feed.flush();
+  assert.deepEqual(batches.map((b) => b.map((c) => [c.cport, c.timeoutSec])), [[[44000, 300]]], 'refresh: 300 s left');
+  // The backup's copy then expires when the master's does.
+  const b = director(() => now);
+  assert.equal(insertSynced(b.dir, batches[0][0], now), true);
+  const id = b.dir.conns.lookupIn(6, addr(CIP), 44000, addr(VIP), 80);
+  assert.equal(b.dir.conns.remaining(id, now), 300);
+  feed.enable(false);
+});

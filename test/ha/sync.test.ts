@@ -100,3 +100,70 @@ test('entries for a service or server the backup does not have are counted, not 
   assert.deepEqual([e.stats.noService, e.stats.noDest, e.stats.skipped], [1, 1, 1]);
   assert.equal(backup.dir.connInfo().length, 0);
 });
+
+test('a refresh carries the time an idle entry has left: alternating masters let it expire on time', () => {
+  let now = 1000;
+  const clock = () => now;
+  const a = director(clock);
+  const b = director(clock);
+  const engines = [new SyncEngine(a.dir, 30_000), new SyncEngine(b.dir, 30_000)];
+  const dirs = [a.dir, b.dir];
+  // One connection through a, established at t = 1 s; then no packet at all (ESTABLISHED: 900 s).
+  const [syn] = pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 42000, dport: 80, flags: 'S' }).build(), now);
+  const rip = RIPS.find((r) => addr(r) === ipv4Dst(syn, 0))!;
+  pass(a, pkt().ip({ src: rip, dst: CIP }).tcp({ sport: 8080, dport: 42000, flags: 'SA' }).build(), now);
+  pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 42000, dport: 80, flags: 'A' }).build(), now);
+  const idOf = (i: number): number => dirs[i].conns.lookupIn(6, addr(CIP), 42000, addr(VIP), 80);
+  const lastPacket = now;
+  // The master changes every 60 s, as a VRRP pair under a failover a minute; each master
+  // scans every 250 ms and sends what is due to the other, which applies it.
+  let master = 0;
+  let refreshed = 0;
+  for (; now < lastPacket + 890_000; now += 250) {
+    if ((now - lastPacket) % 60_000 === 0 && now !== lastPacket) master = 1 - master;
+    for (const m of engines[master].collect(now)) {
+      assert.ok(m.timeoutSec <= Math.ceil((lastPacket + 900_000 - now) / 1000), `timeout ${m.timeoutSec} s at ${now} ms`);
+      engines[1 - master].apply(m, now);
+      refreshed++;
+    }
+  }
+  assert.ok(refreshed >= 29, `refreshed ${refreshed} times`);
+  // Neither copy outlives the connection's own 900 s (one timer-wheel tick of slack).
+  for (const i of [0, 1]) {
+    const id = idOf(i);
+    assert.ok(id >= 0, `director ${i} still has the entry before its time`);
+    assert.ok(dirs[i].conns.expiresAt(id) <= lastPacket + 900_000 + 1000, `director ${i} expires it at ${dirs[i].conns.expiresAt(id)}`);
+  }
+});
+
+test('a director that was master and then followed by sync accepts the genuine RST after the next takeover', () => {
+  let now = 1000;
+  const clock = () => now;
+  const a = director(clock);
+  const b = director(clock);
+  // a is master: the handshake and a first data segment (client seq 1000) pass through it.
+  const syn = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43000, dport: 80, flags: 'S', seq: 999 }).build();
+  const [f] = pass(a, syn, now);
+  const rip = RIPS.find((r) => addr(r) === ipv4Dst(f, 0))!;
+  pass(a, pkt().ip({ src: rip, dst: CIP }).tcp({ sport: 8080, dport: 43000, flags: 'SA', seq: 5000, ack: 1000 }).build(), now);
+  pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43000, dport: 80, flags: 'PA', seq: 1000, ack: 5001 }).payload('x').build(), now);
+  const ea = new SyncEngine(a.dir, 30_000);
+  const eb = new SyncEngine(b.dir, 30_000);
+  for (const m of ea.collect(now)) eb.apply(m, now);
+  // b takes over; the stream goes on through b, 1 MB of it (one segment shown), which a does
+  // not see; b's refresh reaches a.
+  now += 30_000;
+  pass(b, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43000, dport: 80, flags: 'PA', seq: 1001, ack: 5001 }).payload('y').build(), now);
+  for (const m of eb.collect(now)) ea.apply(m, now);
+  // a takes over again; the client aborts with the sequence number it has reached.
+  now += 1000;
+  const rst = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43000, dport: 80, flags: 'R', seq: 1001 + 1_000_000 }).build();
+  const out = pass(a, rst, now);
+  assert.equal(out.length, 1, 'the RST reaches the real server');
+  assert.equal(a.dir.connInfo().find((c) => c.cport === 43000)?.state, 'CLOSE');
+  // The window still guards the entry: once a segment taught it, a far RST is dropped.
+  const c2 = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43001, dport: 80, flags: 'S', seq: 1 }).build();
+  pass(a, c2, now);
+  pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43001, dport: 80, flags: 'A', seq: 2 }).build(), now);
+  assert.equal(pass(a, pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43001, dport: 80, flags: 'R', seq: 2 + 1_000_000 }).build(), now).length, 0);
+});

@@ -177,6 +177,36 @@ test('a removed server: its connection packets are dropped, not rescheduled', ()
   assert.equal(drop(d, 'dest-unavailable'), 1);
 });
 
+test('a removed server added back while its entries live: its connections go on (the trash)', () => {
+  const d = setup();
+  configure(d.dir);
+  const svc = { proto: 'tcp' as const, addr: VIP, port: 80 };
+  const [first] = run(d, [pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43100, dport: 80, flags: 'S' }).build()]);
+  const rip = ipv4Dst(first.packet, 0) === addr(RIP1) ? RIP1 : RIP2;
+  d.dir.handle([{ op: 'delete-server', service: svc, dest: { addr: rip, port: 80 } }]);
+  const ack = pkt().ip({ src: CIP, dst: VIP }).tcp({ sport: 43100, dport: 80, flags: 'A' }).build();
+  assert.equal(run(d, [ack]).length, 0, 'dropped while the server is out');
+  // ipvsadm -a again (another weight, as a health checker or an operator would): the same
+  // destination comes back with its entry, which is forwarded to it again, unscheduled.
+  d.dir.handle([{ op: 'add-server', service: svc, dest: { addr: rip, port: 80, fwd: 'masq', weight: 3 } }]);
+  const [again] = run(d, [ack]);
+  assert.ok(again, 'forwarded after the server came back');
+  assert.equal(ipv4Dst(again.packet, 0), addr(rip));
+  assert.equal(drop(d, 'dest-unavailable'), 1);
+  const back = d.dir.services.info()[0].dests.find((x) => x.addr === rip)!;
+  assert.equal(back.weight, 3);
+  assert.equal(back.inactiveConns + back.activeConns, 1, 'the entry counts on the revived server');
+  // Once the last entry is gone, a removed server is forgotten: adding it again makes a fresh one.
+  d.dir.handle([{ op: 'delete-server', service: svc, dest: { addr: rip, port: 80 } }]);
+  d.advance(1_000_000); // ESTABLISHED: 900 s
+  d.dir.pipeline.expire(d.now());
+  assert.equal(d.dir.conns.size, 0);
+  d.dir.handle([{ op: 'add-server', service: svc, dest: { addr: rip, port: 80, fwd: 'masq' } }]);
+  const fresh = d.dir.services.info()[0].dests.find((x) => x.addr === rip)!;
+  assert.equal(fresh.inactiveConns + fresh.activeConns, 0);
+  assert.equal(fresh.stats.conns, 0, 'a fresh destination, not the trashed one');
+});
+
 test('UDP is balanced and replies are rewritten; entries expire after the UDP timeout', () => {
   const d = setup();
   d.dir.handle([
