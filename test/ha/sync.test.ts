@@ -127,7 +127,10 @@ test('a refresh carries the time an idle entry has left: alternating masters let
       refreshed++;
     }
   }
-  assert.ok(refreshed >= 29, `refreshed ${refreshed} times`);
+  // Only the director the connection passed through refreshes it: the other learnt it and does
+  // not send it back (docs/SCALEOUT.md) until a packet of it passes there. One refresh per 30 s
+  // of its 60 s turns as master: at least 14 in 890 s.
+  assert.ok(refreshed >= 14, `refreshed ${refreshed} times`);
   // Neither copy outlives the connection's own 900 s (one timer-wheel tick of slack).
   for (const i of [0, 1]) {
     const id = idOf(i);
