@@ -114,7 +114,9 @@ print(t)' "$LVSD_LOG")
 printf 'FIGURE: of which nft runs (set elements of %d services): %d ms\n' "$N" "$nft_ms"
 check "every restored service is an element of the svc set" expect_eq "elements" "$(set_count svc)" "$N"
 check "still two rules for $N services" expect_eq "rules" "$(grep -c 'lookup 4040' <<<"$(rules)")" 2
-check "the restore of $N services completed within 60 s (took ${restore_ms} ms)" test "$restore_ms" -lt 60000
+# A bound against superlinear work (a restore that copied the table per request took 221 s on a
+# loaded machine), not a speed figure: that is the FIGURE line above.
+check "the restore of $N services completed within 180 s (took ${restore_ms} ms)" test "$restore_ms" -lt 180000
 lvsadm -a -t "$LAST_VIP:$LAST_PORT" -r "$R2:80" -m
 check "the last of $N services balances" expect_eq "answer" "$(curl_n 1 "http://$LAST_VIP:$LAST_PORT/")" "rs2"
 t0=$(date +%s%N)
