@@ -32,7 +32,7 @@ import { ControlServer, defaultSocketPath } from '../control/socket';
 import { Plumbing } from '../host/plumbing';
 import { Director, VERSION } from '../ipvs/director';
 import { type Knobs, parseKnob } from '../ipvs/knobs';
-import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_UDP } from '../ipvs/types';
+import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_UDP, ipFromString } from '../ipvs/types';
 import { fwmarkDeviceName } from '../ipvs/fwmark';
 import { Forwarding } from '../host/forwarding';
 import { ClientNextHops } from '../host/nexthop';
@@ -378,9 +378,16 @@ async function main(): Promise<void> {
   const announce = (): void => {
     if (!announcer || stopping) return;
     const vrrp = keepalived?.ha.info() ?? [];
+    const vrrpVips = new Map<number, boolean>();
+    for (const i of vrrp) {
+      for (const a of i.vips ?? []) {
+        const n = ipFromString(a);
+        if (n >= 0) vrrpVips.set(n, (vrrpVips.get(n) ?? false) || i.state === 'MASTER');
+      }
+    }
     void announcer.want(readyVips({
       services: director.services.services(), synced: syncControl.synced,
-      vrrpAllows: vrrp.length === 0 || vrrp.some((i) => i.state === 'MASTER'),
+      vrrpAllows: vrrp.length === 0 || vrrp.some((i) => i.state === 'MASTER'), vrrpVips,
     }));
   };
   let stopping = false;

@@ -180,6 +180,8 @@ export interface VrrpInstanceInfo {
   master: string;
   /** Adverts dropped, by reason (checksum, auth, ah_icv, ah_replay, ...). */
   drops?: Record<string, number>;
+  /** Its virtual addresses (virtual_ipaddress), dotted quads. */
+  vips?: string[];
 }
 
 /** What an instance needs from its runtime. */
@@ -516,6 +518,7 @@ class Instance {
       name: this.spec.name, state: this.machine.state, priority: this.machine.cfg.priority,
       master: this.machine.masterAddr ? ipToString(this.machine.masterAddr) : '',
       drops: Object.fromEntries(this.drops),
+      vips: this.vips.map((v) => v.addr),
     };
   }
 

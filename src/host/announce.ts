@@ -166,15 +166,22 @@ export async function linkIndex(rtnl: RouteRequests, name: string): Promise<numb
 export interface ReadinessInput {
   services: ReadonlyArray<{ addr: number; fwmark: number; dests: ReadonlyArray<{ weight: number; available: boolean }> }>;
   synced: boolean;
+  /** No VRRP instance, or at least one in MASTER state (the gate of a VIP no instance holds). */
   vrrpAllows: boolean;
+  /**
+   * VIPs held by a VRRP instance (its virtual_ipaddress), each with whether that instance (any
+   * of them, when several hold it) is MASTER: such a VIP is announced only then.
+   */
+  vrrpVips?: ReadonlyMap<number, boolean>;
 }
 
 /** The VIPs to announce: each address of a service with a usable real server, when the gates allow. */
 export function readyVips(inp: ReadinessInput): Set<number> {
   const out = new Set<number>();
-  if (!inp.synced || !inp.vrrpAllows) return out;
+  if (!inp.synced) return out;
   for (const s of inp.services) {
     if (s.fwmark !== 0 || out.has(s.addr)) continue;
+    if (!(inp.vrrpVips?.get(s.addr) ?? inp.vrrpAllows)) continue;
     if (s.dests.some((d) => d.available && d.weight > 0)) out.add(s.addr);
   }
   return out;

@@ -71,6 +71,14 @@ test('ready VIPs: a service with a usable real server, synced, VRRP allowing; fw
     [vip('198.18.0.10'), vip('198.18.0.13')].sort());
   assert.equal(readyVips({ services, synced: false, vrrpAllows: true }).size, 0);
   assert.equal(readyVips({ services, synced: true, vrrpAllows: false }).size, 0);
+  // A VIP an instance holds follows that instance, whatever the others' states.
+  const all = [...readyVips({ services, synced: true, vrrpAllows: true })];
+  assert.ok(all.length >= 2, 'the case needs two ready VIPs');
+  const [held] = all;
+  assert.deepEqual([...readyVips({ services, synced: true, vrrpAllows: true, vrrpVips: new Map([[held, false]]) })].sort(),
+    all.filter((v) => v !== held).sort(), 'held by a BACKUP instance: withdrawn though another instance is MASTER');
+  assert.deepEqual([...readyVips({ services, synced: true, vrrpAllows: false, vrrpVips: new Map([[held, true]]) })],
+    [held], 'held by a MASTER instance: announced; the others follow the global gate');
 });
 
 function recorder(fail: (type: number, dst: number) => number = () => 0) {
