@@ -583,8 +583,12 @@ export class SyncDaemon {
     this.stop('backup');
   }
 
-  private async startMaster(): Promise<void> {
-    const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  /**
+   * A sending socket bound to an ephemeral port of the interface's address, multicast on that
+   * interface with the configured TTL (no loopback) unless a unicast peer is configured.
+   */
+  private async sendSocket(reuseAddr: boolean, what: string): Promise<dgram.Socket> {
+    const s = dgram.createSocket({ type: 'udp4', reuseAddr });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.bind(0, this.local, () => {
@@ -592,12 +596,17 @@ export class SyncDaemon {
         resolve();
       });
     });
-    s.on('error', (err) => this.log.warn({ err: err.message }, 'sync send error'));
+    s.on('error', (err) => this.log.warn({ err: err.message }, `${what} error`));
     if (!this.opts.peer) {
       s.setMulticastInterface(this.local);
       s.setMulticastTTL(this.opts.ttl ?? 1);
       s.setMulticastLoopback(false);
     }
+    return s;
+  }
+
+  private async startMaster(): Promise<void> {
+    const s = await this.sendSocket(true, 'sync send');
     s.on('message', (msg, rinfo) => this.onNack(msg, rinfo.address));
     this.tx = s;
     this.timer = setInterval(() => this.flush(), this.opts.scanMs ?? 250);
@@ -703,20 +712,7 @@ export class SyncDaemon {
   /** Opens the socket the dumps come back to and asks the peers (once per daemon). */
   private async startResync(): Promise<void> {
     if (this.resyncFinished || this.resyncSock) return;
-    const s = dgram.createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, this.local, () => {
-        s.removeListener('error', reject);
-        resolve();
-      });
-    });
-    s.on('error', (err) => this.log.warn({ err: err.message }, 'resync socket error'));
-    if (!this.opts.peer) {
-      s.setMulticastInterface(this.local);
-      s.setMulticastTTL(this.opts.ttl ?? 1);
-      s.setMulticastLoopback(false);
-    }
+    const s = await this.sendSocket(false, 'resync socket');
     s.on('message', (msg, rinfo) => this.onDump(msg, rinfo.address));
     this.resyncSock = s;
     this.resyncNonce = randomBytes(4).readUInt32BE(0) || 1;
