@@ -14,7 +14,7 @@ import type { KeepalivedConfig, SyncDaemonSpec, VrrpInstanceSpec } from '../cont
 import type { Director } from '../ipvs/director';
 import type { Log } from '../log';
 import { SyncDaemon } from '../ha/sync';
-import { VrrpRuntime, type VrrpRuntimeOptions } from '../ha/vrrp-node';
+import { VrrpRuntime, type VrrpRuntimeOptions, readVipState } from '../ha/vrrp-node';
 
 interface Group {
   key: string;
@@ -85,13 +85,15 @@ export class HaConfig {
     this.groups = stay;
     this.applySync(cfg.syncDaemon, starting);
     const running = new Set(stay.map((g) => g.key));
+    // The previous run's addresses, read once at start (a reload never reads the file).
+    const staleVips = starting && this.vrrpOpts.vipStateFile ? readVipState(this.vrrpOpts.vipStateFile, this.log) : [];
     for (const w of wanted) {
       if (running.has(w.key)) continue;
       const rt = new VrrpRuntime(this.log, w.specs, (name, state) => {
         if (this.syncSpec?.instance === name && (state === 'MASTER' || state === 'BACKUP' || state === 'FAULT')) {
           this.setSyncRole(state === 'MASTER');
         }
-      }, w.groups, this.vrrpOpts);
+      }, w.groups, { ...this.vrrpOpts, staleVips });
       this.groups.push({ key: w.key, names: w.specs.map((s) => s.name), rt });
       if (!starting) this.log.info({ instances: w.specs.map((s) => s.name) }, 'vrrp instances started by the reload');
       rt.start().catch((err: Error) => this.log.error({ err: err.message, instances: w.specs.map((s) => s.name) }, 'VRRP failed to start'));

@@ -26,6 +26,8 @@ export interface WorkerConfig {
   pcap?: { path: string; maxBytes: number };
   /** The test-only crash hook (LVSD_TEST_CRASH_HOOK=1) is enabled. */
   crashHook: boolean;
+  /** The kernel's path-MTU policy, read once by the main thread at start (src/xmit/tunnel.ts). */
+  pmtu: { minPmtu: number; expiresMs: number };
 }
 
 /** Kernel facts the transmitters need, pushed by the main thread when they change. */

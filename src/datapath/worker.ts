@@ -64,7 +64,7 @@ const director: Director = new Director(adoptQueue(cfg.tunFd), {
 });
 
 // Transmitters, built here; their facts come from the main thread.
-const tunnel = new TunnelXmit();
+const tunnel = new TunnelXmit(cfg.pmtu);
 const route = new RouteXmit();
 if (cfg.natDirect) tunnel.direct = route;
 const pipeline = director.pipeline;

@@ -18,7 +18,7 @@ import { type Service, type ServiceHooks, protoName } from '../ipvs/service';
 import { FWD_MASQ, type Counters, type Dest, ipToString } from '../ipvs/types';
 import { TunDevice } from '../phy/tun';
 import type { RouteXmit } from '../xmit/dr';
-import type { TunnelXmit } from '../xmit/tunnel';
+import { type TunnelXmit, kernelPmtuPolicy } from '../xmit/tunnel';
 import type { SyncConn } from '../wire/ipvs-sync';
 import { type Fact, type FromWorker, type ToWorker, type WorkerConfig, destKey } from './protocol';
 import { SharedCounts, createCountsBuffer } from './shared-counts';
@@ -97,6 +97,8 @@ function svcKeyOf(s: ServiceInfo): string {
 export class PacketWorkers implements SyncFeed {
   readonly count: number;
   readonly counts = new SharedCounts(createCountsBuffer());
+  /** Read once here, at start: a restarted worker gets it without reading /proc. */
+  private readonly pmtu = kernelPmtuPolicy();
   private readonly slots: Slot[] = [];
   /** Queue fds held here, per device: [0] the main TUN, then firewall-mark devices by mark. */
   private readonly queues: TunDevice[];
@@ -288,6 +290,7 @@ export class PacketWorkers implements SyncFeed {
       index: s.index, workers: this.count, tunFd: this.queues[s.index].fd, batch: this.opts.batch,
       vnetHdr: this.opts.vnetHdr, offload: this.opts.offload, natDirect: this.opts.natDirect, maxConns: this.opts.maxConns,
       counts: this.counts.buffer, rtPriority: this.opts.rtPriority, pcap: this.opts.pcap, crashHook: this.opts.crashHook ?? false,
+      pmtu: this.pmtu,
     };
     const w = new Worker(join(__dirname, 'worker.js'), { workerData: cfg });
     s.worker = w;

@@ -71,6 +71,26 @@ const PRUNE_STEP = 256;
 
 interface Sent { caddr: number; cport: number; state: number; at: number; seen: number }
 
+/**
+ * Walks a map's keys round-robin, PRUNE_STEP of them per step() across calls, deleting those
+ * `gone` says are gone: bounded work per call, every key examined once per lap.
+ */
+class PruneCursor<K> {
+  private at: Iterator<K> | undefined;
+
+  step(m: Map<K, unknown>, gone: (k: K) => boolean): void {
+    for (let n = 0; n < PRUNE_STEP; n++) {
+      let r = this.at?.next();
+      if (!r || r.done) {
+        this.at = m.keys();
+        r = this.at.next();
+        if (r.done) return;
+      }
+      if (gone(r.value)) m.delete(r.value);
+    }
+  }
+}
+
 /** Counters of the sync daemon: entries and messages, and why any were refused. */
 export interface SyncStats {
   sent: number;
@@ -167,7 +187,7 @@ export class SyncEngine {
     return false;
   }
 
-  private pruneAt: Iterator<[number, number]> | undefined;
+  private readonly createdPrune = new PruneCursor<number>();
 
   /**
    * Entries created by this engine still live, after forgetting those that expired or were
@@ -176,34 +196,17 @@ export class SyncEngine {
    */
   private syncLive(): number {
     const c = this.director.conns;
-    for (let k = 0; k < PRUNE_STEP; k++) {
-      let r = this.pruneAt?.next();
-      if (!r || r.done) {
-        this.pruneAt = this.created.entries();
-        r = this.pruneAt.next();
-        if (r.done) break;
-      }
-      const [id, key] = r.value;
-      if (!c.has(id) || (c.flags(id) & F_SYNC) === 0 || ((c.caddr(id) ^ c.cport(id)) >>> 0) !== key) this.created.delete(id);
-    }
+    this.createdPrune.step(this.created, (id) =>
+      !c.has(id) || (c.flags(id) & F_SYNC) === 0 || ((c.caddr(id) ^ c.cport(id)) >>> 0) !== this.created.get(id));
     return this.created.size;
   }
 
-  private learntAt: Iterator<number> | undefined;
+  private readonly learntPrune = new PruneCursor<number>();
 
   /** Forgets up to PRUNE_STEP ledger entries whose connection is gone or no longer learnt. */
   private pruneLearnt(): void {
     const c = this.director.conns;
-    for (let k = 0; k < PRUNE_STEP; k++) {
-      let r = this.learntAt?.next();
-      if (!r || r.done) {
-        this.learntAt = this.learnt.keys();
-        r = this.learntAt.next();
-        if (r.done) return;
-      }
-      const id = r.value;
-      if (!c.has(id) || (c.flags(id) & F_SYNC) === 0) this.learnt.delete(id);
-    }
+    this.learntPrune.step(this.learnt, (id) => !c.has(id) || (c.flags(id) & F_SYNC) === 0);
   }
 
   /** Entries due for sending at `now` (ms, the director's clock). */

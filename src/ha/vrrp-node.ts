@@ -546,6 +546,8 @@ export interface VrrpRuntimeOptions {
   vipStateFile?: string;
   /** lvsd's routing table (--table): the reaper blackholes it after a crash (VipReaper). */
   blackholeTable?: number;
+  /** Addresses a previous run left (readVipState, read once at start), removed before anything else. */
+  staleVips?: readonly Vip[];
 }
 
 /** The VRRP instances of a keepalived configuration (one run group: a sync group or one instance). */
@@ -588,7 +590,7 @@ export class VrrpRuntime {
         this.scripts.set(t.script.name, { runner, result });
       }
     }
-    this.stale = opts.vipStateFile ? readVipState(opts.vipStateFile, log) : [];
+    this.stale = [...(opts.staleVips ?? [])];
   }
 
   private scriptResult(name: string, ok: boolean): void {

@@ -101,11 +101,6 @@ function u32Field(v: number | undefined, what: string, max: number): number | un
   return v;
 }
 
-/** Numeric service key: (addr * 65536 + port) fits a double exactly; one map per protocol. */
-function svcKey(addr: number, port: number): number {
-  return addr * 65536 + port;
-}
-
 function countersInfo(c: Counters): CountersInfo {
   return { conns: c.conns, inpkts: c.inpkts, outpkts: c.outpkts, inbytes: c.inbytes, outbytes: c.outbytes };
 }
@@ -137,11 +132,9 @@ function serviceCommands(svc: Service): Command[] {
 }
 
 export class ServiceTable {
-  private readonly tcp = new Map<number, Service>();
-  private readonly udp = new Map<number, Service>();
   /**
-   * The packet path's index of the same services: int32 address, then port. Its keys are
-   * small integers (the flat key above is a double, boxed on every Map call).
+   * Services by protocol, then int32 address, then port: the keys are small integers (a flat
+   * addr * 65536 + port key would be a double, boxed on every Map call of the packet path).
    */
   private readonly tcpByAddr = new Map<number, Map<number, Service>>();
   private readonly udpByAddr = new Map<number, Map<number, Service>>();
@@ -228,8 +221,13 @@ export class ServiceTable {
     }
   }
 
-  private mapFor(proto: ServiceProto): Map<number, Service> {
-    return proto === IPPROTO_TCP ? this.tcp : this.udp;
+  private byAddrFor(proto: ServiceProto): Map<number, Map<number, Service>> {
+    return proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+  }
+
+  /** The service of exactly (proto, addr, port), without the port-0 fallback of lookup(). */
+  private exact(proto: ServiceProto, addr: number, port: number): Service | undefined {
+    return this.byAddrFor(proto).get(addr | 0)?.get(port);
   }
 
   private find(key: ServiceKey, forDest = false): Service {
@@ -241,7 +239,7 @@ export class ServiceTable {
   private findLocal(key: ServiceKey): Service | undefined {
     return key.fwmark
       ? this.fwm.get(fwmarkOf(key.fwmark))
-      : this.mapFor(protoNum(key.proto)).get(svcKey(addrOf(key.addr), portOf(key.port)));
+      : this.exact(protoNum(key.proto), addrOf(key.addr), portOf(key.port));
   }
 
   /** The base's service of `key` that this overlay has not copied or deleted yet. */
@@ -295,8 +293,7 @@ export class ServiceTable {
     const proto = fwmark ? IPPROTO_TCP : protoNum(spec.proto);
     const addr = fwmark ? 0 : addrOf(spec.addr);
     const port = fwmark ? 0 : portOf(spec.port);
-    const map = this.mapFor(proto);
-    if (fwmark ? this.fwm.has(fwmark) : map.has(svcKey(addr, port))) throw E.serviceExists();
+    if (fwmark ? this.fwm.has(fwmark) : this.exact(proto, addr, port) !== undefined) throw E.serviceExists();
     if (this.base !== null && this.inBase(fwmark ? { proto: 'tcp', addr: '0.0.0.0', port: 0, fwmark } : spec) !== undefined) {
       throw E.serviceExists();
     }
@@ -309,8 +306,7 @@ export class ServiceTable {
     this.nextSvcId++;
     if (fwmark) this.fwm.set(fwmark, svc);
     else {
-      map.set(svcKey(addr, port), svc);
-      const byAddr = proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      const byAddr = this.byAddrFor(proto);
       let ports = byAddr.get(addr | 0);
       if (ports === undefined) byAddr.set(addr | 0, (ports = new Map()));
       ports.set(port, svc);
@@ -357,8 +353,7 @@ export class ServiceTable {
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
     if (svc.fwmark) this.fwm.delete(svc.fwmark);
     else {
-      this.mapFor(svc.proto).delete(svcKey(svc.addr, svc.port));
-      const byAddr = svc.proto === IPPROTO_TCP ? this.tcpByAddr : this.udpByAddr;
+      const byAddr = this.byAddrFor(svc.proto);
       const ports = byAddr.get(svc.addr | 0);
       ports?.delete(svc.port);
       if (ports?.size === 0) byAddr.delete(svc.addr | 0);

@@ -178,16 +178,6 @@ class DestRecord implements Dest {
     this.lastInactive = Atomics.load(view, CNT_INACTIVE);
     this.lastPersist = Atomics.load(view, CNT_PERSIST);
   }
-
-  /** Listings and logs see the counts as plain fields. */
-  toJSON(): Record<string, unknown> {
-    return {
-      id: this.id, addr: this.addr, port: this.port, fwd: this.fwd, weight: this.weight,
-      upperThreshold: this.upperThreshold, lowerThreshold: this.lowerThreshold,
-      activeConns: this.activeConns, inactiveConns: this.inactiveConns, persistConns: this.persistConns,
-      overloaded: this.overloaded, available: this.available, stats: this.stats, rates: this.rates,
-    };
-  }
 }
 
 /** Builds a Dest record with zeroed counters (used by the service table and by tests). */
